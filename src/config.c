@@ -1,0 +1,535 @@
+/*
+ * config.c — defaults, the `key = value` config file, and the command line.
+ *
+ * Every setting goes through one function, cfg_set(), whether it comes from
+ * the file or from a command-line option, so a value is validated the same
+ * way wherever it is written.  The command line is collected first, the file
+ * is read, then the collected options are applied on top.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef MEMC_VERSION
+#define MEMC_VERSION "0.0.0"
+#endif
+
+static const char *const cfg_types[CFG_MAX_TYPES] = {"idfa", "gaid", "adid", "dvid"};
+
+const char *cfg_type_name(int type)
+{
+    return (type >= 0 && type < CFG_MAX_TYPES) ? cfg_types[type] : "?";
+}
+
+void cfg_defaults(struct cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->config_file, sizeof(c->config_file), "%s", CFG_DEFAULT_FILE);
+    snprintf(c->pattern, sizeof(c->pattern), "/var/spool/memc-load/*.tsv.gz");
+    for (int i = 0; i < CFG_MAX_TYPES; i++)
+        snprintf(c->addr[i], sizeof(c->addr[i]), "127.0.0.1:%d", 33013 + i);
+    c->workers = 3;
+    c->threads = 1;
+    c->error_threshold = 0.01;
+    c->log_level = CFG_LOG_INFO;
+    c->block_bytes = 256 * 1024;
+    c->max_line_bytes = 1024 * 1024;
+    c->io_timeout_ms = 2000;
+    c->stall_timeout_s = 60;
+    c->retry_interval_s = 10;
+    c->stop_timeout_s = 20;
+}
+
+static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int cfg_parse_long(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) return -EINVAL;
+    *out = n;
+    return 0;
+}
+
+/* Size with an optional k/M suffix (powers of 1024). */
+static int cfg_parse_size(const char *v, size_t lo, size_t hi, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v || *v == '-') return -EINVAL;
+    if (*end == 'k' || *end == 'K')
+        n *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        n *= 1024 * 1024, end++;
+    if (*end || n < lo || n > hi) return -EINVAL;
+    *out = (size_t)n;
+    return 0;
+}
+
+static int cfg_parse_level(const char *v)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"error", CFG_LOG_ERR},
+                  {"warning", CFG_LOG_WARNING},
+                  {"info", CFG_LOG_INFO},
+                  {"debug", CFG_LOG_DEBUG}};
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (strcasecmp(v, levels[i].name) == 0) return levels[i].level;
+    return -1;
+}
+
+/* An address list "host:port[,host:port...]"; empty disables the type.
+ * Hosts are names or IPv4 literals (IPv6 as [addr]:port). */
+static int cfg_check_addr(const char *v, char *why, size_t whylen)
+{
+    if (!*v) return 0;
+    int count = 0;
+    const char *p = v;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memrchr(p, ':', n);
+        if (!colon || colon == p) {
+            snprintf(why, whylen, "'%.*s' is not host:port", (int)n, p);
+            return -EINVAL;
+        }
+        long port = 0;
+        char num[8];
+        size_t plen = n - (size_t)(colon + 1 - p);
+        if (plen == 0 || plen >= sizeof(num)) {
+            snprintf(why, whylen, "'%.*s' has no valid port", (int)n, p);
+            return -EINVAL;
+        }
+        memcpy(num, colon + 1, plen);
+        num[plen] = 0;
+        if (cfg_parse_long(num, 1, 65535, &port) < 0) {
+            snprintf(why, whylen, "'%.*s' has no valid port", (int)n, p);
+            return -EINVAL;
+        }
+        for (const char *q = p; q < colon; q++)
+            if (*q == ' ' || *q == '\t') {
+                snprintf(why, whylen, "'%.*s' contains blanks", (int)n, p);
+                return -EINVAL;
+            }
+        count++;
+        if (!end) break;
+        p = end + 1;
+        if (!*p) {
+            snprintf(why, whylen, "trailing comma");
+            return -EINVAL;
+        }
+    }
+    return count;
+}
+
+/* Set one key.  Returns 0, -ENOENT for an unknown key, -EINVAL for a bad
+ * value (why says what is wrong). */
+static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    long n;
+    size_t sz;
+    why[0] = 0;
+    for (int i = 0; i < CFG_MAX_TYPES; i++) {
+        if (strcmp(key, cfg_types[i]) == 0) {
+            if (strlen(v) >= sizeof(c->addr[i])) {
+                snprintf(why, whylen, "address list too long");
+                return -EINVAL;
+            }
+            if (cfg_check_addr(v, why, whylen) < 0) return -EINVAL;
+            snprintf(c->addr[i], sizeof(c->addr[i]), "%s", v);
+            return 0;
+        }
+    }
+    if (strcmp(key, "pattern") == 0) {
+        if (!*v || strlen(v) >= sizeof(c->pattern)) {
+            snprintf(why, whylen, "must be a non-empty path glob");
+            return -EINVAL;
+        }
+        snprintf(c->pattern, sizeof(c->pattern), "%s", v);
+        return 0;
+    }
+    struct {
+        const char *key;
+        int *dst;
+        long lo, hi;
+    } ints[] = {
+        {"workers", &c->workers, 1, 64},
+        {"threads", &c->threads, 1, 64},
+        {"io_timeout_ms", &c->io_timeout_ms, 10, 600000},
+        {"stall_timeout", &c->stall_timeout_s, 1, 86400},
+        {"retry_interval", &c->retry_interval_s, 0, 86400},
+        {"stop_timeout", &c->stop_timeout_s, 1, 3600},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (strcmp(key, ints[i].key) == 0) {
+            if (cfg_parse_long(v, ints[i].lo, ints[i].hi, &n) < 0) {
+                snprintf(why, whylen, "'%s' is not a whole number from %ld to %ld", v, ints[i].lo,
+                         ints[i].hi);
+                return -EINVAL;
+            }
+            *ints[i].dst = (int)n;
+            return 0;
+        }
+    }
+    if (strcmp(key, "block_bytes") == 0 || strcmp(key, "max_line_bytes") == 0) {
+        size_t *dst = key[0] == 'b' ? &c->block_bytes : &c->max_line_bytes;
+        if (cfg_parse_size(v, 4096, (size_t)256 << 20, &sz) < 0) {
+            snprintf(why, whylen, "'%s' is not a size from 4k to 256M", v);
+            return -EINVAL;
+        }
+        *dst = sz;
+        return 0;
+    }
+    if (strcmp(key, "error_threshold") == 0) {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || end == v || *end || !isfinite(d) || d < 0 || d > 1) {
+            snprintf(why, whylen, "'%s' is not a number from 0 to 1", v);
+            return -EINVAL;
+        }
+        c->error_threshold = d;
+        return 0;
+    }
+    if (strcmp(key, "log_level") == 0) {
+        int l = cfg_parse_level(v);
+        if (l < 0) {
+            snprintf(why, whylen, "'%s' is not one of error, warning, info, debug", v);
+            return -EINVAL;
+        }
+        c->log_level = l;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int cfg_is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len, char *err,
+                   size_t errlen)
+{
+    char line[4096], why[512];
+    size_t pos = 0;
+    int lineno = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        lineno++;
+        if (n >= sizeof(line)) {
+            cfg_errf(err, errlen, "%s:%d: line longer than %zu bytes", name, lineno,
+                     sizeof(line) - 1);
+            return CFG_EX_CONFIG;
+        }
+        memcpy(line, text + pos, n);
+        line[n] = 0;
+        pos += n + (nl ? 1 : 0);
+        if (memchr(line, 0, n)) {
+            cfg_errf(err, errlen, "%s:%d: NUL byte in line", name, lineno);
+            return CFG_EX_CONFIG;
+        }
+        /* Comments start at '#' anywhere: no value needs a '#'. */
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *s = line;
+        while (cfg_is_blank(*s))
+            s++;
+        char *e = s + strlen(s);
+        while (e > s && cfg_is_blank(e[-1]))
+            *--e = 0;
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            cfg_errf(err, errlen, "%s:%d: expected 'key = value', got '%s'", name, lineno, s);
+            return CFG_EX_CONFIG;
+        }
+        char *k_end = eq;
+        while (k_end > s && cfg_is_blank(k_end[-1]))
+            k_end--;
+        *k_end = 0;
+        char *v = eq + 1;
+        while (cfg_is_blank(*v))
+            v++;
+        if (!*s) {
+            cfg_errf(err, errlen, "%s:%d: missing key before '='", name, lineno);
+            return CFG_EX_CONFIG;
+        }
+        int r = cfg_set(c, s, v, why, sizeof(why));
+        if (r == -ENOENT) {
+            cfg_errf(err, errlen, "%s:%d: %s: unknown key", name, lineno, s);
+            return CFG_EX_CONFIG;
+        }
+        if (r < 0) {
+            cfg_errf(err, errlen, "%s:%d: %s: %s", name, lineno, s, why);
+            return CFG_EX_CONFIG;
+        }
+    }
+    return 0;
+}
+
+int cfg_parse_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        cfg_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return CFG_EX_CONFIG;
+    }
+    /* Config files are small; 1 MiB is far beyond any real one. */
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    int r = CFG_EX_CONFIG;
+    if (!buf) {
+        cfg_errf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    len = fread(buf, 1, cap, f);
+    if (ferror(f)) {
+        cfg_errf(err, errlen, "%s: read error: %s", path, strerror(errno));
+        goto out;
+    }
+    if (len == cap) {
+        cfg_errf(err, errlen, "%s: larger than 1 MiB", path);
+        goto out;
+    }
+    r = cfg_parse_text(c, path, buf, len, err, errlen);
+out:
+    free(buf);
+    fclose(f);
+    return r;
+}
+
+int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob, size_t globlen)
+{
+    const char *slash = strrchr(pattern, '/');
+    const char *g = slash ? slash + 1 : pattern;
+    size_t dlen = slash ? (size_t)(slash - pattern) : 1;
+    if (!*g || dlen + 1 > dirlen || strlen(g) + 1 > globlen) return -EINVAL;
+    if (slash) {
+        if (dlen == 0)
+            snprintf(dir, dirlen, "/");
+        else
+            snprintf(dir, dirlen, "%.*s", (int)dlen, pattern);
+    } else {
+        snprintf(dir, dirlen, ".");
+    }
+    if (strpbrk(dir, "*?[")) return -EINVAL; /* globs in the directory part are not supported */
+    snprintf(glob, globlen, "%s", g);
+    return 0;
+}
+
+int cfg_validate(const struct cfg *c, char *err, size_t errlen)
+{
+    char dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
+    if (cfg_split_pattern(c->pattern, dir, sizeof(dir), glob, sizeof(glob)) < 0) {
+        cfg_errf(err, errlen,
+                 "pattern '%s': needs a directory and a file glob, with no glob characters in "
+                 "the directory part",
+                 c->pattern);
+        return CFG_EX_CONFIG;
+    }
+    int types = 0, servers = 0;
+    char why[256];
+    for (int i = 0; i < CFG_MAX_TYPES; i++) {
+        int n = cfg_check_addr(c->addr[i], why, sizeof(why));
+        if (n > 0) types++, servers += n;
+    }
+    if (!types) {
+        cfg_errf(err, errlen, "no device type has a memcached address");
+        return CFG_EX_CONFIG;
+    }
+    if (servers > CFG_MAX_SERVERS) {
+        cfg_errf(err, errlen, "%d memcached servers configured, at most %d supported", servers,
+                 CFG_MAX_SERVERS);
+        return CFG_EX_CONFIG;
+    }
+    if (c->max_line_bytes > c->block_bytes * 64) {
+        cfg_errf(err, errlen, "max_line_bytes may be at most 64 x block_bytes");
+        return CFG_EX_CONFIG;
+    }
+    return 0;
+}
+
+void cfg_usage(void)
+{
+    printf("Usage: memc-load [OPTIONS]\n"
+           "Load gzipped app-install TSV dumps into memcached.\n"
+           "\n"
+           "  -c, --config FILE     config file (default %s;\n"
+           "                        built-in defaults if that file does not exist)\n"
+           "  -p, --pattern GLOB    spool files to load (default /var/spool/memc-load/*.tsv.gz)\n"
+           "      --idfa ADDRS      memcached for idfa: host:port[,host:port...]\n"
+           "      --gaid ADDRS      memcached for gaid\n"
+           "      --adid ADDRS      memcached for adid\n"
+           "      --dvid ADDRS      memcached for dvid\n"
+           "  -o, --oneshot         load the files present now, then exit\n"
+           "  -n, --dry             parse and pack, write nothing, rename nothing\n"
+           "  -t, --test            run the pack/unpack self-test and exit\n"
+           "  -w, --workers N       worker processes (default 3)\n"
+           "  -j, --threads N       packer threads per worker (default 1)\n"
+           "  -l, --log-level L     error, warning, info or debug (default info)\n"
+           "      --check-config    validate the configuration and exit\n"
+           "  -h, --help            this text\n"
+           "  -V, --version         print the version\n"
+           "\n"
+           "Exit status: 0 success; 1 a file failed (error rate, corrupt input);\n"
+           "75 a file was left in place (memcached unreachable, stopped);\n"
+           "64 bad command line; 78 bad configuration.\n",
+           CFG_DEFAULT_FILE);
+}
+
+enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK };
+
+int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"pattern", required_argument, 0, 'p'},
+                                         {"idfa", required_argument, 0, OPT_IDFA},
+                                         {"gaid", required_argument, 0, OPT_GAID},
+                                         {"adid", required_argument, 0, OPT_ADID},
+                                         {"dvid", required_argument, 0, OPT_DVID},
+                                         {"oneshot", no_argument, 0, 'o'},
+                                         {"dry", no_argument, 0, 'n'},
+                                         {"test", no_argument, 0, 't'},
+                                         {"workers", required_argument, 0, 'w'},
+                                         {"threads", required_argument, 0, 'j'},
+                                         {"log-level", required_argument, 0, 'l'},
+                                         {"check-config", no_argument, 0, OPT_CHECK},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
+    /* Options that are settings are kept as key/value pairs and applied
+     * after the file, so the command line overrides it. */
+    struct {
+        const char *key;
+        const char *val;
+    } sets[64];
+    int nsets = 0, have_config = 0;
+    char why[512];
+
+    *exit_now = 0;
+    cfg_defaults(c);
+    optind = 0; /* glibc: full re-initialisation, so tests can call us twice */
+    opterr = 0;
+    for (;;) {
+        int o = getopt_long(argc, argv, "c:p:ontw:j:l:hV", opts, NULL);
+        if (o == -1) break;
+        const char *key = NULL;
+        switch (o) {
+        case 'c':
+            if (strlen(optarg) >= sizeof(c->config_file)) {
+                cfg_errf(err, errlen, "--config: path too long");
+                return CFG_EX_USAGE;
+            }
+            snprintf(c->config_file, sizeof(c->config_file), "%s", optarg);
+            have_config = 1;
+            break;
+        case 'p':
+            key = "pattern";
+            break;
+        case OPT_IDFA:
+            key = "idfa";
+            break;
+        case OPT_GAID:
+            key = "gaid";
+            break;
+        case OPT_ADID:
+            key = "adid";
+            break;
+        case OPT_DVID:
+            key = "dvid";
+            break;
+        case 'w':
+            key = "workers";
+            break;
+        case 'j':
+            key = "threads";
+            break;
+        case 'l':
+            key = "log_level";
+            break;
+        case 'o':
+            c->oneshot = 1;
+            break;
+        case 'n':
+            c->dry = 1;
+            break;
+        case 't':
+            c->selftest = 1;
+            break;
+        case OPT_CHECK:
+            c->check_config = 1;
+            break;
+        case 'h':
+            cfg_usage();
+            *exit_now = 1;
+            return 0;
+        case 'V':
+            printf("memc-load %s\n", MEMC_VERSION);
+            *exit_now = 1;
+            return 0;
+        default:
+            if (optopt && optopt < 256)
+                cfg_errf(err, errlen, "option -%c: unknown or missing its value", optopt);
+            else
+                cfg_errf(err, errlen, "%s: unknown option or missing value", argv[optind - 1]);
+            return CFG_EX_USAGE;
+        }
+        if (key) {
+            if (nsets == (int)(sizeof(sets) / sizeof(sets[0]))) {
+                cfg_errf(err, errlen, "too many options");
+                return CFG_EX_USAGE;
+            }
+            sets[nsets].key = key;
+            sets[nsets].val = optarg;
+            nsets++;
+        }
+    }
+    if (optind < argc) {
+        cfg_errf(err, errlen, "unexpected argument '%s'", argv[optind]);
+        return CFG_EX_USAGE;
+    }
+    /* Validate the command-line values first so a typo there is a usage
+     * error (64), not blamed on the config file. */
+    struct cfg scratch;
+    cfg_defaults(&scratch);
+    for (int i = 0; i < nsets; i++) {
+        if (cfg_set(&scratch, sets[i].key, sets[i].val, why, sizeof(why)) < 0) {
+            cfg_errf(err, errlen, "--%s: %s", sets[i].key, why);
+            return CFG_EX_USAGE;
+        }
+    }
+    int oneshot = c->oneshot, dry = c->dry, selftest = c->selftest, check = c->check_config;
+    char file[CFG_PATH_LEN];
+    memcpy(file, c->config_file, sizeof(file));
+    if (have_config || access(file, F_OK) == 0) {
+        int r = cfg_parse_file(c, file, err, errlen);
+        if (r) return r;
+    }
+    for (int i = 0; i < nsets; i++)
+        cfg_set(c, sets[i].key, sets[i].val, why, sizeof(why));
+    memcpy(c->config_file, file, sizeof(file));
+    c->oneshot = oneshot, c->dry = dry, c->selftest = selftest, c->check_config = check;
+    return cfg_validate(c, err, errlen);
+}

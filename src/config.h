@@ -1,0 +1,86 @@
+/*
+ * config.h — memc-load settings: built-in defaults, the config file
+ * (`key = value`, `#` comments) and the command line, in that order of
+ * precedence (command line wins).
+ *
+ * A struct cfg is a plain value: it owns no pointers, so it can be copied,
+ * compared and handed to a forked worker without any fix-ups.  That is also
+ * what makes SIGHUP reload simple: parse a new struct cfg, and if it is valid,
+ * new workers get the new copy while old ones finish with theirs.
+ */
+#ifndef MEMC_CONFIG_H
+#define MEMC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_TYPES 4    /* idfa gaid adid dvid */
+#define CFG_MAX_SERVERS 32 /* all servers of all device types together */
+#define CFG_ADDR_LEN 1024  /* a device type's "host:port,host:port" list */
+#define CFG_PATH_LEN 1024
+
+#define CFG_DEFAULT_FILE "/etc/memc-load/memc-load.conf"
+
+/* sysexits.h values, spelled out so the meaning is visible where used. */
+#define CFG_EX_USAGE 64
+#define CFG_EX_CONFIG 78
+
+enum cfg_log_level { CFG_LOG_ERR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
+
+struct cfg {
+    char config_file[CFG_PATH_LEN];
+    char pattern[CFG_PATH_LEN];
+    /* Addresses per device type, index = position in cfg_type_names(); an
+     * empty string means the type is not configured (its lines are errors). */
+    char addr[CFG_MAX_TYPES][CFG_ADDR_LEN];
+
+    int workers;            /* worker processes */
+    int threads;            /* packer threads per worker */
+    double error_threshold; /* error rate at or above which a file "failed" */
+    int log_level;          /* syslog priority, enum cfg_log_level */
+    size_t block_bytes;     /* inflated bytes per batch handed to packers */
+    size_t max_line_bytes;  /* longer lines are error lines */
+    int io_timeout_ms;      /* one memcached read/write/connect making no progress */
+    int stall_timeout_s;    /* master kills a worker that reports no progress */
+    int retry_interval_s;   /* a file left because memcached was down is retried after */
+    int stop_timeout_s;     /* SIGTERM -> SIGKILL escalation for workers at shutdown */
+
+    int oneshot;
+    int dry;
+    int selftest;
+    int check_config;
+};
+
+/* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
+const char *cfg_type_name(int type);
+
+void cfg_defaults(struct cfg *c);
+
+/*
+ * Parse the command line into *c (after defaults), find the config file
+ * (--config, else the default path if it exists), load it, then apply the
+ * command line again so it overrides the file.  Writes a message to err on
+ * failure and returns 0, CFG_EX_USAGE or CFG_EX_CONFIG.  Returns 1 with
+ * *exit_now set for --help / --version (already printed).
+ */
+int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now);
+
+/* Parse one config file into *c.  0 on success, CFG_EX_CONFIG with a
+ * "file:line: key: reason" message otherwise.  A missing file is an error. */
+int cfg_parse_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Parse config text (used by cfg_parse_file, the fuzzer and the tests);
+ * name is used in messages only. */
+int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len, char *err,
+                   size_t errlen);
+
+/* Cross-field checks (at least one device type, a usable pattern, ...). */
+int cfg_validate(const struct cfg *c, char *err, size_t errlen);
+
+/* Split the pattern into its directory and file glob parts. */
+int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob, size_t globlen);
+
+/* Print the --help text to stdout. */
+void cfg_usage(void);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * log.c — journal or stderr output for every process of memc-load.
+ *
+ * Why check JOURNAL_STREAM instead of just "are we under systemd": a unit
+ * may redirect stderr to a file or a pipe; only when stderr really is the
+ * journal stream do native journal entries (with fields) beat text lines.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
+
+static int log_max = LOG_INFO;
+static int log_journal;
+
+static int log_stderr_is_journal(void)
+{
+    const char *e = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0) return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_init(int level)
+{
+    log_max = level;
+    log_journal = log_stderr_is_journal();
+}
+
+void log_set_level(int level)
+{
+    log_max = level;
+}
+
+int log_level(void)
+{
+    return log_max;
+}
+
+int log_enabled(int prio)
+{
+    return prio <= log_max;
+}
+
+static const char *log_prio_name(int prio)
+{
+    switch (prio) {
+    case LOG_EMERG:
+    case LOG_ALERT:
+    case LOG_CRIT:
+    case LOG_ERR:
+        return "error";
+    case LOG_WARNING:
+        return "warning";
+    case LOG_NOTICE:
+        return "notice";
+    case LOG_INFO:
+        return "info";
+    default:
+        return "debug";
+    }
+}
+
+void log_event(int prio, const char *msgid, const char *message, const char *const *fields)
+{
+    if (!log_enabled(prio)) return;
+    if (log_journal) {
+        /* sd_journal_sendv takes iovecs; fields are few (at most ~16). */
+        struct iovec iov[24];
+        char pbuf[32], mbuf[64];
+        char *msg = NULL;
+        int n = 0;
+        if (asprintf(&msg, "MESSAGE=%s", message) < 0) return;
+        iov[n++] = (struct iovec){msg, strlen(msg)};
+        snprintf(pbuf, sizeof(pbuf), "PRIORITY=%d", prio);
+        iov[n++] = (struct iovec){pbuf, strlen(pbuf)};
+        if (msgid) {
+            snprintf(mbuf, sizeof(mbuf), "MESSAGE_ID=%s", msgid);
+            iov[n++] = (struct iovec){mbuf, strlen(mbuf)};
+        }
+        for (int i = 0; fields && fields[i] && n < 24; i++)
+            iov[n++] = (struct iovec){(void *)fields[i], strlen(fields[i])};
+        sd_journal_sendv(iov, n);
+        free(msg);
+        return;
+    }
+    /* One fprintf per line: stdio locks the stream, so lines from threads
+     * do not interleave. */
+    char line[4096];
+    int off = snprintf(line, sizeof(line), "memc-load[%d]: %s: %s", (int)getpid(),
+                       log_prio_name(prio), message);
+    for (int i = 0; fields && fields[i] && off > 0 && (size_t)off < sizeof(line); i++)
+        off += snprintf(line + off, sizeof(line) - (size_t)off, " %s", fields[i]);
+    fprintf(stderr, "%s\n", line);
+}
+
+void log_printf(int prio, const char *fmt, ...)
+{
+    if (!log_enabled(prio)) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    log_event(prio, NULL, buf, NULL);
+}
+
+const char *log_escape(const char *s, size_t len, char *buf, size_t buflen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (buflen < 8) {
+        if (buflen) buf[0] = 0;
+        return buf;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (o + 8 > buflen) {
+            memcpy(buf + o, "...", 4);
+            return buf;
+        }
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            buf[o++] = (char)ch;
+        } else {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[ch >> 4];
+            buf[o++] = hex[ch & 15];
+        }
+    }
+    buf[o] = 0;
+    return buf;
+}

@@ -1,0 +1,42 @@
+/*
+ * log.h — one place that decides where messages go.
+ *
+ * Under systemd (stderr is the journal stream, see JOURNAL_STREAM) messages
+ * are sent with sd_journal_send() so they carry structured fields such as
+ * MEMC_FILE= and a fixed MESSAGE_ID=; otherwise they are plain lines on
+ * stderr ("memc-load[pid]: level: message key=value ...").
+ *
+ * The logger state is private to this file and set once per process before
+ * threads start; after that it is only read, so logging is thread-safe.
+ */
+#ifndef MEMC_LOG_H
+#define MEMC_LOG_H
+
+#include <stddef.h>
+#include <syslog.h>
+
+/* MESSAGE_IDs (128-bit, fixed forever; documented in the journal catalog). */
+#define LOG_MSGID_FILE_LOADED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e01"
+#define LOG_MSGID_FILE_FAILED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e02"
+#define LOG_MSGID_WORKER_DIED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e03"
+#define LOG_MSGID_MEMC_DOWN "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e04"
+#define LOG_MSGID_FILE_LEFT "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e05"
+
+void log_init(int level);
+void log_set_level(int level);
+int log_level(void);
+int log_enabled(int prio);
+
+void log_printf(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * A structured event: message plus "KEY=value" fields (NULL-terminated
+ * array).  msgid may be NULL.
+ */
+void log_event(int prio, const char *msgid, const char *message, const char *const *fields);
+
+/* Escape a file name (or any bytes) for a log line: printable ASCII stays,
+ * everything else becomes \xNN.  Always NUL-terminates; truncates with "...". */
+const char *log_escape(const char *s, size_t len, char *buf, size_t buflen);
+
+#endif

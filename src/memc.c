@@ -1,0 +1,479 @@
+/*
+ * memc.c — server map, request segments and the pipelined meta-protocol
+ * write path (see memc.h for the why).
+ *
+ * The send loop is a small poll() state machine over at most
+ * CFG_MAX_SERVERS sockets: write what the socket takes, read what it gives,
+ * match answers to records in order.  Reading while writing matters: with a
+ * large batch memcached answers before it has read everything, and if we
+ * did not drain its answers both sides would block on full buffers.
+ */
+#include "memc.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libmemcached/memcached.h>
+
+#include "io.h"
+#include "log.h"
+
+#define MEMC_BACKOFF_MIN_MS 50
+#define MEMC_BACKOFF_MAX_MS 5000
+
+/* ---- server map ---------------------------------------------------------- */
+
+static int memc_map_ketama(struct memc_map *m, int t)
+{
+    memcached_st *mc = memcached_create(NULL);
+    if (!mc) return -ENOMEM;
+    /* KETAMA: consistent hashing with MD5 keys, compatible with other
+     * ketama clients. */
+    if (memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA, 1) != MEMCACHED_SUCCESS) goto err;
+    for (int i = m->first[t]; i < m->first[t] + m->count[t]; i++) {
+        const struct memc_server *s = &m->servers[i];
+        if (memcached_server_add(mc, s->host, (in_port_t)atoi(s->port)) != MEMCACHED_SUCCESS)
+            goto err;
+    }
+    m->ketama[t] = mc;
+    return 0;
+err:
+    memcached_free(mc);
+    return -EINVAL;
+}
+
+int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        m->first[t] = m->nservers;
+        const char *p = c->addr[t];
+        while (*p) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            const char *colon = memrchr(p, ':', n);
+            if (!colon || m->nservers == CFG_MAX_SERVERS) {
+                snprintf(err, errlen, "%s: bad address list '%s'", cfg_type_name(t), c->addr[t]);
+                goto err;
+            }
+            struct memc_server *s = &m->servers[m->nservers++];
+            const char *h = p;
+            size_t hl = (size_t)(colon - p);
+            if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') /* [v6]:port */
+                h++, hl -= 2;
+            snprintf(s->host, sizeof(s->host), "%.*s", (int)hl, h);
+            snprintf(s->port, sizeof(s->port), "%.*s", (int)(n - (size_t)(colon + 1 - p)),
+                     colon + 1);
+            snprintf(s->name, sizeof(s->name), "%.*s", (int)n, p);
+            s->type = t;
+            m->count[t]++;
+            p = end ? end + 1 : p + n;
+        }
+        if (m->count[t] > 1 && memc_map_ketama(m, t) < 0) {
+            snprintf(err, errlen, "%s: libmemcached rejected the server list", cfg_type_name(t));
+            goto err;
+        }
+    }
+    return 0;
+err:
+    memc_map_free(m);
+    return -EINVAL;
+}
+
+int memc_map_clone(struct memc_map *dst, const struct memc_map *src)
+{
+    *dst = *src;
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        if (!src->ketama[t]) continue;
+        dst->ketama[t] = memcached_clone(NULL, src->ketama[t]);
+        if (!dst->ketama[t]) {
+            while (--t >= 0)
+                if (src->ketama[t]) memcached_free(dst->ketama[t]);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void memc_map_free(struct memc_map *m)
+{
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        if (m->ketama[t]) memcached_free(m->ketama[t]);
+        m->ketama[t] = NULL;
+    }
+}
+
+int memc_map_route(const struct memc_map *m, int type, const char *key, size_t len)
+{
+    if (m->count[type] == 1) return m->first[type]; /* one server: no hashing needed */
+    uint32_t i = memcached_generate_hash(m->ketama[type], key, len);
+    return m->first[type] + (int)(i % (uint32_t)m->count[type]);
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+void memc_seg_reset(struct memc_seg *s)
+{
+    s->len = 0;
+    s->n = 0;
+    s->acked = s->refused = s->deferred = 0;
+    s->sent = 0;
+    if (s->off) s->off[0] = 0;
+}
+
+void memc_seg_free(struct memc_seg *s)
+{
+    free(s->buf);
+    free(s->off);
+    memset(s, 0, sizeof(*s));
+}
+
+static int memc_seg_reserve(struct memc_seg *s, size_t more)
+{
+    if (s->len + more > s->cap) {
+        size_t cap = s->cap ? s->cap : 64 * 1024;
+        while (cap < s->len + more)
+            cap *= 2;
+        char *b = realloc(s->buf, cap);
+        if (!b) return -ENOMEM;
+        s->buf = b;
+        s->cap = cap;
+    }
+    if (s->n + 2 > s->ncap) {
+        uint32_t ncap = s->ncap ? s->ncap * 2 : 1024;
+        uint32_t *o = realloc(s->off, ncap * sizeof(*o));
+        if (!o) return -ENOMEM;
+        s->off = o;
+        s->ncap = ncap;
+    }
+    return 0;
+}
+
+static char *memc_utoa(char *p, size_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
+                 const uint8_t *val, size_t vlen)
+{
+    /* "ms " key " " len "\r\n" value "\r\n" */
+    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 2 + vlen + 2) < 0) return -ENOMEM;
+    char *p = s->buf + s->len;
+    memcpy(p, "ms ", 3), p += 3;
+    memcpy(p, type, tlen), p += tlen;
+    *p++ = ':';
+    memcpy(p, id, idlen), p += idlen;
+    *p++ = ' ';
+    p = memc_utoa(p, vlen);
+    *p++ = '\r', *p++ = '\n';
+    memcpy(p, val, vlen), p += vlen;
+    *p++ = '\r', *p++ = '\n';
+    s->off[s->n] = (uint32_t)s->len;
+    s->len = (size_t)(p - s->buf);
+    s->n++;
+    s->off[s->n] = (uint32_t)s->len;
+    return 0;
+}
+
+size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key)
+{
+    const char *p = s->buf + s->off[i] + 3;
+    const char *sp = memchr(p, ' ', s->off[i + 1] - s->off[i] - 3);
+    *key = p;
+    return sp ? (size_t)(sp - p) : 0;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+void memc_conn_init(struct memc_conn *c, const struct memc_server *srv)
+{
+    memset(c, 0, sizeof(*c));
+    c->srv = srv;
+    c->fd = -1;
+    c->backoff_ms = MEMC_BACKOFF_MIN_MS;
+}
+
+void memc_conn_close(struct memc_conn *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->connecting = 0;
+    c->rlen = 0;
+}
+
+/* Start a non-blocking connect.  Name resolution happens here, on every
+ * (re)connect, so a changed DNS entry is picked up after a failure. */
+static int memc_connect(struct memc_conn *c, int64_t now)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL, *ai;
+    int r = getaddrinfo(c->srv->host, c->srv->port, &hints, &res);
+    if (r) {
+        snprintf(c->why, sizeof(c->why), "cannot resolve: %s", gai_strerror(r));
+        return -EHOSTUNREACH;
+    }
+    int err = ECONNREFUSED;
+    for (ai = res; ai; ai = ai->ai_next) {
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            c->fd = fd;
+            c->connecting = errno == EINPROGRESS;
+            c->last_io_ms = now;
+            c->rlen = 0;
+            freeaddrinfo(res);
+            return 0;
+        }
+        err = errno;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    snprintf(c->why, sizeof(c->why), "connect: %s", strerror(err));
+    return -err;
+}
+
+/*
+ * A connection failed.  Three cases:
+ *  - a connection kept from an earlier batch that failed before answering
+ *    anything in this call (memcached restarted or closed it while we were
+ *    idle): reconnect at once, nothing was lost, nothing is deferred;
+ *  - otherwise the server is marked down, probed again after a backoff, and
+ *    the segment's unanswered records are deferred;
+ *  - if the connection had acknowledged records of the current load, those
+ *    may have died with the server (memcached keeps nothing on restart):
+ *    lost_acks counts that, and the load is incomplete (see pipeline.c).
+ */
+static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    int stale = c->reused && !c->answered;
+    memc_conn_close(c);
+    if (c->job_acks) c->lost_acks++;
+    c->job_acks = 0;
+    if (stale) {
+        c->reused = 0;
+        return;
+    }
+    c->failures++;
+    if (!c->down) {
+        char msg[512], f1[320], f2[64];
+        snprintf(msg, sizeof(msg), "memcached %s (%s) unreachable: %s", c->srv->name,
+                 cfg_type_name(c->srv->type), c->why);
+        snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", c->srv->name);
+        snprintf(f2, sizeof(f2), "MEMC_DEVICE_TYPE=%s", cfg_type_name(c->srv->type));
+        log_event(LOG_ERR, LOG_MSGID_MEMC_DOWN, msg, (const char *const[]){f1, f2, NULL});
+    }
+    c->down = 1;
+    c->next_try_ms = now + c->backoff_ms;
+    c->backoff_ms =
+        c->backoff_ms * 2 > MEMC_BACKOFF_MAX_MS ? MEMC_BACKOFF_MAX_MS : c->backoff_ms * 2;
+    if (s) s->deferred = s->n - s->acked;
+}
+
+static void memc_conn_up(struct memc_conn *c)
+{
+    if (c->down)
+        log_printf(LOG_NOTICE, "memcached %s (%s) reachable again", c->srv->name,
+                   cfg_type_name(c->srv->type));
+    c->down = 0;
+    c->backoff_ms = MEMC_BACKOFF_MIN_MS;
+}
+
+static void memc_refuse(struct memc_seg *s, const char *line, size_t len)
+{
+    if (s->refused < MEMC_SEG_EXAMPLES) {
+        s->example_rec[s->refused] = s->acked;
+        while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+            len--;
+        snprintf(s->example_why[s->refused], sizeof(s->example_why[0]), "%.*s", (int)len, line);
+    }
+    s->refused++;
+}
+
+/* Match answers in c->rbuf to records.  Returns 0, 1 if the connection must
+ * be reset without blame (CLIENT_ERROR), -1 on a protocol error. */
+static int memc_parse(struct memc_conn *c, struct memc_seg *s)
+{
+    size_t pos = 0;
+    int r = 0;
+    while (pos < c->rlen) {
+        char *line = c->rbuf + pos;
+        char *nl = memchr(line, '\n', c->rlen - pos);
+        if (!nl) break;
+        size_t len = (size_t)(nl - line) + 1;
+        pos += len;
+        if (s->acked >= s->n) {
+            snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'", (int)(len - 1), line);
+            r = -1;
+            break;
+        }
+        if (len >= 4 && line[0] == 'H' && line[1] == 'D') {
+            s->acked++;
+        } else if (len >= 4 && (memcmp(line, "NS", 2) == 0 || memcmp(line, "EX", 2) == 0 ||
+                                memcmp(line, "NF", 2) == 0)) {
+            memc_refuse(s, line, len);
+            s->acked++;
+        } else if (len > 12 && memcmp(line, "SERVER_ERROR", 12) == 0) {
+            memc_refuse(s, line, len);
+            s->acked++;
+        } else if (len > 12 && memcmp(line, "CLIENT_ERROR", 12) == 0) {
+            /* The server may be out of step with our stream now: count the
+             * record as refused and start again on a fresh connection. */
+            memc_refuse(s, line, len);
+            s->acked++;
+            r = 1;
+            break;
+        } else {
+            snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'%s",
+                     (int)(len > 40 ? 40 : len - 1), line,
+                     memcmp(line, "ERROR", 5) == 0 ? " (memcached >= 1.6 with meta commands needed)"
+                                                   : "");
+            r = -1;
+            break;
+        }
+    }
+    memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+    c->rlen -= pos;
+    if (r == 0 && c->rlen == sizeof(c->rbuf)) {
+        snprintf(c->why, sizeof(c->why), "answer line too long");
+        r = -1;
+    }
+    return r;
+}
+
+static int memc_seg_done(const struct memc_seg *s)
+{
+    return !s || s->acked + s->deferred >= s->n;
+}
+
+void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms)
+{
+    struct pollfd pfd[CFG_MAX_SERVERS];
+    int which[CFG_MAX_SERVERS];
+
+    for (int i = 0; i < n; i++) {
+        conns[i]->reused = conns[i]->fd >= 0;
+        conns[i]->answered = 0;
+    }
+
+    for (;;) {
+        int64_t now = io_now_ms();
+        int np = 0, timeout = io_timeout_ms;
+        for (int i = 0; i < n; i++) {
+            struct memc_conn *c = conns[i];
+            struct memc_seg *s = segs[i];
+            if (memc_seg_done(s)) continue;
+            if (c->fd < 0) {
+                if (c->down && now < c->next_try_ms) {
+                    s->deferred = s->n - s->acked; /* don't wait: others keep loading */
+                    continue;
+                }
+                if (memc_connect(c, now) < 0) {
+                    memc_conn_fail(c, s, now);
+                    continue;
+                }
+            }
+            if (s->sent < s->off[s->acked]) s->sent = s->off[s->acked];
+            pfd[np].fd = c->fd;
+            pfd[np].events = POLLIN;
+            if (c->connecting || s->sent < s->len) pfd[np].events |= POLLOUT;
+            pfd[np].revents = 0;
+            which[np++] = i;
+            int64_t left = c->last_io_ms + io_timeout_ms - now;
+            if (left < timeout) timeout = left < 0 ? 0 : (int)left;
+        }
+        if (!np) return;
+        int r = poll(pfd, (nfds_t)np, timeout);
+        if (r < 0 && errno != EINTR) r = 0; /* treat like a timeout: the checks below decide */
+        now = io_now_ms();
+        for (int k = 0; k < np; k++) {
+            int i = which[k];
+            struct memc_conn *c = conns[i];
+            struct memc_seg *s = segs[i];
+            short ev = pfd[k].revents;
+            if (c->connecting) {
+                if (ev & (POLLOUT | POLLERR | POLLHUP)) {
+                    int soerr = 0;
+                    socklen_t sl = sizeof(soerr);
+                    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+                    if (soerr) {
+                        snprintf(c->why, sizeof(c->why), "connect: %s", strerror(soerr));
+                        memc_conn_fail(c, s, now);
+                        continue;
+                    }
+                    c->connecting = 0;
+                    c->last_io_ms = now;
+                } else if (now - c->last_io_ms >= io_timeout_ms) {
+                    snprintf(c->why, sizeof(c->why), "connect: timed out after %d ms",
+                             io_timeout_ms);
+                    memc_conn_fail(c, s, now);
+                }
+                continue;
+            }
+            if (ev & (POLLIN | POLLERR | POLLHUP)) {
+                ssize_t got = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+                if (got > 0) {
+                    c->rlen += (size_t)got;
+                    c->last_io_ms = now;
+                    uint32_t before = s->acked;
+                    int pr = memc_parse(c, s);
+                    if (s->acked > before) {
+                        c->answered = 1;
+                        c->job_acks += s->acked - before;
+                        memc_conn_up(c);
+                    }
+                    if (pr < 0) {
+                        memc_conn_fail(c, s, now);
+                        continue;
+                    }
+                    if (pr > 0) {
+                        memc_conn_close(c); /* resend the rest on a new connection */
+                        continue;
+                    }
+                } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+                    snprintf(c->why, sizeof(c->why), "%s",
+                             got == 0 ? "connection closed by server" : strerror(errno));
+                    memc_conn_fail(c, s, now);
+                    continue;
+                }
+            }
+            if ((ev & POLLOUT) && s->sent < s->len) {
+                ssize_t w = send(c->fd, s->buf + s->sent, s->len - s->sent, MSG_NOSIGNAL);
+                if (w > 0) {
+                    s->sent += (size_t)w;
+                    c->last_io_ms = now;
+                } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                    snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+                    memc_conn_fail(c, s, now);
+                    continue;
+                }
+            }
+            if (!memc_seg_done(s) && now - c->last_io_ms >= io_timeout_ms) {
+                snprintf(c->why, sizeof(c->why), "no answer for %d ms", io_timeout_ms);
+                memc_conn_fail(c, s, now);
+            }
+        }
+    }
+}

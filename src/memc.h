@@ -1,0 +1,121 @@
+/*
+ * memc.h — memcached servers, routing and the pipelined write path.
+ *
+ * Routing (which server stores a key) uses libmemcached's ketama consistent
+ * hashing, so any libmemcached client configured with MEMCACHED_BEHAVIOR_KETAMA
+ * and the same server list finds our keys.  The write path is our own:
+ * libmemcached has no multi-set that reports per-key failures without a
+ * round trip per key (NOREPLY hides errors, BUFFER_REQUESTS+NOREPLY has been
+ * reported to hang).  We speak memcached's meta protocol directly:
+ *
+ *     ms <key> <len>\r\n<value>\r\n        (one per record, back to back)
+ *     HD\r\n | NS\r\n | SERVER_ERROR ...   (one answer per record, in order)
+ *
+ * so a whole batch costs one round trip and the k-th answer belongs to the
+ * k-th record.  See docs/design.md, "write path".
+ */
+#ifndef MEMC_MEMC_H
+#define MEMC_MEMC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct memcached_st;
+
+struct memc_server {
+    char host[256];
+    char port[8];
+    char name[300]; /* "host:port" for messages */
+    int type;       /* device type index */
+};
+
+/* Device types -> servers.  Built once from the config; routing only reads
+ * it, but libmemcached objects are not documented as thread-safe, so each
+ * packer thread routes through its own clone (memc_map_clone). */
+struct memc_map {
+    int nservers;
+    struct memc_server servers[CFG_MAX_SERVERS];
+    int first[CFG_MAX_TYPES];                   /* first global server index of the type */
+    int count[CFG_MAX_TYPES];                   /* 0: type not configured */
+    struct memcached_st *ketama[CFG_MAX_TYPES]; /* only for count > 1 */
+};
+
+int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t errlen);
+int memc_map_clone(struct memc_map *dst, const struct memc_map *src);
+void memc_map_free(struct memc_map *m);
+
+/* Global server index for a key of a configured type. */
+int memc_map_route(const struct memc_map *m, int type, const char *key, size_t len);
+
+/*
+ * One server's share of a batch: the request bytes and where each record
+ * starts in them.  Built by a packer, consumed by the writer that owns the
+ * server's connection.
+ */
+#define MEMC_SEG_EXAMPLES 3
+struct memc_seg {
+    char *buf;
+    size_t len, cap;
+    uint32_t *off; /* off[i] = start of record i; off[n] = len */
+    uint32_t n, ncap;
+    /* written by memc_send */
+    uint32_t acked;    /* records answered (stored or refused) */
+    uint32_t refused;  /* answered with anything but HD */
+    uint32_t deferred; /* not stored: server unreachable */
+    size_t sent;
+    uint32_t example_rec[MEMC_SEG_EXAMPLES]; /* first refused records */
+    char example_why[MEMC_SEG_EXAMPLES][64];
+};
+
+void memc_seg_reset(struct memc_seg *s);
+void memc_seg_free(struct memc_seg *s);
+/* Append "ms <type>:<id> <vlen>\r\n<value>\r\n".  -ENOMEM on failure. */
+int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
+                 const uint8_t *val, size_t vlen);
+/* The key of record i, for messages. */
+size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key);
+
+/* A persistent connection to one server, owned by one thread. */
+struct memc_conn {
+    const struct memc_server *srv;
+    int fd;
+    int connecting;
+    int down; /* declared unreachable; probed with backoff */
+    int backoff_ms;
+    int64_t next_try_ms; /* no connect attempt before this */
+    int64_t last_io_ms;  /* last byte in or out (timeouts) */
+    uint64_t failures;   /* times the server was found unreachable */
+    uint64_t lost_acks;  /* failures after acking records of the current load */
+    uint64_t job_acks;   /* records acked for the current load (memc_conn_job_begin) */
+    int reused;          /* connected before this memc_send call */
+    int answered;        /* answered something in this memc_send call */
+    char why[128];       /* last failure */
+    size_t rlen;
+    char rbuf[16384];
+};
+
+void memc_conn_init(struct memc_conn *c, const struct memc_server *srv);
+void memc_conn_close(struct memc_conn *c);
+
+/* A new load starts: acks from here on belong to it. */
+static inline void memc_conn_job_begin(struct memc_conn *c)
+{
+    c->job_acks = 0;
+}
+
+/*
+ * Send the segments to their connections (conns[i] <-> segs[i]; a NULL or
+ * empty segment is skipped) and collect every answer, all servers in
+ * parallel with poll().  Returns when every record is acked or deferred.
+ *
+ * A connection that fails (refused, reset, no progress for io_timeout_ms)
+ * is closed and its server marked down; its unanswered records are
+ * deferred (counted, not stored).  A down server is probed again with
+ * exponential backoff (50 ms .. 5 s); until then its segments are deferred
+ * at once, so other servers never wait for it.
+ */
+void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * parse.c — the line contract (see parse.h for the rules).
+ *
+ * Cost: one pass per field plus memchr for the separators; lat/lon take the
+ * exact fast path (Clinger) when the decimal has at most 15 significant
+ * digits and a small exponent, which is every coordinate "%.12g" writes, and
+ * fall back to strtod() otherwise.  Both give the correctly rounded double,
+ * which is what Python's float() gives, so the packed bytes match.
+ */
+#include "parse.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const parse_texts[PARSE_STATUS_MAX] = {
+    [PARSE_OK] = "ok",
+    [PARSE_BLANK] = "blank line",
+    [PARSE_FIELDS] = "not 5 tab-separated fields",
+    [PARSE_EMPTY_FIELD] = "empty dev_type or dev_id",
+    [PARSE_UNKNOWN_TYPE] = "unknown device type",
+    [PARSE_BAD_LAT] = "lat is not a finite decimal number",
+    [PARSE_BAD_LON] = "lon is not a finite decimal number",
+    [PARSE_BAD_KEY] = "key longer than 250 bytes or with whitespace/control bytes",
+    [PARSE_TOO_LONG] = "line longer than max_line_bytes",
+    [PARSE_NOT_STORED] = "memcached did not store the value",
+};
+
+const char *parse_status_text(enum parse_status s)
+{
+    return (s >= 0 && s < PARSE_STATUS_MAX) ? parse_texts[s] : "?";
+}
+
+static inline int parse_is_space(unsigned char ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r'); /* \t \n \v \f \r */
+}
+
+void parse_strip(const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+    while (n && parse_is_space((unsigned char)*p))
+        p++, n--;
+    while (n && parse_is_space((unsigned char)p[n - 1]))
+        n--;
+    *s = p;
+    *len = n;
+}
+
+int parse_key_ok(const char *key, size_t len)
+{
+    if (len == 0 || len > PARSE_MAX_KEY) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        if (ch <= ' ' || ch == 0x7f) return 0;
+    }
+    return 1;
+}
+
+/* Exact powers of ten representable in a double (10^0 .. 10^22). */
+static const double parse_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * Python's float() grammar for decimal text (PEP 515 underscores included):
+ *   [sign] (digitpart ["." [digitpart]] | "." digitpart) [(e|E) [sign] digitpart]
+ *   digitpart = digit (["_"] digit)*
+ * Validates, and on the way collects up to 19 significant digits for the
+ * fast path.
+ */
+int parse_float(const char *s, size_t len, double *out)
+{
+    parse_strip(&s, &len);
+    const char *p = s, *end = s + len;
+    int neg = 0, underscores = 0;
+    uint64_t mant = 0;
+    int ndig = 0, dropped = 0, exp10 = 0;
+
+    if (p < end && (*p == '+' || *p == '-')) neg = (*p++ == '-');
+    int int_digits = 0, frac_digits = 0;
+    /* integer part */
+    while (p < end) {
+        if (*p >= '0' && *p <= '9') {
+            if (ndig < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                if (mant) ndig++;
+            } else {
+                exp10++; /* digit beyond the 19 kept: scale instead */
+                if (*p != '0') dropped = 1;
+            }
+            int_digits++;
+            p++;
+        } else if (*p == '_' && int_digits && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
+            underscores = 1, p++;
+        } else {
+            break;
+        }
+    }
+    if (p < end && *p == '.') {
+        p++;
+        while (p < end) {
+            if (*p >= '0' && *p <= '9') {
+                if (ndig < 19) {
+                    mant = mant * 10 + (uint64_t)(*p - '0');
+                    if (mant) ndig++;
+                    exp10--;
+                } else if (*p != '0') {
+                    dropped = 1;
+                }
+                frac_digits++;
+                p++;
+            } else if (*p == '_' && frac_digits && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
+                underscores = 1, p++;
+            } else {
+                break;
+            }
+        }
+    }
+    if (!int_digits && !frac_digits) return -1;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, edig = 0;
+        long e = 0;
+        if (p < end && (*p == '+' || *p == '-')) eneg = (*p++ == '-');
+        while (p < end) {
+            if (*p >= '0' && *p <= '9') {
+                if (e < 100000) e = e * 10 + (*p - '0');
+                edig++;
+                p++;
+            } else if (*p == '_' && edig && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
+                underscores = 1, p++;
+            } else {
+                break;
+            }
+        }
+        if (!edig) return -1;
+        exp10 += (int)(eneg ? -e : e);
+    }
+    if (p != end) return -1;
+
+    double v;
+    if (!dropped && mant < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        /* Clinger's fast path: both operands exact, one IEEE rounding. */
+        v = exp10 < 0 ? (double)mant / parse_pow10[-exp10] : (double)mant * parse_pow10[exp10];
+    } else if (mant == 0 && !dropped) {
+        v = 0.0;
+    } else {
+        /* Slow path: let the C library round correctly.  Copy without
+         * underscores; the text is bounded by the line length. */
+        char small[128], *buf = small;
+        if (len + 1 > sizeof(small) && !(buf = malloc(len + 1))) return -1;
+        size_t o = 0;
+        for (const char *q = s; q < end; q++)
+            if (*q != '_') buf[o++] = *q;
+        buf[o] = 0;
+        v = strtod(buf, NULL);
+        if (buf != small) free(buf);
+        neg = 0; /* strtod saw the sign */
+    }
+    (void)underscores;
+    if (neg) v = -v;
+    if (!isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parse the apps field into apps[]; returns the count, sets *dirty if an
+ * item was dropped. */
+static size_t parse_apps(const char *s, size_t len, uint32_t *apps, int *dirty)
+{
+    size_t n = 0;
+    const char *p = s, *end = s + len;
+    *dirty = 0;
+    for (;;) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *ie = comma ? comma : end;
+        const char *is = p;
+        size_t ilen = (size_t)(ie - is);
+        parse_strip(&is, &ilen);
+        uint64_t v = 0;
+        int ok = ilen > 0 && ilen <= 10;
+        for (size_t i = 0; ok && i < ilen; i++) {
+            unsigned d = (unsigned)(unsigned char)is[i] - '0';
+            if (d > 9)
+                ok = 0;
+            else
+                v = v * 10 + d;
+        }
+        if (ilen > 10) {
+            /* Leading zeros may make a valid number longer than 10 digits. */
+            size_t z = 0;
+            while (z < ilen && is[z] == '0')
+                z++;
+            ok = ilen - z <= 10;
+            for (size_t i = z; ok && i < ilen; i++) {
+                unsigned d = (unsigned)(unsigned char)is[i] - '0';
+                if (d > 9)
+                    ok = 0;
+                else
+                    v = v * 10 + d;
+            }
+        }
+        if (ok && v <= UINT32_MAX)
+            apps[n++] = (uint32_t)v;
+        else
+            *dirty = 1;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+enum parse_status parse_line(const struct parse_types *types, const char *line, size_t len,
+                             struct parse_rec *rec, uint32_t *apps)
+{
+    parse_strip(&line, &len);
+    if (!len) return PARSE_BLANK;
+
+    const char *f[5];
+    size_t fl[5];
+    const char *p = line, *end = line + len;
+    for (int i = 0; i < 5; i++) {
+        const char *tab = i < 4 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
+        if (i < 4 && !tab) return PARSE_FIELDS;
+        f[i] = p;
+        fl[i] = i < 4 ? (size_t)(tab - p) : (size_t)(end - p);
+        p = i < 4 ? tab + 1 : end;
+    }
+    if (memchr(f[4], '\t', fl[4])) return PARSE_FIELDS;
+    if (!fl[0] || !fl[1]) return PARSE_EMPTY_FIELD;
+
+    int type = -1;
+    for (int i = 0; i < types->count; i++)
+        if (types->name_len[i] == fl[0] && memcmp(types->name[i], f[0], fl[0]) == 0) {
+            type = i;
+            break;
+        }
+    if (type < 0 || !types->enabled[type]) return PARSE_UNKNOWN_TYPE;
+    /* The key is dev_type ':' dev_id; dev_type is a known clean name. */
+    if (fl[0] + 1 + fl[1] > PARSE_MAX_KEY || !parse_key_ok(f[1], fl[1])) return PARSE_BAD_KEY;
+    if (parse_float(f[2], fl[2], &rec->lat) < 0) return PARSE_BAD_LAT;
+    if (parse_float(f[3], fl[3], &rec->lon) < 0) return PARSE_BAD_LON;
+    rec->type = type;
+    rec->dev_type = f[0];
+    rec->dev_type_len = fl[0];
+    rec->dev_id = f[1];
+    rec->dev_id_len = fl[1];
+    rec->napps = parse_apps(f[4], fl[4], apps, &rec->dirty);
+    return PARSE_OK;
+}

@@ -1,0 +1,79 @@
+/*
+ * parse.h — the line contract: one TSV line in, one record (or a reason why
+ * not) out.  Pure functions over byte ranges; no allocation, no locale, no
+ * NUL-terminated strings (input may contain NUL bytes).
+ *
+ * Rules (the original memc_load.py, with its bugs fixed):
+ *   - the line is stripped of ASCII whitespace; blank lines are PARSE_BLANK;
+ *   - exactly 5 TAB-separated fields: dev_type dev_id lat lon apps;
+ *   - dev_type and dev_id non-empty, dev_type configured;
+ *   - key "dev_type:dev_id" at most 250 bytes, no whitespace/control bytes;
+ *   - lat/lon as Python float() reads decimal text, finite;
+ *   - apps: comma-separated, each item stripped, kept if it is a decimal
+ *     integer <= 4294967295, otherwise dropped (the record is "dirty").
+ */
+#ifndef MEMC_PARSE_H
+#define MEMC_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PARSE_MAX_KEY 250
+
+enum parse_status {
+    PARSE_OK = 0,
+    PARSE_BLANK,        /* empty after stripping: skipped, not counted */
+    PARSE_FIELDS,       /* not exactly 5 fields */
+    PARSE_EMPTY_FIELD,  /* empty dev_type or dev_id */
+    PARSE_UNKNOWN_TYPE, /* dev_type not configured */
+    PARSE_BAD_LAT,
+    PARSE_BAD_LON,
+    PARSE_BAD_KEY,    /* too long or contains whitespace/control bytes */
+    PARSE_TOO_LONG,   /* longer than max_line_bytes (decided by the reader) */
+    PARSE_NOT_STORED, /* memcached refused the value (decided by the writer) */
+    PARSE_STATUS_MAX
+};
+
+/* Device types the parser accepts: names and whether each is configured. */
+struct parse_types {
+    int count;
+    const char *name[8];
+    uint8_t name_len[8];
+    uint8_t enabled[8];
+};
+
+struct parse_rec {
+    int type;             /* index into parse_types */
+    const char *dev_type; /* points into the line */
+    size_t dev_type_len;
+    const char *dev_id;
+    size_t dev_id_len;
+    double lat, lon;
+    size_t napps;
+    int dirty; /* some app items were dropped */
+};
+
+const char *parse_status_text(enum parse_status s);
+
+/* Whole line (without terminator).  apps must hold parse_apps_cap(len)
+ * entries. */
+enum parse_status parse_line(const struct parse_types *types, const char *line, size_t len,
+                             struct parse_rec *rec, uint32_t *apps);
+
+/* The most app items a line of len bytes can carry. */
+static inline size_t parse_apps_cap(size_t len)
+{
+    return len / 2 + 1;
+}
+
+/* Python float() on decimal text, surrounding ASCII whitespace allowed.
+ * 0 and *out on success, -1 if the text is not a decimal number. */
+int parse_float(const char *s, size_t len, double *out);
+
+/* Strip ASCII whitespace (space \t \n \v \f \r) from both ends. */
+void parse_strip(const char **s, size_t *len);
+
+/* 1 if the key bytes are storable by memcached's text/meta protocol. */
+int parse_key_ok(const char *key, size_t len);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * pipeline.h — loading one file inside one process.
+ *
+ *   reader (caller's thread)      packers (threads)         writer (thread)
+ *   inflate, cut at line ends --> parse + pack, route  -->  send batches in
+ *   into blocks                   per server segment        block order, match
+ *          ^                                                answers, count
+ *          '------------------ block freed <----------------------'
+ *
+ * Blocks live in a fixed ring of 2*threads+2 slots: the reader waits for a
+ * free slot, so memory is bounded by the ring whatever the file size, and a
+ * slow memcached slows the reader down instead of growing a queue.  Blocks
+ * are packed in any order by any packer but written strictly in file order,
+ * so two lines with the same key reach memcached in file order (last wins).
+ *
+ * A pipe is created once per worker process and reused for every file: its
+ * threads and memcached connections persist.
+ */
+#ifndef MEMC_PIPELINE_H
+#define MEMC_PIPELINE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "memc.h"
+#include "parse.h"
+
+enum pipe_status {
+    PIPE_DONE = 0,   /* every record stored or counted as an error */
+    PIPE_INCOMPLETE, /* some records not stored (memcached unreachable) */
+    PIPE_CORRUPT,    /* the gzip data is broken (definitive) */
+    PIPE_IOERR,      /* the file could not be read */
+    PIPE_ABORTED,    /* stopped by request (shutdown) */
+};
+
+#define PIPE_EXAMPLES 5
+
+struct pipe_example {
+    uint64_t line; /* 1-based line number in the file */
+    int status;    /* enum parse_status */
+    char text[96]; /* escaped start of the line, or the key and server answer */
+};
+
+struct pipe_stats {
+    uint64_t lines;    /* non-blank lines */
+    uint64_t records;  /* lines that parsed */
+    uint64_t stored;   /* records memcached stored (or, dry run, would have) */
+    uint64_t errors;   /* error lines + records memcached refused */
+    uint64_t deferred; /* records not stored because a server was unreachable */
+    uint64_t dirty;    /* records with dropped app items */
+    uint64_t err_by[PARSE_STATUS_MAX];
+    uint64_t bytes_in;  /* compressed bytes consumed */
+    uint64_t bytes_out; /* inflated bytes */
+    int possibly_lost;  /* a server failed after acking records of this file */
+    int status;         /* enum pipe_status */
+    char why[192];      /* for PIPE_CORRUPT / PIPE_IOERR */
+    int nexamples;
+    struct pipe_example ex[PIPE_EXAMPLES];
+};
+
+struct pipe;
+
+/* Called by the reader at least every 100 ms during a load with the
+ * current counts; return non-zero to abort the load at a batch boundary. */
+typedef int (*pipe_tick_fn)(void *ctx, const struct pipe_stats *now);
+
+int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *map);
+void pipe_destroy(struct pipe *p);
+
+/* Load one gzip file from fd (not closed).  Fills *st; returns st->status. */
+int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx);
+
+/* Bitmap of servers (global index) currently considered down. */
+uint32_t pipe_down_mask(struct pipe *p);
+
+#endif

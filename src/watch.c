@@ -1,0 +1,91 @@
+/*
+ * watch.c — spool scanning and inotify (see watch.h).
+ */
+#include "watch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+int watch_open(struct watch *w, const char *dir, const char *glob, int use_inotify)
+{
+    memset(w, 0, sizeof(*w));
+    w->infd = -1;
+    snprintf(w->dir, sizeof(w->dir), "%s", dir);
+    snprintf(w->glob, sizeof(w->glob), "%s", glob);
+    w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dirfd < 0) return -errno;
+    if (use_inotify) {
+        w->infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (w->infd < 0) goto err;
+        /* IN_CLOSE_WRITE: written in place; IN_MOVED_TO: renamed in (the
+         * producer rule); *_SELF: the spool itself went away. */
+        if (inotify_add_watch(w->infd, dir,
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |
+                                  IN_ONLYDIR) < 0)
+            goto err;
+    }
+    return 0;
+err:;
+    int e = errno;
+    watch_close(w);
+    return -e;
+}
+
+void watch_close(struct watch *w)
+{
+    if (w->infd >= 0) close(w->infd);
+    if (w->dirfd >= 0) close(w->dirfd);
+    w->infd = w->dirfd = -1;
+}
+
+int watch_match(const struct watch *w, const char *name)
+{
+    return name[0] != '.' && fnmatch(w->glob, name, FNM_PERIOD) == 0;
+}
+
+int watch_scan(struct watch *w, watch_fn fn, void *ctx)
+{
+    int fd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (watch_match(w, de->d_name)) fn(ctx, de->d_name);
+    closedir(d);
+    return 0;
+}
+
+int watch_read(struct watch *w, watch_fn fn, void *ctx)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int r = 0;
+    for (;;) {
+        ssize_t n = read(w->infd, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return r;
+            return -errno;
+        }
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW)
+                r = -EOVERFLOW;
+            else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+                return -ENOENT;
+            else if (ev->len && watch_match(w, ev->name))
+                fn(ctx, ev->name);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/*
+ * watch.h — the spool directory: which names count, a full scan, and
+ * inotify events for new files.
+ *
+ * Names count when they match the glob and do not start with '.', so our
+ * own renames (".name", ".name.failed") and producers' temporary dot files
+ * are never picked up.
+ */
+#ifndef MEMC_WATCH_H
+#define MEMC_WATCH_H
+
+#include <limits.h>
+
+struct watch {
+    int dirfd; /* O_DIRECTORY; spool files are opened relative to it */
+    int infd;  /* inotify, -1 when not watching (one-shot) */
+    char dir[PATH_MAX];
+    char glob[NAME_MAX + 1];
+};
+
+typedef void (*watch_fn)(void *ctx, const char *name);
+
+int watch_open(struct watch *w, const char *dir, const char *glob, int use_inotify);
+void watch_close(struct watch *w);
+
+int watch_match(const struct watch *w, const char *name);
+
+/* Call fn for every matching name now in the directory.  0 or -errno. */
+int watch_scan(struct watch *w, watch_fn fn, void *ctx);
+
+/* Drain pending inotify events, calling fn for matching names that were
+ * closed after writing or moved in.  Returns 0, -EOVERFLOW when events
+ * were lost (rescan), -ENOENT when the directory was deleted or moved. */
+int watch_read(struct watch *w, watch_fn fn, void *ctx);
+
+#endif
