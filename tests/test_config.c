@@ -1,0 +1,192 @@
+/*
+ * test_config.c — config file and command line: defaults, every key,
+ * precedence, and the file:line: key: messages with exit codes 64 / 78.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static int T(const char *text, struct cfg *c, char *err, size_t errlen)
+{
+    cfg_defaults(c);
+    return cfg_parse_text(c, "test.conf", text, strlen(text), err, errlen);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[256];
+    cfg_defaults(&c);
+    assert_string_equal(c.pattern, "/var/spool/memc-load/*.tsv.gz");
+    assert_string_equal(c.addr[0], "127.0.0.1:33013");
+    assert_string_equal(c.addr[3], "127.0.0.1:33016");
+    assert_int_equal(c.workers, 3);
+    assert_true(c.error_threshold == 0.01);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0);
+}
+
+static void test_every_key(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[256] = "";
+    const char *text = "# comment\n"
+                       "  pattern = /srv/spool/*.gz   # trailing comment\n"
+                       "idfa = 10.0.0.1:11211,10.0.0.2:11211\n"
+                       "gaid=h:1\n"
+                       "adid =\n"
+                       "dvid = [::1]:11211\n"
+                       "workers = 5\n"
+                       "threads = 2\n"
+                       "error_threshold = 0.05\n"
+                       "log_level = debug\n"
+                       "block_bytes = 1M\n"
+                       "max_line_bytes = 64k\n"
+                       "io_timeout_ms = 500\n"
+                       "retry_interval = 3\n"
+                       "stall_timeout = 9\n"
+                       "stop_timeout = 4\n"
+                       "\r\n";
+    assert_int_equal(T(text, &c, err, sizeof(err)), 0);
+    assert_string_equal(c.pattern, "/srv/spool/*.gz");
+    assert_string_equal(c.addr[0], "10.0.0.1:11211,10.0.0.2:11211");
+    assert_string_equal(c.addr[1], "h:1");
+    assert_string_equal(c.addr[2], "");
+    assert_string_equal(c.addr[3], "[::1]:11211");
+    assert_int_equal(c.workers, 5);
+    assert_int_equal(c.threads, 2);
+    assert_true(c.error_threshold == 0.05);
+    assert_int_equal(c.log_level, CFG_LOG_DEBUG);
+    assert_int_equal(c.block_bytes, 1 << 20);
+    assert_int_equal(c.max_line_bytes, 64 << 10);
+    assert_int_equal(c.io_timeout_ms, 500);
+    assert_int_equal(c.retry_interval_s, 3);
+    assert_int_equal(c.stall_timeout_s, 9);
+    assert_int_equal(c.stop_timeout_s, 4);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0);
+}
+
+static void test_errors_name_file_line_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"workers = 3\nbogus = 1\n", "test.conf:2: bogus: unknown key"},
+        {"\n\nworkers = zero\n", "test.conf:3: workers: 'zero' is not a whole number"},
+        {"workers = 0\n", "test.conf:1: workers: '0' is not a whole number from 1 to 64"},
+        {"threads = -1\n", "test.conf:1: threads:"},
+        {"error_threshold = 2\n", "test.conf:1: error_threshold: '2' is not a number from 0"},
+        {"error_threshold = nan\n", "test.conf:1: error_threshold:"},
+        {"log_level = loud\n", "test.conf:1: log_level: 'loud' is not one of"},
+        {"idfa = localhost\n", "test.conf:1: idfa: 'localhost' is not host:port"},
+        {"idfa = h:99999\n", "test.conf:1: idfa: 'h:99999' has no valid port"},
+        {"idfa = h:1,\n", "test.conf:1: idfa: trailing comma"},
+        {"gaid = a b:1\n", "test.conf:1: gaid: 'a b:1' contains blanks"},
+        {"block_bytes = 1k\n", "test.conf:1: block_bytes: '1k' is not a size"},
+        {"max_line_bytes = lots\n", "test.conf:1: max_line_bytes:"},
+        {"just words\n", "test.conf:1: expected 'key = value'"},
+        {"= 3\n", "test.conf:1: missing key before '='"},
+        {"pattern =\n", "test.conf:1: pattern: must be a non-empty path glob"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char err[512] = "";
+        int r = T(cases[i].text, &c, err, sizeof(err));
+        if (r != CFG_EX_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
+            fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
+    }
+}
+
+static void test_validate(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[256];
+    assert_int_equal(T("idfa=\ngaid=\nadid=\ndvid=\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), CFG_EX_CONFIG);
+    assert_non_null(strstr(err, "no device type"));
+    assert_int_equal(T("pattern = /a*/x/*.gz\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), CFG_EX_CONFIG);
+    char dir[64], glob[64];
+    assert_int_equal(cfg_split_pattern("/var/spool/x/*.tsv.gz", dir, 64, glob, 64), 0);
+    assert_string_equal(dir, "/var/spool/x");
+    assert_string_equal(glob, "*.tsv.gz");
+    assert_int_equal(cfg_split_pattern("*.gz", dir, 64, glob, 64), 0);
+    assert_string_equal(dir, ".");
+    assert_int_equal(cfg_split_pattern("/data/", dir, 64, glob, 64), -22);
+}
+
+static int L(struct cfg *c, char *err, size_t errlen, ...)
+{
+    char *argv[32];
+    int argc = 0, exit_now;
+    va_list ap;
+    va_start(ap, errlen);
+    argv[argc++] = (char *)"memc-load";
+    for (char *a; (a = va_arg(ap, char *));)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return cfg_load(c, argc, argv, err, errlen, &exit_now);
+}
+
+static void test_command_line(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/memc-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "workers = 7\nidfa = file:1\npattern = /from/file/*.gz\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct cfg c;
+    char err[512];
+    /* file values, then command line overrides */
+    assert_int_equal(L(&c, err, sizeof(err), "--config", path, "-w", "2", "--idfa", "cli:2",
+                       "--oneshot", "--dry", NULL),
+                     0);
+    assert_int_equal(c.workers, 2);
+    assert_string_equal(c.addr[0], "cli:2");
+    assert_string_equal(c.pattern, "/from/file/*.gz");
+    assert_true(c.oneshot && c.dry);
+    /* bad values on the command line are usage errors (64) */
+    assert_int_equal(L(&c, err, sizeof(err), "--config", path, "--workers", "x", NULL),
+                     CFG_EX_USAGE);
+    assert_non_null(strstr(err, "--workers"));
+    assert_int_equal(L(&c, err, sizeof(err), "--no-such-option", NULL), CFG_EX_USAGE);
+    assert_int_equal(L(&c, err, sizeof(err), "stray", NULL), CFG_EX_USAGE);
+    /* a missing file named with --config is a config error (78) */
+    assert_int_equal(L(&c, err, sizeof(err), "--config", "/nonexistent/x.conf", NULL),
+                     CFG_EX_CONFIG);
+    assert_non_null(strstr(err, "/nonexistent/x.conf"));
+    /* a bad file: 78 with file:line */
+    FILE *f = fopen(path, "w");
+    fputs("workers = 2\nthreads = many\n", f);
+    fclose(f);
+    assert_int_equal(L(&c, err, sizeof(err), "--config", path, NULL), CFG_EX_CONFIG);
+    assert_non_null(strstr(err, ":2: threads:"));
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_command_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

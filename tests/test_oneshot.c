@@ -1,0 +1,376 @@
+/*
+ * test_oneshot.c — memc-load --oneshot against real memcached processes:
+ * every key read back and compared byte for byte, dry run, unknown device
+ * types, the error-rate threshold, rename order, unreachable servers,
+ * ketama over several servers, values memcached refuses, broken files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static struct h_mc mc[4];
+static const char *servers[4];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        if (h_mc_start(&mc[i], NULL) < 0)
+            return -1;
+        servers[i] = strdup(h_addr(mc[i].port));
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        h_mc_stop(&mc[i]);
+    return 0;
+}
+
+/* Per test: fresh memcached contents and a fresh spool directory. */
+struct t {
+    char *dir;
+    char spool[PATH_MAX], pattern[PATH_MAX], log[PATH_MAX], expect[PATH_MAX];
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof(*t));
+    t->dir = h_tmpdir();
+    snprintf(t->spool, sizeof(t->spool), "%s/spool", t->dir);
+    snprintf(t->pattern, sizeof(t->pattern), "%s/*.tsv.gz", t->spool);
+    snprintf(t->log, sizeof(t->log), "%s/log", t->dir);
+    snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
+    mkdir(t->spool, 0755);
+    for (int i = 0; i < 4; i++) {
+        /* flush_all through the text protocol */
+        const char *argv[] = {"sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/$0; printf 'flush_all\\r\\n' >&3; "
+                              "read -t 2 line <&3",
+                              h_addr(mc[i].port) + 10, NULL};
+        h_run(argv, NULL, 5);
+    }
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    h_rmrf(t->dir);
+    free(t->dir);
+    free(t);
+    return 0;
+}
+
+/* Run memc-load --oneshot with the four servers plus extra args. */
+static int run(struct t *t, ...)
+{
+    const char *argv[40] = {MEMC_BIN, "--oneshot", "--config", "/dev/null", "--pattern",
+                            t->pattern, "--idfa", servers[0], "--gaid", servers[1],
+                            "--adid", servers[2], "--dvid", servers[3]};
+    int n = 14;
+    va_list ap;
+    va_start(ap, t);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 39;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return h_run(argv, t->log, 120);
+}
+
+static int log_has(struct t *t, const char *what)
+{
+    char *log = h_read_file(t->log, NULL);
+    int r = log && strstr(log, what) != NULL;
+    if (!r)
+        fprintf(stderr, "log lacks '%s':\n%s\n", what, log ? log : "(none)");
+    free(log);
+    return r;
+}
+
+static int spool_has(struct t *t, const char *name)
+{
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/%s", t->spool, name);
+    return h_exists(p);
+}
+
+static void check_all_keys(struct t *t, long want)
+{
+    long checked = 0;
+    long bad = h_check_expect(t->expect, servers, &checked);
+    assert_int_equal(bad, 0);
+    if (want >= 0)
+        assert_int_equal(checked, want);
+    assert_true(checked > 0);
+}
+
+static void test_loads_every_key(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "3000", "-f", "3", "-s", "11", "--dup", "0.05", "--expect",
+                         t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    assert_int_equal(run(t, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        char n[64], d[64];
+        snprintf(n, sizeof(n), "appsinstalled-%04d.tsv.gz", i);
+        snprintf(d, sizeof(d), ".appsinstalled-%04d.tsv.gz", i);
+        assert_false(spool_has(t, n));
+        assert_true(spool_has(t, d));
+    }
+    check_all_keys(t, 9000);
+    assert_true(log_has(t, "loaded: "));
+    assert_true(log_has(t, "MEMC_RECORDS=3000"));
+}
+
+static void test_line_endings(void **state)
+{
+    struct t *t = *state;
+    const char *crlf[] = {"-n", "2000", "-s", "21", "-p", "crlf-", "--crlf", "--expect",
+                          t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(crlf), 0);
+    assert_int_equal(run(t, NULL), 0);
+    check_all_keys(t, 2000);
+    char cr_expect[PATH_MAX + 8];
+    snprintf(cr_expect, sizeof(cr_expect), "%s.cr", t->expect);
+    const char *cr[] = {"-n", "2000", "-s", "22", "-p", "cr-", "--cr", "--expect", cr_expect,
+                        t->spool, NULL};
+    assert_int_equal(h_gen(cr), 0);
+    assert_int_equal(run(t, NULL), 0);
+    long checked;
+    assert_int_equal(h_check_expect(cr_expect, servers, &checked), 0);
+    assert_int_equal(checked, 2000);
+    assert_true(log_has(t, "MEMC_LINES=2000"));
+}
+
+static void test_dry_run_writes_nothing(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "500", "-f", "2", t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    assert_int_equal(run(t, "--dry", "--log-level", "debug", NULL), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(h_mc_items(mc[i].port), 0);
+    assert_true(spool_has(t, "appsinstalled-0000.tsv.gz"));
+    assert_true(spool_has(t, "appsinstalled-0001.tsv.gz"));
+    assert_false(spool_has(t, ".appsinstalled-0000.tsv.gz"));
+    assert_true(log_has(t, "dry run: would set idfa:"));
+}
+
+static void test_unknown_type(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "800", "--expect", t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    /* dvid not configured: its quarter of the lines are errors -> failed */
+    assert_int_equal(run(t, "--dvid", "", NULL), 1);
+    assert_true(log_has(t, "unknown device type"));
+    assert_true(spool_has(t, ".appsinstalled-0000.tsv.gz")); /* still done: renamed */
+    assert_int_equal(h_mc_items(mc[3].port), 0);
+    const char *three[] = {servers[0], servers[1], servers[2], NULL};
+    long checked;
+    assert_int_equal(h_check_expect(t->expect, three, &checked), 0);
+    assert_true(checked > 500 && checked < 700);
+}
+
+static void test_error_rate_threshold(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "1000", "-e", "0.05", "--expect", t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    assert_int_equal(run(t, NULL), 1); /* 5 % >= 1 % */
+    assert_true(log_has(t, "failed: "));
+    assert_true(log_has(t, "MEMC_RESULT=failed"));
+    assert_true(spool_has(t, ".appsinstalled-0000.tsv.gz"));
+    check_all_keys(t, -1); /* the good records are loaded all the same */
+    /* the same file passes with a 10 % threshold */
+    char conf[PATH_MAX + 8];
+    snprintf(conf, sizeof(conf), "%s/c.conf", t->dir);
+    h_write_file(conf, "error_threshold = 0.1\n");
+    char again[PATH_MAX * 2], from[PATH_MAX * 2];
+    snprintf(from, sizeof(from), "%s/.appsinstalled-0000.tsv.gz", t->spool);
+    snprintf(again, sizeof(again), "%s/appsinstalled-0000.tsv.gz", t->spool);
+    assert_int_equal(rename(from, again), 0);
+    const char *argv[] = {MEMC_BIN, "--oneshot", "--config", conf, "--pattern", t->pattern,
+                          "--idfa", servers[0], "--gaid", servers[1], "--adid", servers[2],
+                          "--dvid", servers[3], NULL};
+    assert_int_equal(h_run(argv, t->log, 60), 0);
+}
+
+/* Renames happen in name order even when later files finish first. */
+static void test_rename_order(void **state)
+{
+    struct t *t = *state;
+    /* the first file is by far the biggest, so it finishes last */
+    const char *big[] = {"-n", "60000", "-s", "5", "-p", "a-", t->spool, NULL};
+    const char *small[] = {"-n", "50", "-f", "6", "-s", "6", "-p", "b-", t->spool, NULL};
+    assert_int_equal(h_gen(big), 0);
+    assert_int_equal(h_gen(small), 0);
+    int in = inotify_init1(IN_NONBLOCK);
+    assert_true(inotify_add_watch(in, t->spool, IN_MOVED_TO) >= 0);
+    assert_int_equal(run(t, "--workers", "3", NULL), 0);
+    char buf[65536] __attribute__((aligned(8)));
+    ssize_t n = read(in, buf, sizeof(buf));
+    assert_true(n > 0);
+    char last[NAME_MAX + 1] = "";
+    int count = 0;
+    for (char *p = buf; p < buf + n;) {
+        struct inotify_event *ev = (struct inotify_event *)p;
+        p += sizeof(*ev) + ev->len;
+        assert_true(ev->name[0] == '.');
+        if (strcmp(last, ev->name) >= 0)
+            fail_msg("renamed %s after %s", ev->name, last);
+        snprintf(last, sizeof(last), "%s", ev->name);
+        count++;
+    }
+    assert_int_equal(count, 7);
+    close(in);
+}
+
+static void test_memcached_down(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "400", t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    /* a port nobody listens on: start and stop a memcached to find one */
+    struct h_mc dead;
+    assert_int_equal(h_mc_start(&dead, NULL), 0);
+    h_mc_stop(&dead);
+    assert_int_equal(run(t, "--idfa", h_addr(dead.port), NULL), 75);
+    assert_true(spool_has(t, "appsinstalled-0000.tsv.gz"));
+    assert_false(spool_has(t, ".appsinstalled-0000.tsv.gz"));
+    assert_true(log_has(t, "unreachable"));
+    assert_true(log_has(t, "left in place"));
+}
+
+static void test_ketama_cluster(void **state)
+{
+    struct t *t = *state;
+    struct h_mc extra;
+    assert_int_equal(h_mc_start(&extra, NULL), 0);
+    char cluster[64];
+    snprintf(cluster, sizeof(cluster), "%s,%s", servers[0], h_addr(extra.port));
+    const char *gen[] = {"-n", "2000", "-t", "idfa", "--expect", t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    assert_int_equal(run(t, "--idfa", cluster, NULL), 0);
+    const char *by_type[4] = {cluster, NULL, NULL, NULL};
+    long checked;
+    assert_int_equal(h_check_expect(t->expect, by_type, &checked), 0); /* ketama agrees */
+    assert_int_equal(checked, 2000);
+    long a = h_mc_items(mc[0].port), b = h_mc_items(extra.port);
+    assert_int_equal(a + b, 2000);
+    assert_true(a > 500 && b > 500);
+    h_mc_stop(&extra);
+}
+
+static void test_value_too_large(void **state)
+{
+    struct t *t = *state;
+    const char *extra[] = {"-I", "64k", "-o", "slab_chunk_max=32768", NULL};
+    struct h_mc small;
+    assert_int_equal(h_mc_start(&small, extra), 0);
+    /* 200 good lines and one whose value (15000 x 6 bytes) exceeds 64 KiB */
+    size_t cap = 1 << 20, off = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < 100; i++)
+        off += (size_t)snprintf(text + off, cap - off, "idfa\tgood%d\t1.5\t2.5\t%d,2\n", i, i);
+    off += (size_t)snprintf(text + off, cap - off, "idfa\thuge\t1\t2\t");
+    for (int i = 0; i < 15000; i++)
+        off += (size_t)snprintf(text + off, cap - off, "%s4000000000", i ? "," : "");
+    text[off++] = '\n';
+    for (int i = 100; i < 300; i++)
+        off += (size_t)snprintf(text + off, cap - off, "idfa\tgood%d\t1.5\t2.5\t%d,2\n", i, i);
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof(path), "%s/big.tsv.gz", t->spool);
+    assert_int_equal(h_gz_write(path, text, off), 0);
+    free(text);
+    assert_int_equal(run(t, "--idfa", h_addr(small.port), NULL), 0); /* 1/300 < 1 % */
+    assert_true(log_has(t, "object too large"));
+    assert_true(log_has(t, "MEMC_ERRORS=1 "));
+    assert_int_equal(h_mc_items(small.port), 300);
+    size_t len;
+    char *v = h_mc_get(h_addr(small.port), "idfa:good299", &len);
+    assert_non_null(v);
+    free(v);
+    assert_null(h_mc_get(h_addr(small.port), "idfa:huge", &len));
+    h_mc_stop(&small);
+}
+
+static void test_broken_and_empty_files(void **state)
+{
+    struct t *t = *state;
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/a-notgzip.tsv.gz", t->spool);
+    h_write_file(p, "idfa\tx\t1\t2\t3\n");
+    snprintf(p, sizeof(p), "%s/b-empty.tsv.gz", t->spool);
+    h_write_file(p, "");
+    const char *gen[] = {"-n", "300", "-p", "c-", "--expect", t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    /* truncate a copy of a good file */
+    snprintf(p, sizeof(p), "%s/c-0000.tsv.gz", t->spool);
+    size_t len;
+    char *data = h_read_file(p, &len);
+    char q[PATH_MAX * 2];
+    snprintf(q, sizeof(q), "%s/d-truncated.tsv.gz", t->spool);
+    int fd = open(q, O_WRONLY | O_CREAT, 0644);
+    assert_int_equal(write(fd, data, len / 2), (ssize_t)(len / 2));
+    close(fd);
+    free(data);
+    assert_int_equal(run(t, NULL), 1);
+    assert_true(spool_has(t, ".a-notgzip.tsv.gz.failed"));
+    assert_true(spool_has(t, ".b-empty.tsv.gz")); /* no members, no lines: done */
+    assert_true(spool_has(t, ".c-0000.tsv.gz"));
+    assert_true(spool_has(t, ".d-truncated.tsv.gz.failed"));
+    assert_true(log_has(t, "is corrupt"));
+    assert_true(log_has(t, "truncated gzip data"));
+    check_all_keys(t, 300);
+}
+
+static void test_self_test(void **state)
+{
+    struct t *t = *state;
+    const char *argv[] = {MEMC_BIN, "-t", NULL};
+    assert_int_equal(h_run(argv, t->log, 10), 0);
+    const char *bad[] = {MEMC_BIN, "--workers", "zero", NULL};
+    assert_int_equal(h_run(bad, t->log, 10), 64);
+    char conf[PATH_MAX + 8];
+    snprintf(conf, sizeof(conf), "%s/bad.conf", t->dir);
+    h_write_file(conf, "workers = 2\nnope = 1\n");
+    const char *badconf[] = {MEMC_BIN, "--config", conf, "--oneshot", NULL};
+    assert_int_equal(h_run(badconf, t->log, 10), 78);
+    assert_true(log_has(t, "bad.conf:2: nope: unknown key"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_loads_every_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_endings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_rate_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memcached_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ketama_cluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_and_empty_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
