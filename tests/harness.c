@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +22,7 @@
 #include <libmemcached/memcached.h>
 #include <zlib.h>
 
-static void h_sleep_ms(int ms)
+void h_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
@@ -33,8 +35,7 @@ static int h_free_port(void)
     socklen_t len = sizeof(a);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         return -1;
     }
     close(fd);
@@ -48,8 +49,7 @@ static int h_can_connect(int port)
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     return ok;
 }
 
@@ -59,11 +59,10 @@ int h_mc_start(struct h_mc *mc, const char *const *extra)
         int port = h_free_port();
         char pbuf[16];
         snprintf(pbuf, sizeof(pbuf), "%d", port);
-        const char *argv[32] = {"memcached", "-p", pbuf, "-l", "127.0.0.1", "-U", "0",
-                                "-m", "256", "-t", "1", "-c", "1024"};
+        const char *argv[32] = {"memcached", "-p",  pbuf, "-l", "127.0.0.1", "-U",  "0",
+                                "-m",        "256", "-t", "1",  "-c",        "1024"};
         int n = 13;
-        if (getuid() == 0)
-            argv[n++] = "-u", argv[n++] = "root";
+        if (getuid() == 0) argv[n++] = "-u", argv[n++] = "root";
         for (int i = 0; extra && extra[i] && n < 31; i++)
             argv[n++] = extra[i];
         argv[n] = NULL;
@@ -81,8 +80,7 @@ int h_mc_start(struct h_mc *mc, const char *const *extra)
                 mc->port = port;
                 return 0;
             }
-            if (waitpid(pid, NULL, WNOHANG) == pid)
-                break; /* died: port taken? try another */
+            if (waitpid(pid, NULL, WNOHANG) == pid) break; /* died: port taken? try another */
             h_sleep_ms(10);
         }
         kill(pid, SIGKILL);
@@ -137,8 +135,7 @@ long h_mc_items(int port)
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         return -1;
     }
     const char *cmd = "stats\r\n";
@@ -150,12 +147,10 @@ long h_mc_items(int port)
     size_t len = 0;
     while (len < sizeof(buf) - 1) {
         ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (n <= 0)
-            break;
+        if (n <= 0) break;
         len += (size_t)n;
         buf[len] = 0;
-        if (strstr(buf, "END\r\n"))
-            break;
+        if (strstr(buf, "END\r\n")) break;
     }
     close(fd);
     buf[len] = 0;
@@ -178,8 +173,7 @@ void h_rmrf(const char *dir)
 int h_gz_write(const char *path, const void *text, size_t len)
 {
     gzFile g = gzopen(path, "wb6");
-    if (!g)
-        return -1;
+    if (!g) return -1;
     int ok = len == 0 || gzwrite(g, text, (unsigned)len) == (int)len;
     return gzclose(g) == Z_OK && ok ? 0 : -1;
 }
@@ -190,13 +184,11 @@ pid_t h_spawn(const char *const *argv, const char *errfile)
     if (pid == 0) {
         if (errfile) {
             int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0)
-                dup2(fd, 2);
+            if (fd >= 0) dup2(fd, 2);
         }
         int dn = open("/dev/null", O_RDWR);
         dup2(dn, 0);
-        if (!errfile)
-            dup2(dn, 2);
+        if (!errfile) dup2(dn, 2);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -208,8 +200,7 @@ int h_wait(pid_t pid, int timeout_s)
     int status;
     for (int i = 0; i < timeout_s * 100; i++) {
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         h_sleep_ms(10);
     }
     kill(pid, SIGKILL);
@@ -234,40 +225,33 @@ long h_check_expect(const char *expect_path, const char *const servers_by_type[4
     FILE *f = fopen(expect_path, "r");
     long bad = 0, n = 0;
     memcached_st *cl[4] = {0};
-    if (!f)
-        return -1;
+    if (!f) return -1;
     for (int t = 0; t < 4; t++)
-        if (servers_by_type[t])
-            cl[t] = h_mc_client(servers_by_type[t]);
+        if (servers_by_type[t]) cl[t] = h_mc_client(servers_by_type[t]);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     while ((len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] == '\n')
-            line[--len] = 0;
+        if (line[len - 1] == '\n') line[--len] = 0;
         char *tab = strchr(line, '\t');
-        if (!tab)
-            continue;
+        if (!tab) continue;
         *tab = 0;
         const char *hex = tab + 1;
         int t = -1;
         for (int i = 0; i < 4; i++)
-            if (strncmp(line, types[i], 4) == 0 && line[4] == ':')
-                t = i;
-        if (t < 0 || !cl[t])
-            continue;
+            if (strncmp(line, types[i], 4) == 0 && line[4] == ':') t = i;
+        if (t < 0 || !cl[t]) continue;
         size_t hl = strlen(hex), vl = 0;
         uint32_t flags;
         memcached_return_t rc;
         char *v = memcached_get(cl[t], line, strlen(line), &vl, &flags, &rc);
         int ok = rc == MEMCACHED_SUCCESS && vl * 2 == hl;
         for (size_t i = 0; ok && i < vl; i++)
-            ok = ((h_hexval(hex[2 * i]) << 4) | h_hexval(hex[2 * i + 1])) ==
-                 (unsigned char)v[i];
+            ok = ((h_hexval(hex[2 * i]) << 4) | h_hexval(hex[2 * i + 1])) == (unsigned char)v[i];
         if (!ok && bad < 5)
             fprintf(stderr, "  mismatch for %s: %s (got %zu bytes, want %zu)\n", line,
-                    rc == MEMCACHED_SUCCESS ? "different bytes" : memcached_strerror(cl[t], rc),
-                    vl, hl / 2);
+                    rc == MEMCACHED_SUCCESS ? "different bytes" : memcached_strerror(cl[t], rc), vl,
+                    hl / 2);
         bad += !ok;
         n++;
         free(v);
@@ -275,10 +259,8 @@ long h_check_expect(const char *expect_path, const char *const servers_by_type[4
     free(line);
     fclose(f);
     for (int t = 0; t < 4; t++)
-        if (cl[t])
-            memcached_free(cl[t]);
-    if (checked)
-        *checked = n;
+        if (cl[t]) memcached_free(cl[t]);
+    if (checked) *checked = n;
     return bad;
 }
 
@@ -295,20 +277,17 @@ int h_gen(const char *const *args)
 char *h_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     size_t got;
     while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
-        if (cap - n - 1 == 0)
-            buf = realloc(buf, cap *= 2);
+        if (cap - n - 1 == 0) buf = realloc(buf, cap *= 2);
     }
     fclose(f);
     buf[n] = 0;
-    if (len)
-        *len = n;
+    if (len) *len = n;
     return buf;
 }
 
@@ -330,8 +309,106 @@ const char *h_addr(int port)
 int h_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     fputs(text, f);
     return fclose(f);
+}
+
+void h_mc_flush(int port)
+{
+    memcached_st *m = h_mc_client(h_addr(port));
+    memcached_flush(m, 0);
+    memcached_free(m);
+}
+
+int h_notify_open(struct h_notify *n, const char *dir)
+{
+    memset(n, 0, sizeof(*n));
+    snprintf(n->path, sizeof(n->path), "%s/notify.sock", dir);
+    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", n->path);
+    if (n->fd < 0 || bind(n->fd, (struct sockaddr *)&a, sizeof(a)) < 0) return -1;
+    n->cap = 1 << 16;
+    n->log = calloc(1, n->cap);
+    return 0;
+}
+
+void h_notify_close(struct h_notify *n)
+{
+    if (n->fd >= 0) close(n->fd);
+    unlink(n->path);
+    free(n->log);
+    n->log = NULL;
+}
+
+static void h_notify_drain(struct h_notify *n, int timeout_ms)
+{
+    struct pollfd p = {.fd = n->fd, .events = POLLIN};
+    while (poll(&p, 1, timeout_ms) > 0) {
+        char buf[4096];
+        ssize_t got = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (got <= 0) break;
+        if (n->len + (size_t)got + 2 > n->cap) {
+            n->cap = (n->cap + (size_t)got) * 2;
+            n->log = realloc(n->log, n->cap);
+        }
+        memcpy(n->log + n->len, buf, (size_t)got);
+        n->len += (size_t)got;
+        n->log[n->len++] = '\n';
+        n->log[n->len] = 0;
+        timeout_ms = 0;
+    }
+}
+
+int h_notify_wait(struct h_notify *n, const char *what, size_t *from, int timeout_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        h_notify_drain(n, 20);
+        const char *hit = strstr(n->log + (from ? *from : 0), what);
+        if (hit) {
+            if (from) {
+                const char *nl = strchr(hit, '\n');
+                *from = (size_t)((nl ? nl : hit) - n->log);
+            }
+            return 0;
+        }
+        if (waited >= timeout_ms) return -1;
+    }
+}
+
+int h_wait_path(const char *path, int gone, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        if (h_exists(path) != gone) return 0;
+        h_sleep_ms(20);
+    }
+    return -1;
+}
+
+int h_wait_text(const char *path, const char *what, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        char *t = h_read_file(path, NULL);
+        int hit = t && strstr(t, what);
+        free(t);
+        if (hit) return 0;
+        h_sleep_ms(20);
+    }
+    return -1;
+}
+
+int h_children(pid_t pid, pid_t *out, int max)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    char *t = h_read_file(p, NULL);
+    int n = 0;
+    for (char *s = t, *e; s && n < max; s = e) {
+        long v = strtol(s, &e, 10);
+        if (e == s) break;
+        out[n++] = (pid_t)v;
+    }
+    free(t);
+    return n;
 }

@@ -28,6 +28,33 @@ char *h_mc_get(const char *servers, const char *key, size_t *len);
 /* Number of items memcached holds (stats curr_items). */
 long h_mc_items(int port);
 
+/* flush_all on one server. */
+void h_mc_flush(int port);
+
+/* A datagram socket standing in for systemd's NOTIFY_SOCKET. */
+struct h_notify {
+    int fd;
+    char path[108];
+    char *log; /* every message received, one per line */
+    size_t len, cap;
+};
+int h_notify_open(struct h_notify *n, const char *dir);
+void h_notify_close(struct h_notify *n);
+/* Wait until a message containing what arrives after position *from in the
+ * log (from may be NULL: anywhere); returns 0, -1 on timeout. On success
+ * *from moves past that message. */
+int h_notify_wait(struct h_notify *n, const char *what, size_t *from, int timeout_ms);
+
+/* Wait until path exists (or, gone=1, no longer exists). 0 or -1. */
+int h_wait_path(const char *path, int gone, int timeout_ms);
+/* Wait until the file's text contains what. 0 or -1. */
+int h_wait_text(const char *path, const char *what, int timeout_ms);
+
+/* Child pids of pid (from /proc); returns the count. */
+int h_children(pid_t pid, pid_t *out, int max);
+
+void h_sleep_ms(int ms);
+
 /* A fresh temporary directory (removed by h_rmrf). */
 char *h_tmpdir(void);
 void h_rmrf(const char *dir);
@@ -49,8 +76,7 @@ int h_wait(pid_t pid, int timeout_s);
  * servers_by_type: addresses for idfa gaid adid dvid (NULL: skip type).
  * Returns the number of mismatches (missing or different), prints the
  * first few; *checked gets the number of keys compared. */
-long h_check_expect(const char *expect_path, const char *const servers_by_type[4],
-                    long *checked);
+long h_check_expect(const char *expect_path, const char *const servers_by_type[4], long *checked);
 
 /* Run memc-gen with args; 0 on success. */
 int h_gen(const char *const *args);

@@ -27,8 +27,7 @@ static int group_setup(void **state)
 {
     (void)state;
     for (int i = 0; i < 4; i++) {
-        if (h_mc_start(&mc[i], NULL) < 0)
-            return -1;
+        if (h_mc_start(&mc[i], NULL) < 0) return -1;
         servers[i] = strdup(h_addr(mc[i].port));
     }
     return 0;
@@ -59,7 +58,8 @@ static int setup(void **state)
     mkdir(t->spool, 0755);
     for (int i = 0; i < 4; i++) {
         /* flush_all through the text protocol */
-        const char *argv[] = {"sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/$0; printf 'flush_all\\r\\n' >&3; "
+        const char *argv[] = {"sh", "-c",
+                              "exec 3<>/dev/tcp/127.0.0.1/$0; printf 'flush_all\\r\\n' >&3; "
                               "read -t 2 line <&3",
                               h_addr(mc[i].port) + 10, NULL};
         h_run(argv, NULL, 5);
@@ -80,9 +80,9 @@ static int teardown(void **state)
 /* Run memc-load --oneshot with the four servers plus extra args. */
 static int run(struct t *t, ...)
 {
-    const char *argv[40] = {MEMC_BIN, "--oneshot", "--config", "/dev/null", "--pattern",
-                            t->pattern, "--idfa", servers[0], "--gaid", servers[1],
-                            "--adid", servers[2], "--dvid", servers[3]};
+    const char *argv[40] = {MEMC_BIN,   "--oneshot", "--config", "/dev/null", "--pattern",
+                            t->pattern, "--idfa",    servers[0], "--gaid",    servers[1],
+                            "--adid",   servers[2],  "--dvid",   servers[3]};
     int n = 14;
     va_list ap;
     va_start(ap, t);
@@ -97,8 +97,7 @@ static int log_has(struct t *t, const char *what)
 {
     char *log = h_read_file(t->log, NULL);
     int r = log && strstr(log, what) != NULL;
-    if (!r)
-        fprintf(stderr, "log lacks '%s':\n%s\n", what, log ? log : "(none)");
+    if (!r) fprintf(stderr, "log lacks '%s':\n%s\n", what, log ? log : "(none)");
     free(log);
     return r;
 }
@@ -115,16 +114,15 @@ static void check_all_keys(struct t *t, long want)
     long checked = 0;
     long bad = h_check_expect(t->expect, servers, &checked);
     assert_int_equal(bad, 0);
-    if (want >= 0)
-        assert_int_equal(checked, want);
+    if (want >= 0) assert_int_equal(checked, want);
     assert_true(checked > 0);
 }
 
 static void test_loads_every_key(void **state)
 {
     struct t *t = *state;
-    const char *gen[] = {"-n", "3000", "-f", "3", "-s", "11", "--dup", "0.05", "--expect",
-                         t->expect, t->spool, NULL};
+    const char *gen[] = {"-n",    "3000", "-f",       "3",       "-s",     "11",
+                         "--dup", "0.05", "--expect", t->expect, t->spool, NULL};
     assert_int_equal(h_gen(gen), 0);
     assert_int_equal(run(t, NULL), 0);
     for (int i = 0; i < 3; i++) {
@@ -142,15 +140,15 @@ static void test_loads_every_key(void **state)
 static void test_line_endings(void **state)
 {
     struct t *t = *state;
-    const char *crlf[] = {"-n", "2000", "-s", "21", "-p", "crlf-", "--crlf", "--expect",
-                          t->expect, t->spool, NULL};
+    const char *crlf[] = {"-n",     "2000",     "-s",      "21",     "-p", "crlf-",
+                          "--crlf", "--expect", t->expect, t->spool, NULL};
     assert_int_equal(h_gen(crlf), 0);
     assert_int_equal(run(t, NULL), 0);
     check_all_keys(t, 2000);
     char cr_expect[PATH_MAX + 8];
     snprintf(cr_expect, sizeof(cr_expect), "%s.cr", t->expect);
-    const char *cr[] = {"-n", "2000", "-s", "22", "-p", "cr-", "--cr", "--expect", cr_expect,
-                        t->spool, NULL};
+    const char *cr[] = {"-n",   "2000",     "-s",      "22",     "-p", "cr-",
+                        "--cr", "--expect", cr_expect, t->spool, NULL};
     assert_int_equal(h_gen(cr), 0);
     assert_int_equal(run(t, NULL), 0);
     long checked;
@@ -207,9 +205,9 @@ static void test_error_rate_threshold(void **state)
     snprintf(from, sizeof(from), "%s/.appsinstalled-0000.tsv.gz", t->spool);
     snprintf(again, sizeof(again), "%s/appsinstalled-0000.tsv.gz", t->spool);
     assert_int_equal(rename(from, again), 0);
-    const char *argv[] = {MEMC_BIN, "--oneshot", "--config", conf, "--pattern", t->pattern,
-                          "--idfa", servers[0], "--gaid", servers[1], "--adid", servers[2],
-                          "--dvid", servers[3], NULL};
+    const char *argv[] = {MEMC_BIN,   "--oneshot", "--config", conf,       "--pattern",
+                          t->pattern, "--idfa",    servers[0], "--gaid",   servers[1],
+                          "--adid",   servers[2],  "--dvid",   servers[3], NULL};
     assert_int_equal(h_run(argv, t->log, 60), 0);
 }
 
@@ -234,8 +232,7 @@ static void test_rename_order(void **state)
         struct inotify_event *ev = (struct inotify_event *)p;
         p += sizeof(*ev) + ev->len;
         assert_true(ev->name[0] == '.');
-        if (strcmp(last, ev->name) >= 0)
-            fail_msg("renamed %s after %s", ev->name, last);
+        if (strcmp(last, ev->name) >= 0) fail_msg("renamed %s after %s", ev->name, last);
         snprintf(last, sizeof(last), "%s", ev->name);
         count++;
     }

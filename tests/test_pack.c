@@ -29,17 +29,16 @@ static void test_reference_vector(void **state)
 static void test_varints(void **state)
 {
     (void)state;
-    uint32_t apps[] = {0, 127, 128, 16383, 16384, 2097151, 2097152, 268435455, 268435456,
-                       4294967295u};
+    uint32_t apps[] = {0,       127,     128,       16383,     16384,
+                       2097151, 2097152, 268435455, 268435456, 4294967295u};
     uint8_t out[128];
     size_t n = pack_user_apps(apps, 10, 0.0, -0.0, out);
     static const uint8_t want_head[] = {0x08, 0x00, 0x08, 0x7f, 0x08, 0x80, 0x01,
                                         0x08, 0xff, 0x7f, 0x08, 0x80, 0x80, 0x01};
     assert_memory_equal(out, want_head, sizeof(want_head));
     /* last app: 0xffffffff = ff ff ff ff 0f */
-    static const uint8_t want_tail[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x11, 0, 0, 0, 0,
-                                        0,    0,    0,    0,    0x19, 0,    0,    0, 0, 0, 0,
-                                        0,    0x80};
+    static const uint8_t want_tail[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x11, 0, 0, 0, 0, 0,
+                                        0,    0,    0,    0x19, 0,    0,    0,    0, 0, 0, 0, 0x80};
     assert_memory_equal(out + n - sizeof(want_tail), want_tail, sizeof(want_tail));
     assert_true(n <= pack_max_size(10));
 }
@@ -96,8 +95,8 @@ static void test_selftest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_vector),   cmocka_unit_test(test_varints),
-        cmocka_unit_test(test_no_apps),            cmocka_unit_test(test_against_protobuf_c),
+        cmocka_unit_test(test_reference_vector), cmocka_unit_test(test_varints),
+        cmocka_unit_test(test_no_apps),          cmocka_unit_test(test_against_protobuf_c),
         cmocka_unit_test(test_selftest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

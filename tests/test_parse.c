@@ -159,8 +159,7 @@ static void test_floats(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double v = 12345;
         int r = parse_float(cases[i].s, strlen(cases[i].s), &v);
-        if ((r == 0) != cases[i].ok)
-            fail_msg("parse_float(\"%s\") returned %d", cases[i].s, r);
+        if ((r == 0) != cases[i].ok) fail_msg("parse_float(\"%s\") returned %d", cases[i].s, r);
         if (cases[i].ok && memcmp(&v, &cases[i].v, sizeof(v)) != 0)
             fail_msg("parse_float(\"%s\") = %.17g, want %.17g", cases[i].s, v, cases[i].v);
     }
@@ -221,10 +220,10 @@ static void test_many_apps(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_line),     cmocka_unit_test(test_strip_and_blank),
-        cmocka_unit_test(test_field_count),    cmocka_unit_test(test_empty_and_unknown),
-        cmocka_unit_test(test_key_limits),     cmocka_unit_test(test_floats),
-        cmocka_unit_test(test_dirty_apps),     cmocka_unit_test(test_many_apps),
+        cmocka_unit_test(test_valid_line),  cmocka_unit_test(test_strip_and_blank),
+        cmocka_unit_test(test_field_count), cmocka_unit_test(test_empty_and_unknown),
+        cmocka_unit_test(test_key_limits),  cmocka_unit_test(test_floats),
+        cmocka_unit_test(test_dirty_apps),  cmocka_unit_test(test_many_apps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

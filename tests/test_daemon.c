@@ -1,0 +1,332 @@
+/*
+ * test_daemon.c — the daemon in the foreground with NOTIFY_SOCKET pointing
+ * at a socket this test reads: READY/STATUS/WATCHDOG, files dropped by
+ * write+close and by rename, bursts, SIGHUP reload, SIGTERM mid-file and a
+ * worker SIGKILLed mid-file.  Every loaded key is read back from memcached.
+ *
+ * Mid-file events are made deterministic by pausing (SIGSTOP) the idfa
+ * memcached: the load then waits at a known point instead of racing.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static struct h_mc mc[5]; /* four device types + one spare for reload */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        if (h_mc_start(&mc[i], NULL) < 0) return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        h_mc_stop(&mc[i]);
+    return 0;
+}
+
+struct t {
+    char *dir;
+    char spool[PATH_MAX], incoming[PATH_MAX], conf[PATH_MAX], log[PATH_MAX], expect[PATH_MAX];
+    struct h_notify n;
+    pid_t pid;
+    const char *servers[4];
+};
+
+static void write_conf(struct t *t, int idfa_index, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "pattern = %s/*.tsv.gz\nidfa = %s\ngaid = %s\nadid = %s\ndvid = %s\n"
+             "workers = 2\nio_timeout_ms = 1000\nretry_interval = 1\nstop_timeout = 10\n%s",
+             t->spool, h_addr(mc[idfa_index].port), h_addr(mc[1].port), h_addr(mc[2].port),
+             h_addr(mc[3].port), extra ? extra : "");
+    h_write_file(t->conf, text);
+    t->servers[0] = strdup(h_addr(mc[idfa_index].port));
+}
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof(*t));
+    t->dir = h_tmpdir();
+    snprintf(t->spool, sizeof(t->spool), "%s/spool", t->dir);
+    snprintf(t->incoming, sizeof(t->incoming), "%s/incoming", t->dir);
+    snprintf(t->conf, sizeof(t->conf), "%s/memc-load.conf", t->dir);
+    snprintf(t->log, sizeof(t->log), "%s/log", t->dir);
+    snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
+    mkdir(t->spool, 0755);
+    mkdir(t->incoming, 0755);
+    for (int i = 0; i < 5; i++)
+        h_mc_flush(mc[i].port);
+    for (int i = 1; i < 4; i++)
+        t->servers[i] = strdup(h_addr(mc[i].port));
+    write_conf(t, 0, NULL);
+    if (h_notify_open(&t->n, t->dir) < 0) return -1;
+    *state = t;
+    return 0;
+}
+
+static void stop_daemon(struct t *t)
+{
+    if (t->pid > 0) {
+        kill(t->pid, SIGTERM);
+        h_wait(t->pid, 30);
+        t->pid = 0;
+    }
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    stop_daemon(t);
+    h_mc_pause(&mc[0], 0);
+    h_notify_close(&t->n);
+    h_rmrf(t->dir);
+    for (int i = 0; i < 4; i++)
+        free((char *)t->servers[i]);
+    free(t->dir);
+    free(t);
+    return 0;
+}
+
+static void start_daemon(struct t *t, const char *watchdog_usec)
+{
+    setenv("NOTIFY_SOCKET", t->n.path, 1);
+    if (watchdog_usec) setenv("WATCHDOG_USEC", watchdog_usec, 1);
+    const char *argv[] = {MEMC_BIN, "--config", t->conf, NULL};
+    t->pid = h_spawn(argv, t->log);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    assert_true(t->pid > 0);
+    size_t from = t->n.len;
+    if (h_notify_wait(&t->n, "READY=1", &from, 10000) < 0) {
+        char *log = h_read_file(t->log, NULL);
+        fail_msg("no READY=1; log:\n%s", log ? log : "");
+    }
+}
+
+static void gen(struct t *t, const char *lines, const char *files, const char *seed,
+                const char *prefix, const char *outdir)
+{
+    const char *args[] = {"-n", lines,  "-f",       files,     "-s",   seed,
+                          "-p", prefix, "--expect", t->expect, outdir, NULL};
+    assert_int_equal(h_gen(args), 0);
+}
+
+static void move_in(struct t *t, const char *name)
+{
+    char from[PATH_MAX * 2], to[PATH_MAX * 2];
+    snprintf(from, sizeof(from), "%s/%s", t->incoming, name);
+    snprintf(to, sizeof(to), "%s/%s", t->spool, name);
+    assert_int_equal(rename(from, to), 0);
+}
+
+static void wait_done(struct t *t, const char *name, int timeout_ms)
+{
+    char dot[PATH_MAX * 2];
+    snprintf(dot, sizeof(dot), "%s/.%s", t->spool, name);
+    if (h_wait_path(dot, 0, timeout_ms) < 0) {
+        char *log = h_read_file(t->log, NULL);
+        fail_msg("%s was not renamed; log:\n%s", name, log ? log : "");
+    }
+}
+
+static void check_keys(struct t *t, long want)
+{
+    long checked;
+    assert_int_equal(h_check_expect(t->expect, t->servers, &checked), 0);
+    assert_int_equal(checked, want);
+}
+
+static void test_ready_status_watchdog(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, "400000");
+    size_t from = 0;
+    assert_int_equal(h_notify_wait(&t->n, "WATCHDOG=1", &from, 2000), 0);
+    assert_int_equal(h_notify_wait(&t->n, "WATCHDOG=1", &from, 2000), 0); /* keeps coming */
+    gen(t, "30000", "1", "3", "s-", t->incoming);
+    h_mc_pause(&mc[0], 1); /* hold the load in the middle for a moment */
+    move_in(t, "s-0000.tsv.gz");
+    from = 0;
+    assert_int_equal(h_notify_wait(&t->n, "STATUS=loading s-0000.tsv.gz", &from, 5000), 0);
+    assert_int_equal(h_notify_wait(&t->n, "WATCHDOG=1", &from, 2000), 0); /* loop healthy */
+    h_mc_pause(&mc[0], 0);
+    wait_done(t, "s-0000.tsv.gz", 20000);
+    assert_int_equal(h_notify_wait(&t->n, "last s-0000.tsv.gz: loaded", &from, 5000), 0);
+    check_keys(t, 30000);
+}
+
+static void test_drops_and_burst(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    int in = inotify_init1(IN_NONBLOCK);
+    inotify_add_watch(in, t->spool, IN_MOVED_TO);
+    /* written in place and closed (IN_CLOSE_WRITE) */
+    gen(t, "500", "1", "7", "a-", t->spool);
+    wait_done(t, "a-0000.tsv.gz", 10000);
+    /* renamed in (IN_MOVED_TO), 50 at once */
+    gen(t, "200", "50", "8", "b-", t->incoming);
+    for (int i = 0; i < 50; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "b-%04d.tsv.gz", i);
+        move_in(t, name);
+    }
+    wait_done(t, "b-0049.tsv.gz", 30000);
+    for (int i = 0; i < 50; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "b-%04d.tsv.gz", i);
+        wait_done(t, name, 1000);
+    }
+    check_keys(t, 500 + 50 * 200);
+    /* dot names appeared in name order, each once */
+    char buf[65536] __attribute__((aligned(8)));
+    char last[NAME_MAX + 1] = "";
+    int dots = 0;
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            if (ev->name[0] != '.') continue;
+            if (strcmp(last, ev->name) >= 0) fail_msg("renamed %s after %s", ev->name, last);
+            snprintf(last, sizeof(last), "%s", ev->name);
+            dots++;
+        }
+    assert_int_equal(dots, 51);
+    close(in);
+}
+
+static void test_waits_its_turn(void **state)
+{
+    struct t *t = *state;
+    write_conf(t, 0, "workers = 1\n");
+    start_daemon(t, NULL);
+    gen(t, "3000", "1", "9", "a-", t->incoming);
+    gen(t, "100", "1", "10", "b-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "a-0000.tsv.gz");
+    assert_int_equal(h_wait_text(t->log, "loading a-0000.tsv.gz", 5000), 0);
+    move_in(t, "b-0000.tsv.gz"); /* dropped while a- loads: queued */
+    h_sleep_ms(300);
+    char b[PATH_MAX * 2];
+    snprintf(b, sizeof(b), "%s/b-0000.tsv.gz", t->spool);
+    assert_true(h_exists(b));
+    h_mc_pause(&mc[0], 0);
+    wait_done(t, "b-0000.tsv.gz", 20000);
+    wait_done(t, "a-0000.tsv.gz", 1000);
+}
+
+static void test_reload_changes_servers(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    const char *one[] = {"-n", "400", "-s", "12", "-p", "r1-", "-t", "idfa", t->incoming, NULL};
+    assert_int_equal(h_gen(one), 0);
+    move_in(t, "r1-0000.tsv.gz");
+    wait_done(t, "r1-0000.tsv.gz", 10000);
+    assert_int_equal(h_mc_items(mc[0].port), 400);
+    /* idfa moves to the spare server */
+    write_conf(t, 4, NULL);
+    size_t from = t->n.len;
+    kill(t->pid, SIGHUP);
+    assert_int_equal(h_notify_wait(&t->n, "RELOADING=1", &from, 5000), 0);
+    assert_int_equal(h_notify_wait(&t->n, "READY=1", &from, 5000), 0);
+    const char *two[] = {"-n", "300",  "-s",       "13",      "-p",        "r2-",
+                         "-t", "idfa", "--expect", t->expect, t->incoming, NULL};
+    assert_int_equal(h_gen(two), 0);
+    move_in(t, "r2-0000.tsv.gz");
+    wait_done(t, "r2-0000.tsv.gz", 10000);
+    assert_int_equal(h_mc_items(mc[0].port), 400); /* nothing new on the old server */
+    assert_int_equal(h_mc_items(mc[4].port), 300);
+    check_keys(t, 300); /* t->servers[0] now names the spare */
+    assert_int_equal(h_wait_text(t->log, "configuration reloaded", 1000), 0);
+}
+
+static void test_sigterm_mid_file(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    gen(t, "20000", "1", "14", "big-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "big-0000.tsv.gz");
+    assert_int_equal(h_wait_text(t->log, "loading big-0000.tsv.gz", 5000), 0);
+    h_sleep_ms(200);
+    size_t from = 0;
+    kill(t->pid, SIGTERM);
+    assert_int_equal(h_wait(t->pid, 20), 0);
+    t->pid = 0;
+    assert_int_equal(h_notify_wait(&t->n, "STOPPING=1", &from, 100), 0);
+    h_mc_pause(&mc[0], 0);
+    char name[PATH_MAX * 2];
+    snprintf(name, sizeof(name), "%s/big-0000.tsv.gz", t->spool);
+    assert_true(h_exists(name)); /* not finished: keeps its name */
+    /* next start loads it fully */
+    start_daemon(t, NULL);
+    wait_done(t, "big-0000.tsv.gz", 20000);
+    check_keys(t, 20000);
+}
+
+static void test_worker_killed_mid_file(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    int in = inotify_init1(IN_NONBLOCK);
+    inotify_add_watch(in, t->spool, IN_MOVED_TO);
+    gen(t, "20000", "1", "15", "k-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "k-0000.tsv.gz");
+    assert_int_equal(h_wait_text(t->log, "loading k-0000.tsv.gz", 5000), 0);
+    pid_t kids[16];
+    int n = h_children(t->pid, kids, 16);
+    assert_true(n >= 2);
+    for (int i = 0; i < n; i++)
+        kill(kids[i], SIGKILL);
+    h_mc_pause(&mc[0], 0);
+    wait_done(t, "k-0000.tsv.gz", 30000);
+    check_keys(t, 20000);
+    assert_int_equal(h_wait_text(t->log, "killed by signal 9", 1000), 0);
+    assert_int_equal(h_wait_text(t->log, "loaded again from the start", 1000), 0);
+    h_sleep_ms(300);
+    char buf[4096] __attribute__((aligned(8)));
+    int renames = 0;
+    ssize_t got;
+    while ((got = read(in, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + got;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            renames += strcmp(ev->name, ".k-0000.tsv.gz") == 0;
+        }
+    assert_int_equal(renames, 1);
+    close(in);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ready_status_watchdog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drops_and_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waits_its_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_changes_servers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_mid_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_killed_mid_file, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
