@@ -63,7 +63,8 @@ static int cfg_parse_long(const char *v, long lo, long hi, long *out)
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi) return -EINVAL;
+    if (errno || end == v || *end || n < lo || n > hi)
+        return -EINVAL;
     *out = n;
     return 0;
 }
@@ -74,12 +75,14 @@ static int cfg_parse_size(const char *v, size_t lo, size_t hi, size_t *out)
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    if (errno || end == v || *v == '-') return -EINVAL;
+    if (errno || end == v || *v == '-')
+        return -EINVAL;
     if (*end == 'k' || *end == 'K')
         n *= 1024, end++;
     else if (*end == 'm' || *end == 'M')
         n *= 1024 * 1024, end++;
-    if (*end || n < lo || n > hi) return -EINVAL;
+    if (*end || n < lo || n > hi)
+        return -EINVAL;
     *out = (size_t)n;
     return 0;
 }
@@ -94,7 +97,8 @@ static int cfg_parse_level(const char *v)
                   {"info", CFG_LOG_INFO},
                   {"debug", CFG_LOG_DEBUG}};
     for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-        if (strcasecmp(v, levels[i].name) == 0) return levels[i].level;
+        if (strcasecmp(v, levels[i].name) == 0)
+            return levels[i].level;
     return -1;
 }
 
@@ -102,7 +106,8 @@ static int cfg_parse_level(const char *v)
  * Hosts are names or IPv4 literals (IPv6 as [addr]:port). */
 static int cfg_check_addr(const char *v, char *why, size_t whylen)
 {
-    if (!*v) return 0;
+    if (!*v)
+        return 0;
     int count = 0;
     const char *p = v;
     while (*p) {
@@ -132,7 +137,8 @@ static int cfg_check_addr(const char *v, char *why, size_t whylen)
                 return -EINVAL;
             }
         count++;
-        if (!end) break;
+        if (!end)
+            break;
         p = end + 1;
         if (!*p) {
             snprintf(why, whylen, "trailing comma");
@@ -155,7 +161,8 @@ static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, siz
                 snprintf(why, whylen, "address list too long");
                 return -EINVAL;
             }
-            if (cfg_check_addr(v, why, whylen) < 0) return -EINVAL;
+            if (cfg_check_addr(v, why, whylen) < 0)
+                return -EINVAL;
             snprintf(c->addr[i], sizeof(c->addr[i]), "%s", v);
             return 0;
         }
@@ -252,14 +259,16 @@ int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len
         }
         /* Comments start at '#' anywhere: no value needs a '#'. */
         char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
+        if (hash)
+            *hash = 0;
         char *s = line;
         while (cfg_is_blank(*s))
             s++;
         char *e = s + strlen(s);
         while (e > s && cfg_is_blank(e[-1]))
             *--e = 0;
-        if (!*s) continue;
+        if (!*s)
+            continue;
         char *eq = strchr(s, '=');
         if (!eq) {
             cfg_errf(err, errlen, "%s:%d: expected 'key = value', got '%s'", name, lineno, s);
@@ -325,7 +334,8 @@ int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob,
     const char *slash = strrchr(pattern, '/');
     const char *g = slash ? slash + 1 : pattern;
     size_t dlen = slash ? (size_t)(slash - pattern) : 1;
-    if (!*g || dlen + 1 > dirlen || strlen(g) + 1 > globlen) return -EINVAL;
+    if (!*g || dlen + 1 > dirlen || strlen(g) + 1 > globlen)
+        return -EINVAL;
     if (slash) {
         if (dlen == 0)
             snprintf(dir, dirlen, "/");
@@ -334,7 +344,8 @@ int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob,
     } else {
         snprintf(dir, dirlen, ".");
     }
-    if (strpbrk(dir, "*?[")) return -EINVAL; /* globs in the directory part are not supported */
+    if (strpbrk(dir, "*?["))
+        return -EINVAL; /* globs in the directory part are not supported */
     snprintf(glob, globlen, "%s", g);
     return 0;
 }
@@ -353,7 +364,8 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen)
     char why[256];
     for (int i = 0; i < CFG_MAX_TYPES; i++) {
         int n = cfg_check_addr(c->addr[i], why, sizeof(why));
-        if (n > 0) types++, servers += n;
+        if (n > 0)
+            types++, servers += n;
     }
     if (!types) {
         cfg_errf(err, errlen, "no device type has a memcached address");
@@ -434,7 +446,8 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int
     opterr = 0;
     for (;;) {
         int o = getopt_long(argc, argv, "c:p:ontw:j:l:hV", opts, NULL);
-        if (o == -1) break;
+        if (o == -1)
+            break;
         const char *key = NULL;
         switch (o) {
         case 'c':
@@ -525,7 +538,8 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int
     memcpy(file, c->config_file, sizeof(file));
     if (have_config || access(file, F_OK) == 0) {
         int r = cfg_parse_file(c, file, err, errlen);
-        if (r) return r;
+        if (r)
+            return r;
     }
     for (int i = 0; i < nsets; i++)
         cfg_set(c, sets[i].key, sets[i].val, why, sizeof(why));

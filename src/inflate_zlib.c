@@ -33,7 +33,8 @@ const char *infl_backend(void)
 int infl_open(struct infl **out, int fd)
 {
     struct infl *z = calloc(1, sizeof(*z));
-    if (!z) return -ENOMEM;
+    if (!z)
+        return -ENOMEM;
     z->fd = fd;
     /* 15 + 16: gzip wrapper only (a raw zlib stream is not a .gz file). */
     if (inflateInit2(&z->zs, 15 + 16) != Z_OK) {
@@ -46,13 +47,15 @@ int infl_open(struct infl **out, int fd)
 
 static int infl_fill(struct infl *z)
 {
-    if (z->zs.avail_in || z->eof) return 0;
+    if (z->zs.avail_in || z->eof)
+        return 0;
     ssize_t n = io_read(z->fd, z->in, sizeof(z->in));
     if (n < 0) {
         snprintf(z->err, sizeof(z->err), "read error: %s", strerror((int)-n));
         return (int)n;
     }
-    if (n == 0) z->eof = 1;
+    if (n == 0)
+        z->eof = 1;
     z->zs.next_in = z->in;
     z->zs.avail_in = (uInt)n;
     z->bytes_in += (uint64_t)n;
@@ -61,18 +64,21 @@ static int infl_fill(struct infl *z)
 
 ssize_t infl_read(struct infl *z, void *buf, size_t len)
 {
-    if (z->err[0]) return -EBADMSG;
+    if (z->err[0])
+        return -EBADMSG;
     z->zs.next_out = buf;
     z->zs.avail_out = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
     while (z->zs.avail_out) {
         int r = infl_fill(z);
-        if (r < 0) return r;
+        if (r < 0)
+            return r;
         if (!z->in_member) {
             /* Between members: skip zero padding, stop at the end. */
             while (z->zs.avail_in && *z->zs.next_in == 0)
                 z->zs.next_in++, z->zs.avail_in--;
             if (!z->zs.avail_in) {
-                if (z->eof) break;
+                if (z->eof)
+                    break;
                 continue;
             }
             z->in_member = 1;
@@ -108,7 +114,8 @@ uint64_t infl_bytes_in(const struct infl *z)
 
 void infl_free(struct infl *z)
 {
-    if (!z) return;
+    if (!z)
+        return;
     inflateEnd(&z->zs);
     free(z);
 }

@@ -11,8 +11,10 @@ ssize_t io_read(int fd, void *buf, size_t len)
 {
     for (;;) {
         ssize_t n = read(fd, buf, len);
-        if (n >= 0) return n;
-        if (errno != EINTR) return -errno;
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return -errno;
     }
 }
 
@@ -22,7 +24,8 @@ int io_write_all(int fd, const void *buf, size_t len)
     while (len) {
         ssize_t n = write(fd, p, len);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return -errno;
         }
         p += n;

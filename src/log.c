@@ -24,7 +24,8 @@ static int log_stderr_is_journal(void)
     const char *e = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
     struct stat st;
-    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0) return 0;
+    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+        return 0;
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
@@ -70,14 +71,16 @@ static const char *log_prio_name(int prio)
 
 void log_event(int prio, const char *msgid, const char *message, const char *const *fields)
 {
-    if (!log_enabled(prio)) return;
+    if (!log_enabled(prio))
+        return;
     if (log_journal) {
         /* sd_journal_sendv takes iovecs; fields are few (at most ~16). */
         struct iovec iov[24];
         char pbuf[32], mbuf[64];
         char *msg = NULL;
         int n = 0;
-        if (asprintf(&msg, "MESSAGE=%s", message) < 0) return;
+        if (asprintf(&msg, "MESSAGE=%s", message) < 0)
+            return;
         iov[n++] = (struct iovec){msg, strlen(msg)};
         snprintf(pbuf, sizeof(pbuf), "PRIORITY=%d", prio);
         iov[n++] = (struct iovec){pbuf, strlen(pbuf)};
@@ -103,7 +106,8 @@ void log_event(int prio, const char *msgid, const char *message, const char *con
 
 void log_printf(int prio, const char *fmt, ...)
 {
-    if (!log_enabled(prio)) return;
+    if (!log_enabled(prio))
+        return;
     char buf[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -117,7 +121,8 @@ const char *log_escape(const char *s, size_t len, char *buf, size_t buflen)
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     if (buflen < 8) {
-        if (buflen) buf[0] = 0;
+        if (buflen)
+            buf[0] = 0;
         return buf;
     }
     for (size_t i = 0; i < len; i++) {

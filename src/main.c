@@ -17,14 +17,18 @@ int main(int argc, char **argv)
     char err[1024];
     int exit_now = 0;
     int r = cfg_load(&c, argc, argv, err, sizeof(err), &exit_now);
-    if (exit_now) return 0;
+    if (exit_now)
+        return 0;
     if (r) {
         fprintf(stderr, "memc-load: %s\n", err);
-        if (r == CFG_EX_USAGE) fprintf(stderr, "Try 'memc-load --help'.\n");
+        if (r == CFG_EX_USAGE)
+            fprintf(stderr, "Try 'memc-load --help'.\n");
         return r;
     }
     log_init(c.log_level);
-    if (c.selftest) return pack_selftest() == 0 ? 0 : 1;
-    if (c.check_config) return check_config(&c);
+    if (c.selftest)
+        return pack_selftest() == 0 ? 0 : 1;
+    if (c.check_config)
+        return check_config(&c);
     return master_run(&c, argc, argv);
 }

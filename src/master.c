@@ -147,7 +147,8 @@ static void master_add(void *arg, const char *name)
 {
     struct master *m = arg;
     int found;
-    if (strlen(name) > NAME_MAX) return;
+    if (strlen(name) > NAME_MAX)
+        return;
     size_t i = (size_t)master_find(m, name, &found);
     if (found) {
         struct mfile *f = m->files[i];
@@ -168,7 +169,8 @@ static void master_add(void *arg, const char *name)
         m->cap = cap;
     }
     struct mfile *f = calloc(1, sizeof(*f));
-    if (!f) return;
+    if (!f)
+        return;
     snprintf(f->name, sizeof(f->name), "%s", name);
     f->state = F_QUEUED;
     memmove(m->files + i + 1, m->files + i, (m->nfiles - i) * sizeof(*m->files));
@@ -186,7 +188,8 @@ static void master_remove(struct master *m, size_t i)
 static void master_rescan(struct master *m)
 {
     int r = watch_scan(&m->watch, master_add, m);
-    if (r < 0) log_printf(LOG_ERR, "cannot scan %s: %s", m->watch.dir, strerror(-r));
+    if (r < 0)
+        log_printf(LOG_ERR, "cannot scan %s: %s", m->watch.dir, strerror(-r));
 }
 
 /* ---- workers ------------------------------------------------------------- */
@@ -195,7 +198,8 @@ static int master_nworkers(struct master *m, int retiring)
 {
     int n = 0;
     for (int i = 0; i < MASTER_MAX_WORKERS; i++)
-        if (m->workers[i].pid > 0 && m->workers[i].retiring == retiring) n++;
+        if (m->workers[i].pid > 0 && m->workers[i].retiring == retiring)
+            n++;
     return n;
 }
 
@@ -203,10 +207,13 @@ static int master_spawn(struct master *m)
 {
     int slot = -1;
     for (int i = 0; i < MASTER_MAX_WORKERS && slot < 0; i++)
-        if (m->workers[i].pid == 0) slot = i;
-    if (slot < 0) return -EAGAIN;
+        if (m->workers[i].pid == 0)
+            slot = i;
+    if (slot < 0)
+        return -EAGAIN;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -223,7 +230,8 @@ static int master_spawn(struct master *m)
         close(m->timerfd);
         watch_close(&m->watch);
         for (int i = 0; i < MASTER_MAX_WORKERS; i++)
-            if (m->workers[i].pid > 0) close(m->workers[i].sock);
+            if (m->workers[i].pid > 0)
+                close(m->workers[i].sock);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -251,7 +259,8 @@ static void master_quit_worker(struct mworker *w)
 
 static void master_fill_pool(struct master *m)
 {
-    if (m->stopping || io_now_ms() < m->respawn_at_ms) return;
+    if (m->stopping || io_now_ms() < m->respawn_at_ms)
+        return;
     while (master_nworkers(m, 0) < m->cfg.workers)
         if (master_spawn(m) < 0) {
             log_printf(LOG_ERR, "cannot start a worker: %s", strerror(errno));
@@ -336,7 +345,8 @@ static struct mfile *master_next_file(struct master *m, int64_t now)
 {
     for (size_t i = 0; i < m->nfiles; i++) {
         struct mfile *f = m->files[i];
-        if (f->state == F_QUEUED || (f->state == F_RETRY && now >= f->retry_at_ms)) return f;
+        if (f->state == F_QUEUED || (f->state == F_RETRY && now >= f->retry_at_ms))
+            return f;
     }
     return NULL;
 }
@@ -355,7 +365,8 @@ static int master_open(struct master *m, struct mfile *f)
             log_printf(LOG_INFO, "%s vanished before loading", esc);
             int found;
             ssize_t i = master_find(m, f->name, &found);
-            if (found) master_remove(m, (size_t)i);
+            if (found)
+                master_remove(m, (size_t)i);
         } else if (e == ELOOP) {
             log_printf(LOG_WARNING,
                        "%s is a symlink; symlinks in the spool are never followed, "
@@ -381,16 +392,19 @@ static int master_open(struct master *m, struct mfile *f)
 
 static void master_dispatch(struct master *m)
 {
-    if (m->stopping) return;
+    if (m->stopping)
+        return;
     int64_t now = io_now_ms();
     for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
         struct mworker *w = &m->workers[i];
-        if (w->pid <= 0 || !w->ready || w->file || w->retiring) continue;
+        if (w->pid <= 0 || !w->ready || w->file || w->retiring)
+            continue;
         struct mfile *f;
         int fd = -1;
         while ((f = master_next_file(m, now)) && (fd = master_open(m, f)) < 0)
             ;
-        if (!f) return;
+        if (!f)
+            return;
         struct ipc_msg msg;
         memset(&msg, 0, sizeof(msg));
         msg.type = IPC_LOAD;
@@ -421,13 +435,15 @@ static void master_dispatch(struct master *m)
 /* errors / loaded; errors with nothing loaded is 100 %; nothing at all 0. */
 static double master_error_rate(const struct pipe_stats *st)
 {
-    if (!st->stored) return st->errors ? 1.0 : 0.0;
+    if (!st->stored)
+        return st->errors ? 1.0 : 0.0;
     return (double)st->errors / (double)st->stored;
 }
 
 static void master_log_examples(const char *esc, const struct pipe_stats *st)
 {
-    if (!st->errors && !st->dirty) return;
+    if (!st->errors && !st->dirty)
+        return;
     char buf[1500];
     int off = snprintf(buf, sizeof(buf), "%s: %llu error lines/records", esc,
                        (unsigned long long)st->errors);
@@ -492,13 +508,15 @@ static int master_file_changed(struct master *m, struct mfile *f, int *gone)
 static void master_result(struct master *m, struct mworker *w, const struct ipc_msg *msg)
 {
     struct mfile *f = w->file;
-    if (!f || msg->job != w->job) return;
+    if (!f || msg->job != w->job)
+        return;
     const struct pipe_stats *st = &msg->st;
     w->file = NULL;
     f->worker = NULL;
     w->down_mask = msg->down_mask;
     m->stored_done += st->stored;
-    if (w->retiring || m->stopping) master_quit_worker(w);
+    if (w->retiring || m->stopping)
+        master_quit_worker(w);
 
     char esc[NAME_MAX * 4 + 8], text[1024];
     master_esc(f->name, esc, sizeof(esc));
@@ -527,10 +545,12 @@ static void master_result(struct master *m, struct mworker *w, const struct ipc_
         f->attempts++;
         int shift = f->attempts > 5 ? 5 : f->attempts - 1;
         int64_t delay = (int64_t)m->cfg.retry_interval_s * 1000 << shift;
-        if (delay > 300000) delay = 300000;
+        if (delay > 300000)
+            delay = 300000;
         f->retry_at_ms = io_now_ms() + delay;
         f->state = m->cfg.oneshot ? F_LEFT : F_RETRY;
-        if (m->cfg.oneshot) m->any_left = 1;
+        if (m->cfg.oneshot)
+            m->any_left = 1;
         char when[64] = "";
         if (!m->cfg.oneshot)
             snprintf(when, sizeof(when), "; loading it again in %lld s", (long long)(delay / 1000));
@@ -549,7 +569,8 @@ static void master_result(struct master *m, struct mworker *w, const struct ipc_
             log_printf(LOG_WARNING, "%s was deleted while loading; forgetting it", esc);
             int found;
             ssize_t i = master_find(m, f->name, &found);
-            if (found) master_remove(m, (size_t)i);
+            if (found)
+                master_remove(m, (size_t)i);
         } else {
             log_printf(LOG_WARNING,
                        "%s changed while loading (replaced, grown or touched); "
@@ -564,7 +585,8 @@ static void master_result(struct master *m, struct mworker *w, const struct ipc_
     int ok = rate < m->cfg.error_threshold;
     f->state = m->cfg.dry ? F_KEPT : F_DONE;
     f->attempts = 0;
-    if (!ok) m->any_failed = 1;
+    if (!ok)
+        m->any_failed = 1;
     snprintf(text, sizeof(text),
              "%s%s %s: %llu records stored, %llu errors, error rate %.4f%% (%s %.2f%%), %.1f s, "
              "%.0f records/s",
@@ -587,7 +609,8 @@ static void master_renames(struct master *m)
             i++;
             continue;
         }
-        if (f->state != F_DONE && f->state != F_BAD) return;
+        if (f->state != F_DONE && f->state != F_BAD)
+            return;
         char to[NAME_MAX + 16], esc[NAME_MAX * 4 + 8];
         snprintf(to, sizeof(to), ".%s%s", f->name, f->state == F_BAD ? ".failed" : "");
         if (renameat(m->watch.dirfd, f->name, m->watch.dirfd, to) < 0 && errno != ENOENT) {
@@ -616,9 +639,11 @@ static void master_status(struct master *m, int force)
     uint32_t down = 0;
     for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
         struct mworker *w = &m->workers[i];
-        if (w->pid <= 0) continue;
+        if (w->pid <= 0)
+            continue;
         down |= w->down_mask;
-        if (!w->file) continue;
+        if (!w->file)
+            continue;
         stored += w->progress.stored;
         char esc[80];
         double pct = w->file->st.st_size
@@ -637,7 +662,8 @@ static void master_status(struct master *m, int force)
         m->rate_base = stored;
         m->rate_ms = now;
     }
-    if (!loading) off = snprintf(buf, sizeof(buf), "idle");
+    if (!loading)
+        off = snprintf(buf, sizeof(buf), "idle");
     if (off < (int)sizeof(buf))
         off += snprintf(buf + off, sizeof(buf) - (size_t)off, "; %d queued", queued);
     if (waiting && off < (int)sizeof(buf))
@@ -682,7 +708,8 @@ static void master_checks(struct master *m)
             log_printf(LOG_WARNING, "workers did not stop within %d s; killing them",
                        m->cfg.stop_timeout_s);
             for (int i = 0; i < MASTER_MAX_WORKERS; i++)
-                if (m->workers[i].pid > 0) kill(m->workers[i].pid, SIGKILL);
+                if (m->workers[i].pid > 0)
+                    kill(m->workers[i].pid, SIGKILL);
             m->killed_all = 1;
         }
     } else {
@@ -691,7 +718,8 @@ static void master_checks(struct master *m)
     if (!m->ready_sent && !m->stopping) {
         int all = master_nworkers(m, 0) >= m->cfg.workers;
         for (int i = 0; i < MASTER_MAX_WORKERS; i++)
-            if (m->workers[i].pid > 0 && !m->workers[i].ready) all = 0;
+            if (m->workers[i].pid > 0 && !m->workers[i].ready)
+                all = 0;
         if (all) {
             notify_ready(&m->notify);
             m->ready_sent = 1;
@@ -706,7 +734,8 @@ static void master_checks(struct master *m)
 
 static void master_stop(struct master *m, const char *why)
 {
-    if (m->stopping) return;
+    if (m->stopping)
+        return;
     m->stopping = 1;
     m->stop_started_ms = io_now_ms();
     notify_stopping(&m->notify);
@@ -714,7 +743,8 @@ static void master_stop(struct master *m, const char *why)
     log_printf(LOG_INFO, "stopping (%s)", why);
     for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
         struct mworker *w = &m->workers[i];
-        if (w->pid <= 0) continue;
+        if (w->pid <= 0)
+            continue;
         if (w->file)
             kill(w->pid, SIGTERM); /* abort at a batch boundary */
         else
@@ -726,7 +756,8 @@ static void master_stop(struct master *m, const char *why)
 static int master_oneshot_done(struct master *m)
 {
     for (size_t i = 0; i < m->nfiles; i++)
-        if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_LOADING) return 0;
+        if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_LOADING)
+            return 0;
     return m->ready_sent;
 }
 
@@ -737,7 +768,8 @@ static int master_open_watch(struct master *m, struct watch *w)
     char dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
     cfg_split_pattern(m->cfg.pattern, dir, sizeof(dir), glob, sizeof(glob));
     int r = watch_open(w, dir, glob, !m->cfg.oneshot);
-    if (r < 0) log_printf(LOG_ERR, "cannot watch spool directory %s: %s", dir, strerror(-r));
+    if (r < 0)
+        log_printf(LOG_ERR, "cannot watch spool directory %s: %s", dir, strerror(-r));
     return r;
 }
 
@@ -769,8 +801,10 @@ static void master_reload(struct master *m)
         }
         /* Files of the old spool that are not loading are forgotten. */
         for (size_t i = m->nfiles; i-- > 0;)
-            if (m->files[i]->state != F_LOADING) master_remove(m, i);
-        if (m->watch.infd >= 0) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->watch.infd, NULL);
+            if (m->files[i]->state != F_LOADING)
+                master_remove(m, i);
+        if (m->watch.infd >= 0)
+            epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->watch.infd, NULL);
         watch_close(&m->watch);
         m->watch = w;
         if (w.infd >= 0) {
@@ -784,9 +818,11 @@ static void master_reload(struct master *m)
     log_set_level(n.log_level);
     for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
         struct mworker *w = &m->workers[i];
-        if (w->pid <= 0) continue;
+        if (w->pid <= 0)
+            continue;
         w->retiring = 1;
-        if (!w->file) master_quit_worker(w);
+        if (!w->file)
+            master_quit_worker(w);
     }
     m->fast_deaths = 0;
     m->respawn_at_ms = 0;
@@ -810,7 +846,8 @@ static void master_on_signal(struct master *m)
             master_stop(m, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         case SIGHUP:
-            if (!m->stopping) master_reload(m);
+            if (!m->stopping)
+                master_reload(m);
             break;
         case SIGCHLD:
             master_reap(m);
@@ -825,9 +862,12 @@ static void master_on_worker(struct master *m, struct mworker *w)
     int fd;
     for (;;) {
         int r = ipc_recv(w->sock, &msg, &fd, MSG_DONTWAIT);
-        if (fd >= 0) close(fd);
-        if (r == -EINTR) continue;
-        if (r == -EAGAIN) return;
+        if (fd >= 0)
+            close(fd);
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN)
+            return;
         if (r <= 0) {
             /* closed or broken: stop listening; SIGCHLD does the rest */
             epoll_ctl(m->epfd, EPOLL_CTL_DEL, w->sock, NULL);
@@ -839,7 +879,8 @@ static void master_on_worker(struct master *m, struct mworker *w)
             break;
         case IPC_PROGRESS:
             if (w->file && msg.job == w->job) {
-                if (master_progressed(&msg.st, &w->progress)) w->last_change_ms = io_now_ms();
+                if (master_progressed(&msg.st, &w->progress))
+                    w->last_change_ms = io_now_ms();
                 w->progress = msg.st;
                 w->down_mask = msg.down_mask;
             }
@@ -875,7 +916,8 @@ static int master_setup(struct master *m)
     epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->sigfd, &ev);
     ev.data.u64 = TAG_TIMER;
     epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->timerfd, &ev);
-    if (master_open_watch(m, &m->watch) < 0) return -1;
+    if (master_open_watch(m, &m->watch) < 0)
+        return -1;
     if (m->watch.infd >= 0) {
         ev.data.u64 = TAG_INOTIFY;
         epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->watch.infd, &ev);
@@ -888,7 +930,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
     struct master *m = calloc(1, sizeof(*m));
     char err[512];
     int code = 1;
-    if (!m) return 1;
+    if (!m)
+        return 1;
     m->cfg = *c;
     m->argc = argc;
     m->argv = argv;
@@ -900,7 +943,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
         code = CFG_EX_CONFIG;
         goto out;
     }
-    if (master_setup(m) < 0) goto out;
+    if (master_setup(m) < 0)
+        goto out;
     master_rescan(m);
     master_fill_pool(m);
 
@@ -913,7 +957,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
                 master_on_signal(m);
             } else if (tag == TAG_TIMER) {
                 uint64_t ticks;
-                if (read(m->timerfd, &ticks, sizeof(ticks)) < 0) ticks = 0;
+                if (read(m->timerfd, &ticks, sizeof(ticks)) < 0)
+                    ticks = 0;
             } else if (tag == TAG_INOTIFY) {
                 int r = watch_read(&m->watch, master_add, m);
                 if (r == -EOVERFLOW) {
@@ -929,7 +974,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
                 }
             } else if (tag >= TAG_WORKER && tag < TAG_WORKER + MASTER_MAX_WORKERS) {
                 struct mworker *w = &m->workers[tag - TAG_WORKER];
-                if (w->pid > 0) master_on_worker(m, w);
+                if (w->pid > 0)
+                    master_on_worker(m, w);
             }
         }
         master_dispatch(m);
@@ -939,17 +985,21 @@ int master_run(const struct cfg *c, int argc, char **argv)
             m->stopping = 1; /* quietly: QUIT every worker */
             m->stop_started_ms = io_now_ms();
             for (int i = 0; i < MASTER_MAX_WORKERS; i++)
-                if (m->workers[i].pid > 0) master_quit_worker(&m->workers[i]);
+                if (m->workers[i].pid > 0)
+                    master_quit_worker(&m->workers[i]);
         }
-        if (m->stopping && master_nworkers(m, 0) + master_nworkers(m, 1) == 0) break;
+        if (m->stopping && master_nworkers(m, 0) + master_nworkers(m, 1) == 0)
+            break;
     }
     master_renames(m);
     master_status(m, 1);
     code = m->exit_code;
     if (m->cfg.oneshot) {
         for (size_t i = 0; i < m->nfiles; i++)
-            if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_LOADING) m->any_left = 1;
-        if (!code) code = m->any_failed ? MASTER_EX_FAILED : m->any_left ? MASTER_EX_TEMPFAIL : 0;
+            if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_LOADING)
+                m->any_left = 1;
+        if (!code)
+            code = m->any_failed ? MASTER_EX_FAILED : m->any_left ? MASTER_EX_TEMPFAIL : 0;
     }
     log_printf(LOG_INFO, "exiting with status %d", code);
 out:
@@ -958,9 +1008,12 @@ out:
     free(m->files);
     memc_map_free(&m->map);
     watch_close(&m->watch);
-    if (m->epfd >= 0) close(m->epfd);
-    if (m->sigfd >= 0) close(m->sigfd);
-    if (m->timerfd >= 0) close(m->timerfd);
+    if (m->epfd >= 0)
+        close(m->epfd);
+    if (m->sigfd >= 0)
+        close(m->sigfd);
+    if (m->timerfd >= 0)
+        close(m->timerfd);
     free(m);
     return code;
 }

@@ -34,10 +34,12 @@
 static int memc_map_ketama(struct memc_map *m, int t)
 {
     memcached_st *mc = memcached_create(NULL);
-    if (!mc) return -ENOMEM;
+    if (!mc)
+        return -ENOMEM;
     /* KETAMA: consistent hashing with MD5 keys, compatible with other
      * ketama clients. */
-    if (memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA, 1) != MEMCACHED_SUCCESS) goto err;
+    if (memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA, 1) != MEMCACHED_SUCCESS)
+        goto err;
     for (int i = m->first[t]; i < m->first[t] + m->count[t]; i++) {
         const struct memc_server *s = &m->servers[i];
         if (memcached_server_add(mc, s->host, (in_port_t)atoi(s->port)) != MEMCACHED_SUCCESS)
@@ -92,11 +94,13 @@ int memc_map_clone(struct memc_map *dst, const struct memc_map *src)
 {
     *dst = *src;
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
-        if (!src->ketama[t]) continue;
+        if (!src->ketama[t])
+            continue;
         dst->ketama[t] = memcached_clone(NULL, src->ketama[t]);
         if (!dst->ketama[t]) {
             while (--t >= 0)
-                if (src->ketama[t]) memcached_free(dst->ketama[t]);
+                if (src->ketama[t])
+                    memcached_free(dst->ketama[t]);
             return -ENOMEM;
         }
     }
@@ -106,14 +110,16 @@ int memc_map_clone(struct memc_map *dst, const struct memc_map *src)
 void memc_map_free(struct memc_map *m)
 {
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
-        if (m->ketama[t]) memcached_free(m->ketama[t]);
+        if (m->ketama[t])
+            memcached_free(m->ketama[t]);
         m->ketama[t] = NULL;
     }
 }
 
 int memc_map_route(const struct memc_map *m, int type, const char *key, size_t len)
 {
-    if (m->count[type] == 1) return m->first[type]; /* one server: no hashing needed */
+    if (m->count[type] == 1)
+        return m->first[type]; /* one server: no hashing needed */
     uint32_t i = memcached_generate_hash(m->ketama[type], key, len);
     return m->first[type] + (int)(i % (uint32_t)m->count[type]);
 }
@@ -126,7 +132,8 @@ void memc_seg_reset(struct memc_seg *s)
     s->n = 0;
     s->acked = s->refused = s->deferred = 0;
     s->sent = 0;
-    if (s->off) s->off[0] = 0;
+    if (s->off)
+        s->off[0] = 0;
 }
 
 void memc_seg_free(struct memc_seg *s)
@@ -143,14 +150,16 @@ static int memc_seg_reserve(struct memc_seg *s, size_t more)
         while (cap < s->len + more)
             cap *= 2;
         char *b = realloc(s->buf, cap);
-        if (!b) return -ENOMEM;
+        if (!b)
+            return -ENOMEM;
         s->buf = b;
         s->cap = cap;
     }
     if (s->n + 2 > s->ncap) {
         uint32_t ncap = s->ncap ? s->ncap * 2 : 1024;
         uint32_t *o = realloc(s->off, ncap * sizeof(*o));
-        if (!o) return -ENOMEM;
+        if (!o)
+            return -ENOMEM;
         s->off = o;
         s->ncap = ncap;
     }
@@ -174,7 +183,8 @@ int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *
                  const uint8_t *val, size_t vlen)
 {
     /* "ms " key " " len "\r\n" value "\r\n" */
-    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 2 + vlen + 2) < 0) return -ENOMEM;
+    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 2 + vlen + 2) < 0)
+        return -ENOMEM;
     char *p = s->buf + s->len;
     memcpy(p, "ms ", 3), p += 3;
     memcpy(p, type, tlen), p += tlen;
@@ -212,7 +222,8 @@ void memc_conn_init(struct memc_conn *c, const struct memc_server *srv)
 
 void memc_conn_close(struct memc_conn *c)
 {
-    if (c->fd >= 0) close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     c->fd = -1;
     c->connecting = 0;
     c->rlen = 0;
@@ -270,7 +281,8 @@ static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
 {
     int stale = c->reused && !c->answered;
     memc_conn_close(c);
-    if (c->job_acks) c->lost_acks++;
+    if (c->job_acks)
+        c->lost_acks++;
     c->job_acks = 0;
     if (stale) {
         c->reused = 0;
@@ -289,7 +301,8 @@ static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
     c->next_try_ms = now + c->backoff_ms;
     c->backoff_ms =
         c->backoff_ms * 2 > MEMC_BACKOFF_MAX_MS ? MEMC_BACKOFF_MAX_MS : c->backoff_ms * 2;
-    if (s) s->deferred = s->n - s->acked;
+    if (s)
+        s->deferred = s->n - s->acked;
 }
 
 static void memc_conn_up(struct memc_conn *c)
@@ -321,7 +334,8 @@ static int memc_parse(struct memc_conn *c, struct memc_seg *s)
     while (pos < c->rlen) {
         char *line = c->rbuf + pos;
         char *nl = memchr(line, '\n', c->rlen - pos);
-        if (!nl) break;
+        if (!nl)
+            break;
         size_t len = (size_t)(nl - line) + 1;
         pos += len;
         if (s->acked >= s->n) {
@@ -384,7 +398,8 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
         for (int i = 0; i < n; i++) {
             struct memc_conn *c = conns[i];
             struct memc_seg *s = segs[i];
-            if (memc_seg_done(s)) continue;
+            if (memc_seg_done(s))
+                continue;
             if (c->fd < 0) {
                 if (c->down && now < c->next_try_ms) {
                     s->deferred = s->n - s->acked; /* don't wait: others keep loading */
@@ -395,18 +410,23 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
                     continue;
                 }
             }
-            if (s->sent < s->off[s->acked]) s->sent = s->off[s->acked];
+            if (s->sent < s->off[s->acked])
+                s->sent = s->off[s->acked];
             pfd[np].fd = c->fd;
             pfd[np].events = POLLIN;
-            if (c->connecting || s->sent < s->len) pfd[np].events |= POLLOUT;
+            if (c->connecting || s->sent < s->len)
+                pfd[np].events |= POLLOUT;
             pfd[np].revents = 0;
             which[np++] = i;
             int64_t left = c->last_io_ms + io_timeout_ms - now;
-            if (left < timeout) timeout = left < 0 ? 0 : (int)left;
+            if (left < timeout)
+                timeout = left < 0 ? 0 : (int)left;
         }
-        if (!np) return;
+        if (!np)
+            return;
         int r = poll(pfd, (nfds_t)np, timeout);
-        if (r < 0 && errno != EINTR) r = 0; /* treat like a timeout: the checks below decide */
+        if (r < 0 && errno != EINTR)
+            r = 0; /* treat like a timeout: the checks below decide */
         now = io_now_ms();
         for (int k = 0; k < np; k++) {
             int i = which[k];

@@ -17,7 +17,8 @@ void notify_init(struct notify *n)
 {
     memset(n, 0, sizeof(*n));
     uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) > 0) n->watchdog_usec = usec;
+    if (sd_watchdog_enabled(0, &usec) > 0)
+        n->watchdog_usec = usec;
 }
 
 void notify_ready(struct notify *n)
@@ -41,8 +42,10 @@ void notify_stopping(struct notify *n)
 void notify_status(struct notify *n, const char *text, int force)
 {
     int64_t now = io_now_ms();
-    if (!force && now - n->last_status_ms < 1000) return;
-    if (strcmp(text, n->last_status) == 0 && now - n->last_status_ms < 10000) return;
+    if (!force && now - n->last_status_ms < 1000)
+        return;
+    if (strcmp(text, n->last_status) == 0 && now - n->last_status_ms < 10000)
+        return;
     snprintf(n->last_status, sizeof(n->last_status), "%s", text);
     n->last_status_ms = now;
     sd_notifyf(0, "STATUS=%s", text);
@@ -50,9 +53,11 @@ void notify_status(struct notify *n, const char *text, int force)
 
 void notify_watchdog(struct notify *n)
 {
-    if (!n->watchdog_usec) return;
+    if (!n->watchdog_usec)
+        return;
     int64_t now = io_now_ms();
-    if ((uint64_t)(now - n->last_watchdog_ms) * 1000 < n->watchdog_usec / 2) return;
+    if ((uint64_t)(now - n->last_watchdog_ms) * 1000 < n->watchdog_usec / 2)
+        return;
     n->last_watchdog_ms = now;
     sd_notify(0, "WATCHDOG=1");
 }

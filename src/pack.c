@@ -79,7 +79,8 @@ int pack_selftest(void)
         printf("%s: round trip %zu apps lat %.17g lon %.17g\n", ok ? "ok" : "FAIL", samples[s].n,
                samples[s].lat, samples[s].lon);
         failed |= !ok;
-        if (ua) user_apps__free_unpacked(ua, NULL);
+        if (ua)
+            user_apps__free_unpacked(ua, NULL);
     }
     return failed ? -1 : 0;
 }

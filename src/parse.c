@@ -50,10 +50,12 @@ void parse_strip(const char **s, size_t *len)
 
 int parse_key_ok(const char *key, size_t len)
 {
-    if (len == 0 || len > PARSE_MAX_KEY) return 0;
+    if (len == 0 || len > PARSE_MAX_KEY)
+        return 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)key[i];
-        if (ch <= ' ' || ch == 0x7f) return 0;
+        if (ch <= ' ' || ch == 0x7f)
+            return 0;
     }
     return 1;
 }
@@ -78,17 +80,20 @@ int parse_float(const char *s, size_t len, double *out)
     uint64_t mant = 0;
     int ndig = 0, dropped = 0, exp10 = 0;
 
-    if (p < end && (*p == '+' || *p == '-')) neg = (*p++ == '-');
+    if (p < end && (*p == '+' || *p == '-'))
+        neg = (*p++ == '-');
     int int_digits = 0, frac_digits = 0;
     /* integer part */
     while (p < end) {
         if (*p >= '0' && *p <= '9') {
             if (ndig < 19) {
                 mant = mant * 10 + (uint64_t)(*p - '0');
-                if (mant) ndig++;
+                if (mant)
+                    ndig++;
             } else {
                 exp10++; /* digit beyond the 19 kept: scale instead */
-                if (*p != '0') dropped = 1;
+                if (*p != '0')
+                    dropped = 1;
             }
             int_digits++;
             p++;
@@ -104,7 +109,8 @@ int parse_float(const char *s, size_t len, double *out)
             if (*p >= '0' && *p <= '9') {
                 if (ndig < 19) {
                     mant = mant * 10 + (uint64_t)(*p - '0');
-                    if (mant) ndig++;
+                    if (mant)
+                        ndig++;
                     exp10--;
                 } else if (*p != '0') {
                     dropped = 1;
@@ -118,15 +124,18 @@ int parse_float(const char *s, size_t len, double *out)
             }
         }
     }
-    if (!int_digits && !frac_digits) return -1;
+    if (!int_digits && !frac_digits)
+        return -1;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
         int eneg = 0, edig = 0;
         long e = 0;
-        if (p < end && (*p == '+' || *p == '-')) eneg = (*p++ == '-');
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = (*p++ == '-');
         while (p < end) {
             if (*p >= '0' && *p <= '9') {
-                if (e < 100000) e = e * 10 + (*p - '0');
+                if (e < 100000)
+                    e = e * 10 + (*p - '0');
                 edig++;
                 p++;
             } else if (*p == '_' && edig && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
@@ -135,10 +144,12 @@ int parse_float(const char *s, size_t len, double *out)
                 break;
             }
         }
-        if (!edig) return -1;
+        if (!edig)
+            return -1;
         exp10 += (int)(eneg ? -e : e);
     }
-    if (p != end) return -1;
+    if (p != end)
+        return -1;
 
     double v;
     if (!dropped && mant < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
@@ -150,18 +161,23 @@ int parse_float(const char *s, size_t len, double *out)
         /* Slow path: let the C library round correctly.  Copy without
          * underscores; the text is bounded by the line length. */
         char small[128], *buf = small;
-        if (len + 1 > sizeof(small) && !(buf = malloc(len + 1))) return -1;
+        if (len + 1 > sizeof(small) && !(buf = malloc(len + 1)))
+            return -1;
         size_t o = 0;
         for (const char *q = s; q < end; q++)
-            if (*q != '_') buf[o++] = *q;
+            if (*q != '_')
+                buf[o++] = *q;
         buf[o] = 0;
         v = strtod(buf, NULL);
-        if (buf != small) free(buf);
+        if (buf != small)
+            free(buf);
         neg = 0; /* strtod saw the sign */
     }
     (void)underscores;
-    if (neg) v = -v;
-    if (!isfinite(v)) return -1;
+    if (neg)
+        v = -v;
+    if (!isfinite(v))
+        return -1;
     *out = v;
     return 0;
 }
@@ -206,7 +222,8 @@ static size_t parse_apps(const char *s, size_t len, uint32_t *apps, int *dirty)
             apps[n++] = (uint32_t)v;
         else
             *dirty = 1;
-        if (!comma) break;
+        if (!comma)
+            break;
         p = comma + 1;
     }
     return n;
@@ -216,20 +233,24 @@ enum parse_status parse_line(const struct parse_types *types, const char *line, 
                              struct parse_rec *rec, uint32_t *apps)
 {
     parse_strip(&line, &len);
-    if (!len) return PARSE_BLANK;
+    if (!len)
+        return PARSE_BLANK;
 
     const char *f[5];
     size_t fl[5];
     const char *p = line, *end = line + len;
     for (int i = 0; i < 5; i++) {
         const char *tab = i < 4 ? memchr(p, '\t', (size_t)(end - p)) : NULL;
-        if (i < 4 && !tab) return PARSE_FIELDS;
+        if (i < 4 && !tab)
+            return PARSE_FIELDS;
         f[i] = p;
         fl[i] = i < 4 ? (size_t)(tab - p) : (size_t)(end - p);
         p = i < 4 ? tab + 1 : end;
     }
-    if (memchr(f[4], '\t', fl[4])) return PARSE_FIELDS;
-    if (!fl[0] || !fl[1]) return PARSE_EMPTY_FIELD;
+    if (memchr(f[4], '\t', fl[4]))
+        return PARSE_FIELDS;
+    if (!fl[0] || !fl[1])
+        return PARSE_EMPTY_FIELD;
 
     int type = -1;
     for (int i = 0; i < types->count; i++)
@@ -237,11 +258,15 @@ enum parse_status parse_line(const struct parse_types *types, const char *line, 
             type = i;
             break;
         }
-    if (type < 0 || !types->enabled[type]) return PARSE_UNKNOWN_TYPE;
+    if (type < 0 || !types->enabled[type])
+        return PARSE_UNKNOWN_TYPE;
     /* The key is dev_type ':' dev_id; dev_type is a known clean name. */
-    if (fl[0] + 1 + fl[1] > PARSE_MAX_KEY || !parse_key_ok(f[1], fl[1])) return PARSE_BAD_KEY;
-    if (parse_float(f[2], fl[2], &rec->lat) < 0) return PARSE_BAD_LAT;
-    if (parse_float(f[3], fl[3], &rec->lon) < 0) return PARSE_BAD_LON;
+    if (fl[0] + 1 + fl[1] > PARSE_MAX_KEY || !parse_key_ok(f[1], fl[1]))
+        return PARSE_BAD_KEY;
+    if (parse_float(f[2], fl[2], &rec->lat) < 0)
+        return PARSE_BAD_LAT;
+    if (parse_float(f[3], fl[3], &rec->lon) < 0)
+        return PARSE_BAD_LON;
     rec->type = type;
     rec->dev_type = f[0];
     rec->dev_type_len = fl[0];

@@ -78,7 +78,8 @@ struct pipe {
 static void pipe_example_add(struct pipe_stats *st, uint64_t line, int status, const char *text,
                              size_t len)
 {
-    if (st->nexamples >= PIPE_EXAMPLES) return;
+    if (st->nexamples >= PIPE_EXAMPLES)
+        return;
     struct pipe_example *e = &st->ex[st->nexamples++];
     e->line = line;
     e->status = status;
@@ -90,13 +91,15 @@ static int pipe_scratch(struct pipe_packer *k, size_t len)
     size_t need = parse_apps_cap(len);
     if (need > k->apps_cap) {
         uint32_t *a = realloc(k->apps, need * sizeof(*a));
-        if (!a) return -ENOMEM;
+        if (!a)
+            return -ENOMEM;
         k->apps = a;
         k->apps_cap = need;
     }
     if (pack_max_size(need) > k->val_cap) {
         uint8_t *v = realloc(k->val, pack_max_size(need));
-        if (!v) return -ENOMEM;
+        if (!v)
+            return -ENOMEM;
         k->val = v;
         k->val_cap = pack_max_size(need);
     }
@@ -128,11 +131,14 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         pipe_example_add(st, lineno, PARSE_TOO_LONG, "", 0);
     }
     while (s < end) {
-        if (!nl || nl < s) nl = memchr(s, '\n', (size_t)(end - s)), nl = nl ? nl : end;
-        if (!cr || cr < s) cr = memchr(s, '\r', (size_t)(end - s)), cr = cr ? cr : end;
+        if (!nl || nl < s)
+            nl = memchr(s, '\n', (size_t)(end - s)), nl = nl ? nl : end;
+        if (!cr || cr < s)
+            cr = memchr(s, '\r', (size_t)(end - s)), cr = cr ? cr : end;
         const char *e = nl < cr ? nl : cr;
         const char *next = e + 1;
-        if (e == cr && e + 1 < end && e[1] == '\n') next = e + 2; /* \r\n is one line end */
+        if (e == cr && e + 1 < end && e[1] == '\n')
+            next = e + 2; /* \r\n is one line end */
         size_t len = (size_t)(e - s);
         const char *line = s;
         s = next > end ? end : next;
@@ -146,7 +152,8 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
             ps = PARSE_TOO_LONG; /* out of memory for this line: count, don't crash */
         else
             ps = parse_line(&p->types, line, len, &rec, k->apps);
-        if (ps == PARSE_BLANK) continue;
+        if (ps == PARSE_BLANK)
+            continue;
         st->lines++;
         if (ps != PARSE_OK) {
             st->errors++;
@@ -185,12 +192,15 @@ static void *pipe_packer_main(void *arg)
             /* lowest-seq filled block first: keeps the writer fed in order */
             for (int i = 0; i < p->nblocks; i++) {
                 struct pipe_block *c = &p->blocks[i];
-                if (c->state == BLK_FILLED && (!b || c->seq < b->seq)) b = c;
+                if (c->state == BLK_FILLED && (!b || c->seq < b->seq))
+                    b = c;
             }
-            if (b) break;
+            if (b)
+                break;
             pthread_cond_wait(&p->cv_filled, &p->mu);
         }
-        if (p->shutdown) break;
+        if (p->shutdown)
+            break;
         b->state = BLK_PACKING;
         pthread_mutex_unlock(&p->mu);
         pipe_pack_block(k, b);
@@ -206,7 +216,8 @@ static void *pipe_packer_main(void *arg)
 
 static void pipe_log_dry(struct pipe *p, struct pipe_block *b)
 {
-    if (!log_enabled(LOG_DEBUG)) return;
+    if (!log_enabled(LOG_DEBUG))
+        return;
     for (int g = 0; g < p->map->nservers; g++) {
         struct memc_seg *s = &b->seg[g];
         for (uint32_t i = 0; i < s->n; i++) {
@@ -242,7 +253,8 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
         j->err_by[PARSE_NOT_STORED] += sg->refused;
         j->deferred += sg->deferred;
         for (uint32_t i = 0; i < sg->refused && i < MEMC_SEG_EXAMPLES; i++) {
-            if (j->nexamples >= PIPE_EXAMPLES) break;
+            if (j->nexamples >= PIPE_EXAMPLES)
+                break;
             const char *key;
             size_t kl = memc_seg_key(sg, sg->example_rec[i], &key);
             char k[48];
@@ -265,10 +277,12 @@ static void *pipe_writer_main(void *arg)
         struct pipe_block *b;
         for (;;) {
             b = &p->blocks[p->next_write % (uint64_t)p->nblocks];
-            if (p->shutdown || (b->state == BLK_PACKED && b->seq == p->next_write)) break;
+            if (p->shutdown || (b->state == BLK_PACKED && b->seq == p->next_write))
+                break;
             pthread_cond_wait(&p->cv_packed, &p->mu);
         }
-        if (p->shutdown) break;
+        if (p->shutdown)
+            break;
         b->state = BLK_WRITING;
         int abort = p->abort;
         pthread_mutex_unlock(&p->mu);
@@ -287,7 +301,8 @@ static void *pipe_writer_main(void *arg)
         }
         uint32_t mask = 0;
         for (int g = 0; g < p->map->nservers; g++)
-            if (p->conns[g].down) mask |= 1u << g;
+            if (p->conns[g].down)
+                mask |= 1u << g;
 
         pthread_mutex_lock(&p->mu);
         pipe_merge(p, b);
@@ -308,10 +323,13 @@ static void *pipe_writer_main(void *arg)
  * usable line end. */
 static size_t pipe_cut(const char *t, size_t len)
 {
-    if (len < 2) return 0;
+    if (len < 2)
+        return 0;
     for (size_t i = len - 1; i-- > 0;) {
-        if (t[i] == '\n') return i + 1;
-        if (t[i] == '\r') return t[i + 1] == '\n' ? i + 2 : i + 1;
+        if (t[i] == '\n')
+            return i + 1;
+        if (t[i] == '\r')
+            return t[i + 1] == '\n' ? i + 2 : i + 1;
     }
     return 0;
 }
@@ -323,14 +341,16 @@ static void pipe_wait_free(struct pipe *p, pipe_tick_fn tick, void *ctx)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 100 * 1000000;
-    if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
     pthread_cond_timedwait(&p->cv_free, &p->mu, &ts);
     if (tick) {
         struct pipe_stats now = p->job;
         pthread_mutex_unlock(&p->mu);
         int stop = tick(ctx, &now);
         pthread_mutex_lock(&p->mu);
-        if (stop) p->abort = 1;
+        if (stop)
+            p->abort = 1;
     }
 }
 
@@ -359,7 +379,8 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
     char *carry = NULL;
     size_t carry_len = 0;
     size_t max_cap = p->cfg.max_line_bytes + 2; /* a longest line plus \r\n */
-    if (max_cap < p->cfg.block_bytes) max_cap = p->cfg.block_bytes;
+    if (max_cap < p->cfg.block_bytes)
+        max_cap = p->cfg.block_bytes;
     int eof = 0, skipping = 0, status = PIPE_DONE;
     uint64_t bytes_out = 0;
     char why[192] = "";
@@ -421,7 +442,8 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
                     eof = 1; /* load the whole lines read so far, then stop */
                     break;
                 }
-                if (n == 0) eof = 1;
+                if (n == 0)
+                    eof = 1;
                 bytes_out += (size_t)n;
                 if (skipping && n > 0) {
                     /* dropping an overlong line: find its end */
@@ -439,9 +461,11 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
                     b->len = start + (size_t)n - i;
                     continue;
                 }
-                if (!skipping) b->len += (size_t)n;
+                if (!skipping)
+                    b->len += (size_t)n;
             }
-            if (eof || pipe_cut(b->text, b->len)) break;
+            if (eof || pipe_cut(b->text, b->len))
+                break;
             /* no line end in the whole block */
             if (b->len > p->cfg.max_line_bytes) {
                 b->pre_long++; /* counted as one error line by the packer */
@@ -491,7 +515,8 @@ out:
     pthread_mutex_lock(&p->mu);
     while (p->next_write != p->next_fill)
         pipe_wait_free(p, tick, ctx);
-    if (p->abort && status == PIPE_DONE) status = PIPE_ABORTED;
+    if (p->abort && status == PIPE_DONE)
+        status = PIPE_ABORTED;
     *st = p->job;
     uint64_t lost_after = 0;
     for (int g = 0; g < p->map->nservers; g++)
@@ -501,7 +526,8 @@ out:
     st->bytes_in = z ? infl_bytes_in(z) : 0;
     st->bytes_out = bytes_out;
     st->possibly_lost = lost_after != lost_before;
-    if (status == PIPE_DONE && (st->deferred || st->possibly_lost)) status = PIPE_INCOMPLETE;
+    if (status == PIPE_DONE && (st->deferred || st->possibly_lost))
+        status = PIPE_INCOMPLETE;
     st->status = status;
     snprintf(st->why, sizeof(st->why), "%s", why);
     infl_free(z);
@@ -522,7 +548,8 @@ uint32_t pipe_down_mask(struct pipe *p)
 int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *map)
 {
     struct pipe *p = calloc(1, sizeof(*p));
-    if (!p) return -ENOMEM;
+    if (!p)
+        return -ENOMEM;
     p->cfg = *c;
     p->map = map;
     p->types.count = CFG_MAX_TYPES;
@@ -543,18 +570,21 @@ int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *m
     p->nblocks = 2 * c->threads + 2;
     p->blocks = calloc((size_t)p->nblocks, sizeof(*p->blocks));
     p->packers = calloc((size_t)p->npackers, sizeof(*p->packers));
-    if (!p->blocks || !p->packers) goto err;
+    if (!p->blocks || !p->packers)
+        goto err;
     int started = 0;
     for (int i = 0; i < p->npackers; i++) {
         p->packers[i].p = p;
-        if (memc_map_clone(&p->packers[i].map, map) < 0) goto err_threads;
+        if (memc_map_clone(&p->packers[i].map, map) < 0)
+            goto err_threads;
         if (pthread_create(&p->packers[i].tid, NULL, pipe_packer_main, &p->packers[i])) {
             memc_map_free(&p->packers[i].map);
             goto err_threads;
         }
         started++;
     }
-    if (pthread_create(&p->writer, NULL, pipe_writer_main, p)) goto err_threads;
+    if (pthread_create(&p->writer, NULL, pipe_writer_main, p))
+        goto err_threads;
     *out = p;
     return 0;
 
@@ -576,7 +606,8 @@ err:
 
 void pipe_destroy(struct pipe *p)
 {
-    if (!p) return;
+    if (!p)
+        return;
     pthread_mutex_lock(&p->mu);
     p->shutdown = 1;
     pthread_cond_broadcast(&p->cv_filled);

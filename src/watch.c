@@ -19,10 +19,12 @@ int watch_open(struct watch *w, const char *dir, const char *glob, int use_inoti
     snprintf(w->dir, sizeof(w->dir), "%s", dir);
     snprintf(w->glob, sizeof(w->glob), "%s", glob);
     w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w->dirfd < 0) return -errno;
+    if (w->dirfd < 0)
+        return -errno;
     if (use_inotify) {
         w->infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (w->infd < 0) goto err;
+        if (w->infd < 0)
+            goto err;
         /* IN_CLOSE_WRITE: written in place; IN_MOVED_TO: renamed in (the
          * producer rule); *_SELF: the spool itself went away. */
         if (inotify_add_watch(w->infd, dir,
@@ -39,8 +41,10 @@ err:;
 
 void watch_close(struct watch *w)
 {
-    if (w->infd >= 0) close(w->infd);
-    if (w->dirfd >= 0) close(w->dirfd);
+    if (w->infd >= 0)
+        close(w->infd);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
     w->infd = w->dirfd = -1;
 }
 
@@ -52,7 +56,8 @@ int watch_match(const struct watch *w, const char *name)
 int watch_scan(struct watch *w, watch_fn fn, void *ctx)
 {
     int fd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    if (fd < 0)
+        return -errno;
     DIR *d = fdopendir(fd);
     if (!d) {
         int e = errno;
@@ -61,7 +66,8 @@ int watch_scan(struct watch *w, watch_fn fn, void *ctx)
     }
     struct dirent *de;
     while ((de = readdir(d)))
-        if (watch_match(w, de->d_name)) fn(ctx, de->d_name);
+        if (watch_match(w, de->d_name))
+            fn(ctx, de->d_name);
     closedir(d);
     return 0;
 }
@@ -73,8 +79,10 @@ int watch_read(struct watch *w, watch_fn fn, void *ctx)
     for (;;) {
         ssize_t n = read(w->infd, buf, sizeof(buf));
         if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) return r;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return r;
             return -errno;
         }
         for (char *p = buf; p < buf + n;) {

@@ -65,7 +65,8 @@ int worker_main(const struct cfg *c, int sock)
 
     /* If the master dies, so do we: a new master reloads unfinished files. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1) return 1;
+    if (getppid() == 1)
+        return 1;
     struct sigaction sa = {.sa_handler = worker_on_term}; /* no SA_RESTART */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -90,17 +91,20 @@ int worker_main(const struct cfg *c, int sock)
     struct ipc_msg m;
     memset(&m, 0, sizeof(m));
     m.type = IPC_HELLO;
-    if (ipc_send(sock, &m, -1) < 0) goto out;
+    if (ipc_send(sock, &m, -1) < 0)
+        goto out;
     while (!worker_stop) {
         int fd;
         r = ipc_recv(sock, &m, &fd, 0);
-        if (r == -EINTR) continue;
+        if (r == -EINTR)
+            continue;
         if (r <= 0 || m.type == IPC_QUIT) {
             code = 0; /* master closed or told us to go */
             break;
         }
         if (m.type != IPC_LOAD || fd < 0) {
-            if (fd >= 0) close(fd);
+            if (fd >= 0)
+                close(fd);
             continue;
         }
         w.job = m.job;
@@ -113,9 +117,11 @@ int worker_main(const struct cfg *c, int sock)
         res.job = m.job;
         res.down_mask = pipe_down_mask(pipe);
         memcpy(res.name, m.name, sizeof(res.name));
-        if (ipc_send(sock, &res, -1) < 0) break;
+        if (ipc_send(sock, &res, -1) < 0)
+            break;
     }
-    if (worker_stop) code = 0;
+    if (worker_stop)
+        code = 0;
 out:
     pipe_destroy(pipe);
     memc_map_free(&map);

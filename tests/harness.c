@@ -35,7 +35,8 @@ static int h_free_port(void)
     socklen_t len = sizeof(a);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     close(fd);
@@ -49,7 +50,8 @@ static int h_can_connect(int port)
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0) close(fd);
+    if (fd >= 0)
+        close(fd);
     return ok;
 }
 
@@ -62,7 +64,8 @@ int h_mc_start(struct h_mc *mc, const char *const *extra)
         const char *argv[32] = {"memcached", "-p",  pbuf, "-l", "127.0.0.1", "-U",  "0",
                                 "-m",        "256", "-t", "1",  "-c",        "1024"};
         int n = 13;
-        if (getuid() == 0) argv[n++] = "-u", argv[n++] = "root";
+        if (getuid() == 0)
+            argv[n++] = "-u", argv[n++] = "root";
         for (int i = 0; extra && extra[i] && n < 31; i++)
             argv[n++] = extra[i];
         argv[n] = NULL;
@@ -80,7 +83,8 @@ int h_mc_start(struct h_mc *mc, const char *const *extra)
                 mc->port = port;
                 return 0;
             }
-            if (waitpid(pid, NULL, WNOHANG) == pid) break; /* died: port taken? try another */
+            if (waitpid(pid, NULL, WNOHANG) == pid)
+                break; /* died: port taken? try another */
             h_sleep_ms(10);
         }
         kill(pid, SIGKILL);
@@ -135,7 +139,8 @@ long h_mc_items(int port)
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     const char *cmd = "stats\r\n";
@@ -147,10 +152,12 @@ long h_mc_items(int port)
     size_t len = 0;
     while (len < sizeof(buf) - 1) {
         ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (n <= 0) break;
+        if (n <= 0)
+            break;
         len += (size_t)n;
         buf[len] = 0;
-        if (strstr(buf, "END\r\n")) break;
+        if (strstr(buf, "END\r\n"))
+            break;
     }
     close(fd);
     buf[len] = 0;
@@ -173,7 +180,8 @@ void h_rmrf(const char *dir)
 int h_gz_write(const char *path, const void *text, size_t len)
 {
     gzFile g = gzopen(path, "wb6");
-    if (!g) return -1;
+    if (!g)
+        return -1;
     int ok = len == 0 || gzwrite(g, text, (unsigned)len) == (int)len;
     return gzclose(g) == Z_OK && ok ? 0 : -1;
 }
@@ -184,11 +192,13 @@ pid_t h_spawn(const char *const *argv, const char *errfile)
     if (pid == 0) {
         if (errfile) {
             int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) dup2(fd, 2);
+            if (fd >= 0)
+                dup2(fd, 2);
         }
         int dn = open("/dev/null", O_RDWR);
         dup2(dn, 0);
-        if (!errfile) dup2(dn, 2);
+        if (!errfile)
+            dup2(dn, 2);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -200,7 +210,8 @@ int h_wait(pid_t pid, int timeout_s)
     int status;
     for (int i = 0; i < timeout_s * 100; i++) {
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         h_sleep_ms(10);
     }
     kill(pid, SIGKILL);
@@ -219,48 +230,85 @@ static int h_hexval(int c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+struct h_exp {
+    char *key, *hex;
+    long order;
+};
+
+static int h_exp_cmp(const void *a, const void *b)
+{
+    const struct h_exp *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Keys listed more than once are checked against their last value: the
+ * later line wins. */
 long h_check_expect(const char *expect_path, const char *const servers_by_type[4], long *checked)
 {
     static const char *const types[4] = {"idfa", "gaid", "adid", "dvid"};
     FILE *f = fopen(expect_path, "r");
-    long bad = 0, n = 0;
+    long bad = 0, n = 0, count = 0, cap = 1024;
     memcached_st *cl[4] = {0};
-    if (!f) return -1;
-    for (int t = 0; t < 4; t++)
-        if (servers_by_type[t]) cl[t] = h_mc_client(servers_by_type[t]);
+    if (!f)
+        return -1;
+    struct h_exp *e = malloc((size_t)cap * sizeof(*e));
     char *line = NULL;
-    size_t cap = 0;
+    size_t lcap = 0;
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] == '\n') line[--len] = 0;
+    while ((len = getline(&line, &lcap, f)) > 0) {
+        if (line[len - 1] == '\n')
+            line[--len] = 0;
         char *tab = strchr(line, '\t');
-        if (!tab) continue;
+        if (!tab)
+            continue;
         *tab = 0;
-        const char *hex = tab + 1;
+        if (count == cap)
+            e = realloc(e, (size_t)(cap *= 2) * sizeof(*e));
+        e[count].key = strdup(line);
+        e[count].hex = strdup(tab + 1);
+        e[count].order = count;
+        count++;
+    }
+    free(line);
+    fclose(f);
+    qsort(e, (size_t)count, sizeof(*e), h_exp_cmp);
+    for (int t = 0; t < 4; t++)
+        if (servers_by_type[t])
+            cl[t] = h_mc_client(servers_by_type[t]);
+    for (long i = 0; i < count; i++) {
+        if (i + 1 < count && strcmp(e[i].key, e[i + 1].key) == 0)
+            continue; /* a later line has the same key */
         int t = -1;
-        for (int i = 0; i < 4; i++)
-            if (strncmp(line, types[i], 4) == 0 && line[4] == ':') t = i;
-        if (t < 0 || !cl[t]) continue;
+        for (int k = 0; k < 4; k++)
+            if (strncmp(e[i].key, types[k], 4) == 0 && e[i].key[4] == ':')
+                t = k;
+        if (t < 0 || !cl[t])
+            continue;
+        const char *hex = e[i].hex;
         size_t hl = strlen(hex), vl = 0;
         uint32_t flags;
         memcached_return_t rc;
-        char *v = memcached_get(cl[t], line, strlen(line), &vl, &flags, &rc);
+        char *v = memcached_get(cl[t], e[i].key, strlen(e[i].key), &vl, &flags, &rc);
         int ok = rc == MEMCACHED_SUCCESS && vl * 2 == hl;
-        for (size_t i = 0; ok && i < vl; i++)
-            ok = ((h_hexval(hex[2 * i]) << 4) | h_hexval(hex[2 * i + 1])) == (unsigned char)v[i];
+        for (size_t j = 0; ok && j < vl; j++)
+            ok = ((h_hexval(hex[2 * j]) << 4) | h_hexval(hex[2 * j + 1])) == (unsigned char)v[j];
         if (!ok && bad < 5)
-            fprintf(stderr, "  mismatch for %s: %s (got %zu bytes, want %zu)\n", line,
+            fprintf(stderr, "  mismatch for %s: %s (got %zu bytes, want %zu)\n", e[i].key,
                     rc == MEMCACHED_SUCCESS ? "different bytes" : memcached_strerror(cl[t], rc), vl,
                     hl / 2);
         bad += !ok;
         n++;
         free(v);
     }
-    free(line);
-    fclose(f);
+    for (long i = 0; i < count; i++)
+        free(e[i].key), free(e[i].hex);
+    free(e);
     for (int t = 0; t < 4; t++)
-        if (cl[t]) memcached_free(cl[t]);
-    if (checked) *checked = n;
+        if (cl[t])
+            memcached_free(cl[t]);
+    if (checked)
+        *checked = n;
     return bad;
 }
 
@@ -277,17 +325,20 @@ int h_gen(const char *const *args)
 char *h_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     size_t got;
     while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
-        if (cap - n - 1 == 0) buf = realloc(buf, cap *= 2);
+        if (cap - n - 1 == 0)
+            buf = realloc(buf, cap *= 2);
     }
     fclose(f);
     buf[n] = 0;
-    if (len) *len = n;
+    if (len)
+        *len = n;
     return buf;
 }
 
@@ -297,7 +348,7 @@ int h_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-const char *h_addr(int port)
+const char *h_endpoint(int port)
 {
     static char bufs[8][32];
     static int k;
@@ -309,14 +360,15 @@ const char *h_addr(int port)
 int h_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     fputs(text, f);
     return fclose(f);
 }
 
 void h_mc_flush(int port)
 {
-    memcached_st *m = h_mc_client(h_addr(port));
+    memcached_st *m = h_mc_client(h_endpoint(port));
     memcached_flush(m, 0);
     memcached_free(m);
 }
@@ -328,7 +380,8 @@ int h_notify_open(struct h_notify *n, const char *dir)
     n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", n->path);
-    if (n->fd < 0 || bind(n->fd, (struct sockaddr *)&a, sizeof(a)) < 0) return -1;
+    if (n->fd < 0 || bind(n->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+        return -1;
     n->cap = 1 << 16;
     n->log = calloc(1, n->cap);
     return 0;
@@ -336,7 +389,8 @@ int h_notify_open(struct h_notify *n, const char *dir)
 
 void h_notify_close(struct h_notify *n)
 {
-    if (n->fd >= 0) close(n->fd);
+    if (n->fd >= 0)
+        close(n->fd);
     unlink(n->path);
     free(n->log);
     n->log = NULL;
@@ -348,7 +402,8 @@ static void h_notify_drain(struct h_notify *n, int timeout_ms)
     while (poll(&p, 1, timeout_ms) > 0) {
         char buf[4096];
         ssize_t got = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-        if (got <= 0) break;
+        if (got <= 0)
+            break;
         if (n->len + (size_t)got + 2 > n->cap) {
             n->cap = (n->cap + (size_t)got) * 2;
             n->log = realloc(n->log, n->cap);
@@ -373,14 +428,16 @@ int h_notify_wait(struct h_notify *n, const char *what, size_t *from, int timeou
             }
             return 0;
         }
-        if (waited >= timeout_ms) return -1;
+        if (waited >= timeout_ms)
+            return -1;
     }
 }
 
 int h_wait_path(const char *path, int gone, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 20) {
-        if (h_exists(path) != gone) return 0;
+        if (h_exists(path) != gone)
+            return 0;
         h_sleep_ms(20);
     }
     return -1;
@@ -392,7 +449,8 @@ int h_wait_text(const char *path, const char *what, int timeout_ms)
         char *t = h_read_file(path, NULL);
         int hit = t && strstr(t, what);
         free(t);
-        if (hit) return 0;
+        if (hit)
+            return 0;
         h_sleep_ms(20);
     }
     return -1;
@@ -406,7 +464,8 @@ int h_children(pid_t pid, pid_t *out, int max)
     int n = 0;
     for (char *s = t, *e; s && n < max; s = e) {
         long v = strtol(s, &e, 10);
-        if (e == s) break;
+        if (e == s)
+            break;
         out[n++] = (pid_t)v;
     }
     free(t);

@@ -88,7 +88,7 @@ char *h_read_file(const char *path, size_t *len);
 int h_exists(const char *path);
 
 /* Build "127.0.0.1:port" in a static rotating buffer. */
-const char *h_addr(int port);
+const char *h_endpoint(int port);
 
 /* Write a small text file. */
 int h_write_file(const char *path, const char *text);

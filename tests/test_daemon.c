@@ -25,22 +25,6 @@
 
 static struct h_mc mc[5]; /* four device types + one spare for reload */
 
-static int group_setup(void **state)
-{
-    (void)state;
-    for (int i = 0; i < 5; i++)
-        if (h_mc_start(&mc[i], NULL) < 0) return -1;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    for (int i = 0; i < 5; i++)
-        h_mc_stop(&mc[i]);
-    return 0;
-}
-
 struct t {
     char *dir;
     char spool[PATH_MAX], incoming[PATH_MAX], conf[PATH_MAX], log[PATH_MAX], expect[PATH_MAX];
@@ -55,10 +39,10 @@ static void write_conf(struct t *t, int idfa_index, const char *extra)
     snprintf(text, sizeof(text),
              "pattern = %s/*.tsv.gz\nidfa = %s\ngaid = %s\nadid = %s\ndvid = %s\n"
              "workers = 2\nio_timeout_ms = 1000\nretry_interval = 1\nstop_timeout = 10\n%s",
-             t->spool, h_addr(mc[idfa_index].port), h_addr(mc[1].port), h_addr(mc[2].port),
-             h_addr(mc[3].port), extra ? extra : "");
+             t->spool, h_endpoint(mc[idfa_index].port), h_endpoint(mc[1].port),
+             h_endpoint(mc[2].port), h_endpoint(mc[3].port), extra ? extra : "");
     h_write_file(t->conf, text);
-    t->servers[0] = strdup(h_addr(mc[idfa_index].port));
+    t->servers[0] = strdup(h_endpoint(mc[idfa_index].port));
 }
 
 static int setup(void **state)
@@ -72,12 +56,14 @@ static int setup(void **state)
     snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
     mkdir(t->spool, 0755);
     mkdir(t->incoming, 0755);
-    for (int i = 0; i < 5; i++)
-        h_mc_flush(mc[i].port);
+    for (int i = 0; i < 5; i++) /* fresh servers: item counts start at 0 */
+        if (h_mc_start(&mc[i], NULL) < 0)
+            return -1;
     for (int i = 1; i < 4; i++)
-        t->servers[i] = strdup(h_addr(mc[i].port));
+        t->servers[i] = strdup(h_endpoint(mc[i].port));
     write_conf(t, 0, NULL);
-    if (h_notify_open(&t->n, t->dir) < 0) return -1;
+    if (h_notify_open(&t->n, t->dir) < 0)
+        return -1;
     *state = t;
     return 0;
 }
@@ -95,7 +81,8 @@ static int teardown(void **state)
 {
     struct t *t = *state;
     stop_daemon(t);
-    h_mc_pause(&mc[0], 0);
+    for (int i = 0; i < 5; i++)
+        h_mc_stop(&mc[i]);
     h_notify_close(&t->n);
     h_rmrf(t->dir);
     for (int i = 0; i < 4; i++)
@@ -108,7 +95,8 @@ static int teardown(void **state)
 static void start_daemon(struct t *t, const char *watchdog_usec)
 {
     setenv("NOTIFY_SOCKET", t->n.path, 1);
-    if (watchdog_usec) setenv("WATCHDOG_USEC", watchdog_usec, 1);
+    if (watchdog_usec)
+        setenv("WATCHDOG_USEC", watchdog_usec, 1);
     const char *argv[] = {MEMC_BIN, "--config", t->conf, NULL};
     t->pid = h_spawn(argv, t->log);
     unsetenv("NOTIFY_SOCKET");
@@ -205,8 +193,10 @@ static void test_drops_and_burst(void **state)
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *ev = (struct inotify_event *)p;
             p += sizeof(*ev) + ev->len;
-            if (ev->name[0] != '.') continue;
-            if (strcmp(last, ev->name) >= 0) fail_msg("renamed %s after %s", ev->name, last);
+            if (ev->name[0] != '.')
+                continue;
+            if (strcmp(last, ev->name) >= 0)
+                fail_msg("renamed %s after %s", ev->name, last);
             snprintf(last, sizeof(last), "%s", ev->name);
             dots++;
         }
@@ -328,5 +318,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_mid_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_killed_mid_file, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

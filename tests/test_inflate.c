@@ -58,12 +58,15 @@ static ssize_t slurp(int fd, size_t step, char **out, size_t *outlen)
     char *buf = malloc(cap);
     ssize_t n;
     for (;;) {
-        if (len + step > cap) buf = realloc(buf, cap *= 2);
+        if (len + step > cap)
+            buf = realloc(buf, cap *= 2);
         n = infl_read(z, buf + len, step);
-        if (n <= 0) break;
+        if (n <= 0)
+            break;
         len += (size_t)n;
     }
-    if (n < 0) assert_true(strlen(infl_error(z)) > 0);
+    if (n < 0)
+        assert_true(strlen(infl_error(z)) > 0);
     infl_free(z);
     *out = buf;
     *outlen = len;
@@ -130,7 +133,8 @@ static void expect_bad(const void *data, size_t len, const char *what)
     char *out;
     size_t ol;
     ssize_t r = slurp(fd, 4096, &out, &ol);
-    if (r != -EBADMSG) fail_msg("%s: got %zd, want -EBADMSG", what, r);
+    if (r != -EBADMSG)
+        fail_msg("%s: got %zd, want -EBADMSG", what, r);
     free(out);
     close(fd);
 }
@@ -210,7 +214,8 @@ static void test_bytes_in(void **state)
 
 int main(void)
 {
-    if (!mkdtemp(dir)) return 1;
+    if (!mkdtemp(dir))
+        return 1;
     printf("backend: %s\n", infl_backend());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_member_any_step),

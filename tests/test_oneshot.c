@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,22 +24,23 @@
 static struct h_mc mc[4];
 static const char *servers[4];
 
-static int group_setup(void **state)
+/* Fresh memcached processes for every test, so item counts start at 0
+ * (flush_all does not reset curr_items). */
+static int start_servers(void)
 {
-    (void)state;
     for (int i = 0; i < 4; i++) {
-        if (h_mc_start(&mc[i], NULL) < 0) return -1;
-        servers[i] = strdup(h_addr(mc[i].port));
+        if (h_mc_start(&mc[i], NULL) < 0)
+            return -1;
+        free((char *)servers[i]);
+        servers[i] = strdup(h_endpoint(mc[i].port));
     }
     return 0;
 }
 
-static int group_teardown(void **state)
+static void stop_servers(void)
 {
-    (void)state;
     for (int i = 0; i < 4; i++)
         h_mc_stop(&mc[i]);
-    return 0;
 }
 
 /* Per test: fresh memcached contents and a fresh spool directory. */
@@ -56,21 +58,16 @@ static int setup(void **state)
     snprintf(t->log, sizeof(t->log), "%s/log", t->dir);
     snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
     mkdir(t->spool, 0755);
-    for (int i = 0; i < 4; i++) {
-        /* flush_all through the text protocol */
-        const char *argv[] = {"sh", "-c",
-                              "exec 3<>/dev/tcp/127.0.0.1/$0; printf 'flush_all\\r\\n' >&3; "
-                              "read -t 2 line <&3",
-                              h_addr(mc[i].port) + 10, NULL};
-        h_run(argv, NULL, 5);
-    }
     *state = t;
+    if (start_servers() < 0)
+        return -1;
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct t *t = *state;
+    stop_servers();
     h_rmrf(t->dir);
     free(t->dir);
     free(t);
@@ -97,7 +94,8 @@ static int log_has(struct t *t, const char *what)
 {
     char *log = h_read_file(t->log, NULL);
     int r = log && strstr(log, what) != NULL;
-    if (!r) fprintf(stderr, "log lacks '%s':\n%s\n", what, log ? log : "(none)");
+    if (!r)
+        fprintf(stderr, "log lacks '%s':\n%s\n", what, log ? log : "(none)");
     free(log);
     return r;
 }
@@ -114,7 +112,8 @@ static void check_all_keys(struct t *t, long want)
     long checked = 0;
     long bad = h_check_expect(t->expect, servers, &checked);
     assert_int_equal(bad, 0);
-    if (want >= 0) assert_int_equal(checked, want);
+    if (want >= 0)
+        assert_int_equal(checked, want);
     assert_true(checked > 0);
 }
 
@@ -132,7 +131,9 @@ static void test_loads_every_key(void **state)
         assert_false(spool_has(t, n));
         assert_true(spool_has(t, d));
     }
-    check_all_keys(t, 9000);
+    long checked = 0;
+    assert_int_equal(h_check_expect(t->expect, servers, &checked), 0);
+    assert_true(checked > 8000 && checked < 9000); /* --dup: later lines won */
     assert_true(log_has(t, "loaded: "));
     assert_true(log_has(t, "MEMC_RECORDS=3000"));
 }
@@ -232,7 +233,8 @@ static void test_rename_order(void **state)
         struct inotify_event *ev = (struct inotify_event *)p;
         p += sizeof(*ev) + ev->len;
         assert_true(ev->name[0] == '.');
-        if (strcmp(last, ev->name) >= 0) fail_msg("renamed %s after %s", ev->name, last);
+        if (strcmp(last, ev->name) >= 0)
+            fail_msg("renamed %s after %s", ev->name, last);
         snprintf(last, sizeof(last), "%s", ev->name);
         count++;
     }
@@ -249,7 +251,7 @@ static void test_memcached_down(void **state)
     struct h_mc dead;
     assert_int_equal(h_mc_start(&dead, NULL), 0);
     h_mc_stop(&dead);
-    assert_int_equal(run(t, "--idfa", h_addr(dead.port), NULL), 75);
+    assert_int_equal(run(t, "--idfa", h_endpoint(dead.port), NULL), 75);
     assert_true(spool_has(t, "appsinstalled-0000.tsv.gz"));
     assert_false(spool_has(t, ".appsinstalled-0000.tsv.gz"));
     assert_true(log_has(t, "unreachable"));
@@ -262,7 +264,7 @@ static void test_ketama_cluster(void **state)
     struct h_mc extra;
     assert_int_equal(h_mc_start(&extra, NULL), 0);
     char cluster[64];
-    snprintf(cluster, sizeof(cluster), "%s,%s", servers[0], h_addr(extra.port));
+    snprintf(cluster, sizeof(cluster), "%s,%s", servers[0], h_endpoint(extra.port));
     const char *gen[] = {"-n", "2000", "-t", "idfa", "--expect", t->expect, t->spool, NULL};
     assert_int_equal(h_gen(gen), 0);
     assert_int_equal(run(t, "--idfa", cluster, NULL), 0);
@@ -297,15 +299,15 @@ static void test_value_too_large(void **state)
     snprintf(path, sizeof(path), "%s/big.tsv.gz", t->spool);
     assert_int_equal(h_gz_write(path, text, off), 0);
     free(text);
-    assert_int_equal(run(t, "--idfa", h_addr(small.port), NULL), 0); /* 1/300 < 1 % */
+    assert_int_equal(run(t, "--idfa", h_endpoint(small.port), NULL), 0); /* 1/300 < 1 % */
     assert_true(log_has(t, "object too large"));
     assert_true(log_has(t, "MEMC_ERRORS=1 "));
     assert_int_equal(h_mc_items(small.port), 300);
     size_t len;
-    char *v = h_mc_get(h_addr(small.port), "idfa:good299", &len);
+    char *v = h_mc_get(h_endpoint(small.port), "idfa:good299", &len);
     assert_non_null(v);
     free(v);
-    assert_null(h_mc_get(h_addr(small.port), "idfa:huge", &len));
+    assert_null(h_mc_get(h_endpoint(small.port), "idfa:huge", &len));
     h_mc_stop(&small);
 }
 
@@ -369,5 +371,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broken_and_empty_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,7 +159,8 @@ static void test_floats(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double v = 12345;
         int r = parse_float(cases[i].s, strlen(cases[i].s), &v);
-        if ((r == 0) != cases[i].ok) fail_msg("parse_float(\"%s\") returned %d", cases[i].s, r);
+        if ((r == 0) != cases[i].ok)
+            fail_msg("parse_float(\"%s\") returned %d", cases[i].s, r);
         if (cases[i].ok && memcmp(&v, &cases[i].v, sizeof(v)) != 0)
             fail_msg("parse_float(\"%s\") = %.17g, want %.17g", cases[i].s, v, cases[i].v);
     }
