@@ -42,6 +42,7 @@ static void write_conf(struct t *t, int idfa_index, const char *extra)
              t->spool, h_endpoint(mc[idfa_index].port), h_endpoint(mc[1].port),
              h_endpoint(mc[2].port), h_endpoint(mc[3].port), extra ? extra : "");
     h_write_file(t->conf, text);
+    free((char *)t->servers[0]);
     t->servers[0] = strdup(h_endpoint(mc[idfa_index].port));
 }
 
