@@ -668,7 +668,7 @@ static void master_status(struct master *m, int force)
         off += snprintf(buf + off, sizeof(buf) - (size_t)off, "; %d queued", queued);
     if (waiting && off < (int)sizeof(buf))
         off += snprintf(buf + off, sizeof(buf) - (size_t)off, ", %d waiting to retry", waiting);
-    if (off < (int)sizeof(buf))
+    if (loading && off < (int)sizeof(buf))
         off += snprintf(buf + off, sizeof(buf) - (size_t)off, "; %.0f records/s", m->rate);
     if (m->last_result[0] && off < (int)sizeof(buf))
         off += snprintf(buf + off, sizeof(buf) - (size_t)off, "; %s", m->last_result);
