@@ -65,7 +65,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: memc-gen [-n LINES] [-f FILES] [-s SEED] [-e ERROR_FRACTION] [-z LEVEL]\n"
             "                [-p PREFIX] [-t idfa,gaid,...] [--crlf|--cr] [--dup FRACTION]\n"
-            "                [--expect FILE.tsv] OUTDIR\n");
+            "                [--expect FILE.tsv [--sample N]] OUTDIR\n");
 }
 
 static char *hex_value(const uint32_t *apps, int n, double lat, double lon, char *out)
@@ -100,6 +100,7 @@ int main(int argc, char **argv)
     long lines = 1000, files = 1, level = 6;
     uint64_t seed = 1;
     double err_frac = 0, dup_frac = 0;
+    long sample = 1, valid = 0; /* --expect lists every sample-th valid record */
     const char *prefix = "appsinstalled-", *eol = "\n", *expect = NULL;
     const char *types[4];
     int ntypes = 0;
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
                                          {"cr", no_argument, 0, 'R'},
                                          {"dup", required_argument, 0, 'd'},
                                          {"expect", required_argument, 0, 'x'},
+                                         {"sample", required_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "n:f:s:e:z:p:t:", opts, NULL)) != -1) {
@@ -145,12 +147,15 @@ int main(int argc, char **argv)
         case 'x':
             expect = optarg;
             break;
+        case 'S':
+            sample = atol(optarg);
+            break;
         default:
             usage();
             return 64;
         }
     }
-    if (optind != argc - 1 || lines < 0 || files < 1 || level < 0 || level > 9) {
+    if (optind != argc - 1 || lines < 0 || files < 1 || level < 0 || level > 9 || sample < 1) {
         usage();
         return 64;
     }
@@ -234,7 +239,7 @@ int main(int argc, char **argv)
                 memcpy(ids[nids], id, 33);
                 id_type[nids++] = t;
             }
-            if (ex)
+            if (ex && valid++ % sample == 0)
                 fprintf(ex, "%s:%s\t%s\n", types[t], id,
                         hex_value(apps, napps, strtod(lat_s, NULL), strtod(lon_s, NULL), hex));
         }

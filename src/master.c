@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -269,7 +270,8 @@ static void master_fill_pool(struct master *m)
         }
 }
 
-static void master_worker_gone(struct master *m, struct mworker *w, int status)
+static void master_worker_gone(struct master *m, struct mworker *w, int status,
+                               const struct rusage *ru)
 {
     char why[64], esc[NAME_MAX * 4 + 8];
     if (WIFSIGNALED(status))
@@ -309,7 +311,10 @@ static void master_worker_gone(struct master *m, struct mworker *w, int status)
         snprintf(f2, sizeof(f2), "MEMC_WORKER_PID=%d", (int)w->pid);
         log_event(LOG_ERR, LOG_MSGID_WORKER_DIED, msg, (const char *const[]){f2, NULL});
     } else {
-        log_printf(LOG_DEBUG, "worker %d %s", (int)w->pid, why);
+        log_printf(LOG_INFO, "worker %d %s (peak RSS %ld KiB, CPU %.2f s user %.2f s system)",
+                   (int)w->pid, why, ru->ru_maxrss, (double)ru->ru_utime.tv_sec +
+                   (double)ru->ru_utime.tv_usec / 1e6, (double)ru->ru_stime.tv_sec +
+                   (double)ru->ru_stime.tv_usec / 1e6);
     }
     if (!expected) {
         /* back off if workers die right after starting (bad config, OOM) */
@@ -330,10 +335,11 @@ static void master_reap(struct master *m)
 {
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    struct rusage ru;
+    while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
         for (int i = 0; i < MASTER_MAX_WORKERS; i++)
             if (m->workers[i].pid == pid) {
-                master_worker_gone(m, &m->workers[i], status);
+                master_worker_gone(m, &m->workers[i], status, &ru);
                 break;
             }
     }
@@ -1001,7 +1007,10 @@ int master_run(const struct cfg *c, int argc, char **argv)
         if (!code)
             code = m->any_failed ? MASTER_EX_FAILED : m->any_left ? MASTER_EX_TEMPFAIL : 0;
     }
-    log_printf(LOG_INFO, "exiting with status %d", code);
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    log_printf(LOG_INFO, "exiting with status %d (master peak RSS %ld KiB)", code,
+               self.ru_maxrss);
 out:
     while (m->nfiles)
         master_remove(m, m->nfiles - 1);

@@ -16,7 +16,8 @@ export SYSD_CT_STATE=/tmp/memc-e2e-$$
 SB="bash $HERE/sandbox.sh"
 X() { $SB exec "$@"; }
 fail() { echo "FAIL: $*"; X journalctl -u memc-load --no-pager | tail -40 || true; exit 1; }
-trap '$SB down >/dev/null 2>&1 || true; rm -rf "$SYSD_CT_STATE"' EXIT
+STAGE=$(mktemp -d /var/tmp/memc-e2e-stage.XXXXXX)
+trap '$SB down >/dev/null 2>&1 || true; rm -rf "$SYSD_CT_STATE" "$STAGE"' EXIT
 
 $SB up
 # four memcached inside the sandbox's private network, as transient units
@@ -25,8 +26,13 @@ for i in 0 1 2 3; do
         -p $((33013 + i)) -U 0 -m 64
 done
 
-# install exactly as an operator would, plus what the package will create
-X cmake --install "$BUILD" >/dev/null   # the prefix the build was configured with
+# install exactly as an operator would (cmake --install, with the prefix the
+# build was configured with), staged on the host and copied into the
+# sandbox: its /tmp is private, so the build tree may not be visible inside
+DESTDIR=$STAGE cmake --install "$BUILD" >/dev/null
+ROOT=$($SB root)
+tar -C "$STAGE" -c . | tar -C "$ROOT" -x --keep-directory-symlink
+cp "$BUILD/memc-gen" "$ROOT/usr/local/bin/memc-gen"
 X useradd --system --no-create-home --shell /usr/sbin/nologin memc-load
 X install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load
 # the unit must pass systemd's own checks
@@ -42,7 +48,7 @@ X systemctl is-active --quiet memc-load || fail "memc-load is not active after s
 
 # drop files the producer way: write elsewhere on the same fs, rename in
 X mkdir -p /var/spool/incoming
-X "$BUILD/memc-gen" -n 20000 -f 3 -s 5 /var/spool/incoming >/dev/null
+X /usr/local/bin/memc-gen -n 20000 -f 3 -s 5 /var/spool/incoming >/dev/null
 X sh -c 'for f in /var/spool/incoming/*.tsv.gz; do mv "$f" /var/spool/memc-load/; done'
 for _ in $(seq 300); do
     n=$(X sh -c 'ls -A /var/spool/memc-load | grep -c "^\.appsinstalled-000[0-2]\.tsv\.gz$"' || true)
