@@ -31,7 +31,7 @@ done
 # sandbox: its /tmp is private, so the build tree may not be visible inside
 DESTDIR=$STAGE cmake --install "$BUILD" >/dev/null
 ROOT=$($SB root)
-tar -C "$STAGE" -c . | tar -C "$ROOT" -x --keep-directory-symlink
+(cd "$STAGE" && tar -c -- *) | tar -C "$ROOT" -x --keep-directory-symlink --no-overwrite-dir
 cp "$BUILD/memc-gen" "$ROOT/usr/local/bin/memc-gen"
 X useradd --system --no-create-home --shell /usr/sbin/nologin memc-load
 X install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load
@@ -43,7 +43,7 @@ fi
 rm -f /tmp/verify.$$
 
 X systemctl daemon-reload
-X systemctl start memc-load
+X systemctl start memc-load || fail "systemctl start failed"
 X systemctl is-active --quiet memc-load || fail "memc-load is not active after start"
 
 # drop files the producer way: write elsewhere on the same fs, rename in
