@@ -40,7 +40,7 @@ void cfg_defaults(struct cfg *c)
     c->threads = 1;
     c->error_threshold = 0.01;
     c->log_level = CFG_LOG_INFO;
-    c->block_bytes = 256 * 1024;
+    c->block_bytes = 1024 * 1024;
     c->max_line_bytes = 1024 * 1024;
     c->io_timeout_ms = 2000;
     c->stall_timeout_s = 60;

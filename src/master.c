@@ -312,9 +312,9 @@ static void master_worker_gone(struct master *m, struct mworker *w, int status,
         log_event(LOG_ERR, LOG_MSGID_WORKER_DIED, msg, (const char *const[]){f2, NULL});
     } else {
         log_printf(LOG_INFO, "worker %d %s (peak RSS %ld KiB, CPU %.2f s user %.2f s system)",
-                   (int)w->pid, why, ru->ru_maxrss, (double)ru->ru_utime.tv_sec +
-                   (double)ru->ru_utime.tv_usec / 1e6, (double)ru->ru_stime.tv_sec +
-                   (double)ru->ru_stime.tv_usec / 1e6);
+                   (int)w->pid, why, ru->ru_maxrss,
+                   (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6,
+                   (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6);
     }
     if (!expected) {
         /* back off if workers die right after starting (bad config, OOM) */
@@ -1009,8 +1009,7 @@ int master_run(const struct cfg *c, int argc, char **argv)
     }
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
-    log_printf(LOG_INFO, "exiting with status %d (master peak RSS %ld KiB)", code,
-               self.ru_maxrss);
+    log_printf(LOG_INFO, "exiting with status %d (master peak RSS %ld KiB)", code, self.ru_maxrss);
 out:
     while (m->nfiles)
         master_remove(m, m->nfiles - 1);

@@ -197,6 +197,32 @@ static size_t parse_apps(const char *s, size_t len, uint32_t *apps, int *dirty)
     for (;;) {
         uint64_t v = 0;
         int digits = 0, ok = 1;
+        if (end - p >= 8) {
+            /* Fast path: 1..7 digits then ',' or the field end, parsed 8
+             * bytes at a time (SWAR).  y holds each byte minus '0'; a byte
+             * is a digit iff its y < 10, i.e. the high bit of y | (y + 0x76)
+             * is clear.  Carries only move towards later bytes, so the
+             * first non-digit is found exactly. */
+            uint64_t x, y, m;
+            memcpy(&x, p, 8);
+            y = x ^ 0x3030303030303030ull;
+            m = (y | (y + 0x7676767676767676ull)) & 0x8080808080808080ull;
+            int nd = m ? __builtin_ctzll(m) / 8 : 8;
+            if (nd > 0 && nd < 8 && (p[nd] == ',' || p + nd == end)) {
+                /* the nd digits to the top: leading zero digits below */
+                uint64_t d = y << (8 * (8 - nd));
+                d = d * 10 + (d >> 8);
+                d = (((d & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+                     (((d >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+                    32;
+                apps[n++] = (uint32_t)d;
+                p += nd;
+                if (p >= end)
+                    break;
+                p++;
+                continue;
+            }
+        }
         while (p < end && parse_is_space(*p))
             p++;
         while (p < end) {

@@ -218,13 +218,78 @@ static void test_many_apps(void **state)
     assert_true(parse_apps_cap((size_t)off) >= 10000);
 }
 
+/* The obvious implementation of the apps rule, for comparison. */
+static size_t ref_apps(const char *s, size_t len, uint32_t *out, int *dirty)
+{
+    size_t n = 0, i = 0;
+    *dirty = 0;
+    for (;;) {
+        size_t j = i;
+        while (j < len && s[j] != ',')
+            j++;
+        size_t a = i, b = j;
+        while (a < b && strchr(" \t\v\f\r\n", s[a]) && s[a])
+            a++;
+        while (b > a && strchr(" \t\v\f\r\n", s[b - 1]) && s[b - 1])
+            b--;
+        int ok = b > a;
+        unsigned long long v = 0;
+        for (size_t k = a; ok && k < b; k++) {
+            if (s[k] < '0' || s[k] > '9')
+                ok = 0;
+            else if ((v = v * 10 + (unsigned)(s[k] - '0')) > 4294967295ull)
+                ok = 0;
+        }
+        if (ok)
+            out[n++] = (uint32_t)v;
+        else
+            *dirty = 1;
+        if (j >= len)
+            break;
+        i = j + 1;
+    }
+    return n;
+}
+
+/* Random apps fields (digits, commas, spaces, junk) parsed both ways. */
+static void test_apps_differential(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "0123456789012345678901234567890123456789,,,,,, x+";
+    static uint32_t want[4096];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    char line[600];
+    for (int round = 0; round < 200000; round++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int len = (int)(x % 80) + 1;
+        int off = snprintf(line, sizeof(line), "gaid\tx\t1\t2\t");
+        for (int i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            line[off + i] = alphabet[x % (sizeof(alphabet) - 1)];
+        }
+        /* the line is stripped first: keep the field's ends non-blank */
+        if (line[off] == ' ')
+            line[off] = '7';
+        if (line[off + len - 1] == ' ')
+            line[off + len - 1] = '8';
+        struct parse_rec r;
+        int dirty;
+        assert_int_equal(parse_line(&types, line, (size_t)(off + len), &r, apps), PARSE_OK);
+        size_t n = ref_apps(line + off, (size_t)len, want, &dirty);
+        if (n != r.napps || dirty != r.dirty || memcmp(want, apps, n * sizeof(uint32_t)) != 0)
+            fail_msg("apps field '%.*s': got %zu apps dirty %d, want %zu dirty %d", len, line + off,
+                     r.napps, r.dirty, n, dirty);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_line),  cmocka_unit_test(test_strip_and_blank),
-        cmocka_unit_test(test_field_count), cmocka_unit_test(test_empty_and_unknown),
-        cmocka_unit_test(test_key_limits),  cmocka_unit_test(test_floats),
-        cmocka_unit_test(test_dirty_apps),  cmocka_unit_test(test_many_apps),
+        cmocka_unit_test(test_valid_line),        cmocka_unit_test(test_strip_and_blank),
+        cmocka_unit_test(test_field_count),       cmocka_unit_test(test_empty_and_unknown),
+        cmocka_unit_test(test_key_limits),        cmocka_unit_test(test_floats),
+        cmocka_unit_test(test_dirty_apps),        cmocka_unit_test(test_many_apps),
+        cmocka_unit_test(test_apps_differential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
