@@ -35,7 +35,9 @@ int check_config(const struct cfg *c)
                                                 0x19, 0, 0, 0, 0, 0, 0, 0, 0};
             struct memc_conn *cp = &conn;
             struct memc_seg *sp = &seg;
-            int ok = memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0;
+            int ok =
+                memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0 &&
+                memc_seg_finish(&seg) == 0;
             if (ok) {
                 memc_send(&cp, &sp, 1, c->io_timeout_ms);
                 ok = seg.acked == 1 && seg.refused == 0;

@@ -130,8 +130,10 @@ void memc_seg_reset(struct memc_seg *s)
 {
     s->len = 0;
     s->n = 0;
-    s->acked = s->refused = s->deferred = 0;
+    s->acked = s->refused = s->deferred = s->qfail = 0;
     s->sent = 0;
+    s->reply = 0;
+    s->synced = 0;
     if (s->off)
         s->off[0] = 0;
 }
@@ -182,8 +184,8 @@ static char *memc_utoa(char *p, size_t v)
 int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
                  const uint8_t *val, size_t vlen)
 {
-    /* "ms " key " " len "\r\n" value "\r\n" */
-    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 2 + vlen + 2) < 0)
+    /* "ms " key " " len " q\r\n" value "\r\n", and room for "mn\r\n" */
+    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 4 + vlen + 2 + 4) < 0)
         return -ENOMEM;
     char *p = s->buf + s->len;
     memcpy(p, "ms ", 3), p += 3;
@@ -192,6 +194,7 @@ int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *
     memcpy(p, id, idlen), p += idlen;
     *p++ = ' ';
     p = memc_utoa(p, vlen);
+    *p++ = ' ', *p++ = 'q';
     *p++ = '\r', *p++ = '\n';
     memcpy(p, val, vlen), p += vlen;
     *p++ = '\r', *p++ = '\n';
@@ -200,6 +203,32 @@ int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *
     s->n++;
     s->off[s->n] = (uint32_t)s->len;
     return 0;
+}
+
+int memc_seg_finish(struct memc_seg *s)
+{
+    if (!s->n)
+        return 0;
+    if (memc_seg_reserve(s, 4) < 0)
+        return -ENOMEM;
+    memcpy(s->buf + s->len, "mn\r\n", 4);
+    s->len += 4;
+    return 0;
+}
+
+/* Quiet -> reply mode: every record's " q" becomes "  " (memcached accepts
+ * the trailing blank), so each one is answered.  O(records). */
+static void memc_seg_to_reply(struct memc_seg *s)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        char *h = s->buf + s->off[i];
+        char *cr = memchr(h, '\r', s->off[i + 1] - s->off[i]);
+        if (cr && cr[-1] == 'q')
+            cr[-1] = ' ';
+    }
+    s->reply = 1;
+    s->acked = s->refused = s->qfail = 0;
+    s->sent = 0;
 }
 
 size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key)
@@ -325,47 +354,66 @@ static void memc_refuse(struct memc_seg *s, const char *line, size_t len)
     s->refused++;
 }
 
+static int memc_is(const char *line, size_t len, const char *code)
+{
+    size_t n = strlen(code);
+    return len >= n + 2 && memcmp(line, code, n) == 0 &&
+           (line[n] == ' ' || line[n] == '\r' || line[n] == '\n');
+}
+
 /* Match answers in c->rbuf to records.  Returns 0, 1 if the connection must
- * be reset without blame (CLIENT_ERROR), -1 on a protocol error. */
+ * be reset without blame (CLIENT_ERROR: the stream may be out of step), 2
+ * if a quiet batch reported failures (resend in reply mode), -1 on a
+ * protocol error. */
 static int memc_parse(struct memc_conn *c, struct memc_seg *s)
 {
     size_t pos = 0;
     int r = 0;
-    while (pos < c->rlen) {
+    while (pos < c->rlen && r == 0) {
         char *line = c->rbuf + pos;
         char *nl = memchr(line, '\n', c->rlen - pos);
         if (!nl)
             break;
         size_t len = (size_t)(nl - line) + 1;
         pos += len;
-        if (s->acked >= s->n) {
-            snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'", (int)(len - 1), line);
-            r = -1;
-            break;
-        }
-        if (len >= 4 && line[0] == 'H' && line[1] == 'D') {
-            s->acked++;
-        } else if (len >= 4 && (memcmp(line, "NS", 2) == 0 || memcmp(line, "EX", 2) == 0 ||
-                                memcmp(line, "NF", 2) == 0)) {
-            memc_refuse(s, line, len);
-            s->acked++;
-        } else if (len > 12 && memcmp(line, "SERVER_ERROR", 12) == 0) {
-            memc_refuse(s, line, len);
-            s->acked++;
-        } else if (len > 12 && memcmp(line, "CLIENT_ERROR", 12) == 0) {
-            /* The server may be out of step with our stream now: count the
-             * record as refused and start again on a fresh connection. */
-            memc_refuse(s, line, len);
-            s->acked++;
+        int failed = memc_is(line, len, "NS") || memc_is(line, len, "EX") ||
+                     memc_is(line, len, "NF") || memc_is(line, len, "SERVER_ERROR");
+        if (memc_is(line, len, "CLIENT_ERROR")) {
+            if (s->reply && s->acked < s->n) {
+                memc_refuse(s, line, len);
+                s->acked++;
+            } else if (!s->reply) {
+                memc_seg_to_reply(s); /* learn which record, on a new connection */
+            }
             r = 1;
-            break;
+        } else if (memc_is(line, len, "MN")) {
+            if (!s->reply) {
+                if (s->qfail) {
+                    memc_seg_to_reply(s);
+                    r = 2;
+                } else {
+                    s->acked = s->n; /* the whole quiet batch is stored */
+                    s->synced = 1;
+                }
+            } else if (s->acked < s->n) {
+                snprintf(c->why, sizeof(c->why), "MN before every record was answered");
+                r = -1;
+            } else {
+                s->synced = 1;
+            }
+        } else if (!s->reply && failed) {
+            s->qfail++;
+        } else if (s->reply && s->acked < s->n && memc_is(line, len, "HD")) {
+            s->acked++;
+        } else if (s->reply && s->acked < s->n && failed) {
+            memc_refuse(s, line, len);
+            s->acked++;
         } else {
             snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'%s",
                      (int)(len > 40 ? 40 : len - 1), line,
                      memcmp(line, "ERROR", 5) == 0 ? " (memcached >= 1.6 with meta commands needed)"
                                                    : "");
             r = -1;
-            break;
         }
     }
     memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
@@ -377,9 +425,11 @@ static int memc_parse(struct memc_conn *c, struct memc_seg *s)
     return r;
 }
 
+/* Done when the batch's MN arrived (so no answer of it can be mistaken for
+ * the next batch's) or the rest of it was given up (its connection closed). */
 static int memc_seg_done(const struct memc_seg *s)
 {
-    return !s || s->acked + s->deferred >= s->n;
+    return !s || !s->n || s->synced || s->deferred;
 }
 
 void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms)
@@ -409,9 +459,9 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
                     memc_conn_fail(c, s, now);
                     continue;
                 }
+                /* a new connection: everything not answered goes again */
+                s->sent = s->reply ? s->off[s->acked] : 0;
             }
-            if (s->sent < s->off[s->acked])
-                s->sent = s->off[s->acked];
             pfd[np].fd = c->fd;
             pfd[np].events = POLLIN;
             if (c->connecting || s->sent < s->len)
@@ -468,10 +518,11 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
                         memc_conn_fail(c, s, now);
                         continue;
                     }
-                    if (pr > 0) {
+                    if (pr == 1) {
                         memc_conn_close(c); /* resend the rest on a new connection */
                         continue;
                     }
+                    /* pr == 2: same connection, the batch goes again from byte 0 */
                 } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
                     snprintf(c->why, sizeof(c->why), "%s",
                              got == 0 ? "connection closed by server" : strerror(errno));

@@ -178,6 +178,14 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
             pipe_example_add(st, lineno, PARSE_NOT_STORED, "out of memory", 13);
         }
     }
+    for (int g = 0; g < p->map->nservers; g++)
+        if (memc_seg_finish(&b->seg[g]) < 0) {
+            /* no room for the sync point: these records cannot be sent */
+            st->records -= b->seg[g].n;
+            st->errors += b->seg[g].n;
+            st->err_by[PARSE_NOT_STORED] += b->seg[g].n;
+            memc_seg_reset(&b->seg[g]);
+        }
     b->nlines_total = lineno;
 }
 

@@ -295,19 +295,27 @@ static void test_value_too_large(void **state)
     text[off++] = '\n';
     for (int i = 100; i < 300; i++)
         off += (size_t)snprintf(text + off, cap - off, "idfa\tgood%d\t1.5\t2.5\t%d,2\n", i, i);
+    /* a second one in the same batch: both must be attributed */
+    off += (size_t)snprintf(text + off, cap - off, "idfa\thuge2\t1\t2\t");
+    for (int i = 0; i < 15000; i++)
+        off += (size_t)snprintf(text + off, cap - off, "%s4000000000", i ? "," : "");
+    text[off++] = '\n';
     char path[PATH_MAX * 2];
     snprintf(path, sizeof(path), "%s/big.tsv.gz", t->spool);
     assert_int_equal(h_gz_write(path, text, off), 0);
     free(text);
-    assert_int_equal(run(t, "--idfa", h_endpoint(small.port), NULL), 0); /* 1/300 < 1 % */
-    assert_true(log_has(t, "object too large"));
-    assert_true(log_has(t, "MEMC_ERRORS=1 "));
+    /* 2/300 is 0.67 %: still below the 1 % threshold */
+    assert_int_equal(run(t, "--idfa", h_endpoint(small.port), NULL), 0);
+    assert_true(log_has(t, "idfa:huge: SERVER_ERROR object too large"));
+    assert_true(log_has(t, "idfa:huge2: SERVER_ERROR object too large"));
+    assert_true(log_has(t, "MEMC_ERRORS=2 "));
     assert_int_equal(h_mc_items(small.port), 300);
     size_t len;
     char *v = h_mc_get(h_endpoint(small.port), "idfa:good299", &len);
     assert_non_null(v);
     free(v);
     assert_null(h_mc_get(h_endpoint(small.port), "idfa:huge", &len));
+    assert_null(h_mc_get(h_endpoint(small.port), "idfa:huge2", &len));
     h_mc_stop(&small);
 }
 
