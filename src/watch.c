@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int watch_open(struct watch *w, const char *dir, const char *glob, int use_inotify)
@@ -26,10 +27,12 @@ int watch_open(struct watch *w, const char *dir, const char *glob, int use_inoti
         if (w->infd < 0)
             goto err;
         /* IN_CLOSE_WRITE: written in place; IN_MOVED_TO: renamed in (the
-         * producer rule); *_SELF: the spool itself went away. */
+         * producer rule); IN_CREATE: only to report symlinks, FIFOs and
+         * directories, which are never written; *_SELF: the spool itself
+         * went away. */
         if (inotify_add_watch(w->infd, dir,
-                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |
-                                  IN_ONLYDIR) < 0)
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
+                                  IN_MOVE_SELF | IN_ONLYDIR) < 0)
             goto err;
     }
     return 0;
@@ -72,6 +75,12 @@ int watch_scan(struct watch *w, watch_fn fn, void *ctx)
     return 0;
 }
 
+static int watch_is_regular(const struct watch *w, const char *name)
+{
+    struct stat st;
+    return fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
 int watch_read(struct watch *w, watch_fn fn, void *ctx)
 {
     char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -92,8 +101,9 @@ int watch_read(struct watch *w, watch_fn fn, void *ctx)
                 r = -EOVERFLOW;
             else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
                 return -ENOENT;
-            else if (ev->len && watch_match(w, ev->name))
-                fn(ctx, ev->name);
+            else if (ev->len && watch_match(w, ev->name) &&
+                     (!(ev->mask & IN_CREATE) || !watch_is_regular(w, ev->name)))
+                fn(ctx, ev->name); /* a new regular file waits for its close */
         }
     }
 }

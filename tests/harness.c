@@ -55,10 +55,11 @@ static int h_can_connect(int port)
     return ok;
 }
 
-int h_mc_start(struct h_mc *mc, const char *const *extra)
+/* Start memcached on port (0: a free one, retried if taken meanwhile). */
+int h_mc_start_at(struct h_mc *mc, int want_port, const char *const *extra)
 {
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int port = h_free_port();
+    for (int attempt = 0; attempt < (want_port ? 50 : 5); attempt++) {
+        int port = want_port ? want_port : h_free_port();
         char pbuf[16];
         snprintf(pbuf, sizeof(pbuf), "%d", port);
         const char *argv[32] = {"memcached", "-p",  pbuf, "-l", "127.0.0.1", "-U",  "0",
@@ -84,13 +85,29 @@ int h_mc_start(struct h_mc *mc, const char *const *extra)
                 return 0;
             }
             if (waitpid(pid, NULL, WNOHANG) == pid)
-                break; /* died: port taken? try another */
+                break; /* died: port taken (TIME_WAIT, or by another) */
             h_sleep_ms(10);
         }
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        if (want_port)
+            h_sleep_ms(100);
     }
     return -1;
+}
+
+int h_mc_start(struct h_mc *mc, const char *const *extra)
+{
+    return h_mc_start_at(mc, 0, extra);
+}
+
+void h_mc_kill(struct h_mc *mc)
+{
+    if (mc->pid > 0) {
+        kill(mc->pid, SIGKILL);
+        waitpid(mc->pid, NULL, 0);
+    }
+    mc->pid = 0;
 }
 
 void h_mc_stop(struct h_mc *mc)

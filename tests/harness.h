@@ -18,7 +18,9 @@ struct h_mc {
 
 /* Start memcached with extra args (NULL-terminated, may be NULL). */
 int h_mc_start(struct h_mc *mc, const char *const *extra);
+int h_mc_start_at(struct h_mc *mc, int port, const char *const *extra);
 void h_mc_stop(struct h_mc *mc);
+void h_mc_kill(struct h_mc *mc); /* SIGKILL */
 /* SIGSTOP / SIGCONT. */
 void h_mc_pause(struct h_mc *mc, int paused);
 

@@ -1,0 +1,420 @@
+/*
+ * test_faults.c — the fault matrix against the real daemon and real
+ * memcached: servers down, killed, slow or missing from a cluster; workers
+ * and the master killed; inotify overflow; hostile files in the spool;
+ * files changed, deleted or impossible to rename while loading.  Each test
+ * ends by reading back every key of the files it dropped: nothing lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "fixture.h"
+
+static void must_log(struct t *t, const char *what, int timeout_ms)
+{
+    if (h_wait_text(t->log, what, timeout_ms) < 0) {
+        char *log = h_read_file(t->log, NULL);
+        fail_msg("log lacks '%s':\n%s", what, log ? log : "");
+    }
+}
+
+static int spool_has(struct t *t, const char *name)
+{
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/%s", t->spool, name);
+    return h_exists(p);
+}
+
+/* Keys of one device type only (the others' servers may be down). */
+static long check_type(struct t *t, int type, long *checked)
+{
+    const char *only[4] = {NULL, NULL, NULL, NULL};
+    only[type] = t->servers[type];
+    return h_check_expect(t->expect, only, checked);
+}
+
+static void test_memcached_down_then_back(void **state)
+{
+    struct t *t = *state;
+    int port = mc[0].port;
+    h_mc_stop(&mc[0]);
+    start_daemon(t, NULL);
+    gen(t, "2000", "1", "31", "d-", t->incoming);
+    move_in(t, "d-0000.tsv.gz");
+    must_log(t, "unreachable", 5000);
+    size_t from = 0;
+    assert_int_equal(h_notify_wait(&t->n, "memcached down: idfa", &from, 5000), 0);
+    must_log(t, "left in place", 5000);
+    assert_true(spool_has(t, "d-0000.tsv.gz"));
+    long checked;
+    assert_int_equal(check_type(t, 1, &checked), 0); /* gaid kept loading */
+    assert_true(checked > 300);
+    h_sleep_ms(1500); /* a retry or two against the dead server */
+    assert_true(spool_has(t, "d-0000.tsv.gz"));
+    assert_int_equal(h_mc_start_at(&mc[0], port, NULL), 0);
+    wait_done(t, "d-0000.tsv.gz", 30000);
+    check_keys(t, 2000);
+    must_log(t, "reachable again", 1000);
+}
+
+/* Records acknowledged by an instance that then dies are gone: the file
+ * must be loaded again in full, not renamed. */
+static void test_memcached_killed_mid_file(void **state)
+{
+    struct t *t = *state;
+    int port = mc[0].port;
+    write_conf(t, 0, "block_bytes = 4k\nmax_line_bytes = 64k\n"); /* ~1500 batches: a long load */
+    start_daemon(t, NULL);
+    gen(t, "20000", "1", "32", "k-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "k-0000.tsv.gz");
+    must_log(t, "loading k-0000.tsv.gz", 5000);
+    h_mc_pause(&mc[0], 0);
+    h_sleep_ms(40);    /* some batches acknowledged ... */
+    h_mc_kill(&mc[0]); /* ... by an instance that loses them now */
+    must_log(t, "a server failed after storing some", 10000);
+    assert_true(spool_has(t, "k-0000.tsv.gz"));
+    h_sleep_ms(500);
+    assert_int_equal(h_mc_start_at(&mc[0], port, NULL), 0);
+    wait_done(t, "k-0000.tsv.gz", 40000);
+    check_keys(t, 20000);
+}
+
+static void test_slow_memcached_watchdog(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, "300000");
+    gen(t, "20000", "1", "33", "w-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "w-0000.tsv.gz");
+    must_log(t, "loading w-0000.tsv.gz", 5000);
+    size_t from = t->n.len;
+    h_sleep_ms(3000); /* memcached frozen: timeouts, but no hang */
+    int pings = 0;
+    size_t pos = from;
+    while (h_notify_wait(&t->n, "WATCHDOG=1", &pos, 0) == 0)
+        pings++;
+    assert_true(pings >= 8); /* every 150 ms while the loop is healthy */
+    assert_int_equal(kill(t->pid, 0), 0);
+    h_mc_pause(&mc[0], 0);
+    wait_done(t, "w-0000.tsv.gz", 40000);
+    check_keys(t, 20000);
+}
+
+static void kill_workers(struct t *t, int sig)
+{
+    pid_t kids[16];
+    int n = h_children(t->pid, kids, 16);
+    assert_true(n >= 1);
+    for (int i = 0; i < n; i++)
+        kill(kids[i], sig);
+}
+
+static void test_worker_segv(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    gen(t, "20000", "1", "34", "s-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "s-0000.tsv.gz");
+    must_log(t, "loading s-0000.tsv.gz", 5000);
+    kill_workers(t, SIGSEGV);
+    h_mc_pause(&mc[0], 0);
+    wait_done(t, "s-0000.tsv.gz", 30000);
+    check_keys(t, 20000);
+    must_log(t, "killed by signal 11", 1000);
+}
+
+static int count_renames(int in, const char *name)
+{
+    char buf[65536] __attribute__((aligned(8)));
+    int renames = 0;
+    ssize_t got;
+    while ((got = read(in, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + got;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            renames += strcmp(ev->name, name) == 0;
+        }
+    return renames;
+}
+
+static void test_master_killed_and_restarted(void **state)
+{
+    struct t *t = *state;
+    int in = inotify_init1(IN_NONBLOCK);
+    inotify_add_watch(in, t->spool, IN_MOVED_TO);
+    start_daemon(t, NULL);
+    gen(t, "20000", "1", "35", "m-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "m-0000.tsv.gz");
+    must_log(t, "loading m-0000.tsv.gz", 5000);
+    pid_t kids[16];
+    int n = h_children(t->pid, kids, 16);
+    kill(t->pid, SIGKILL);
+    assert_int_equal(h_wait(t->pid, 10), 128 + SIGKILL);
+    t->pid = 0;
+    for (int i = 0; i < n; i++) /* workers follow their master (PDEATHSIG) */
+        for (int k = 0; k < 200 && kill(kids[i], 0) == 0; k++)
+            h_sleep_ms(10);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(kill(kids[i], 0), -1);
+    h_mc_pause(&mc[0], 0);
+    assert_true(spool_has(t, "m-0000.tsv.gz"));
+    start_daemon(t, NULL);
+    wait_done(t, "m-0000.tsv.gz", 30000);
+    check_keys(t, 20000);
+    h_sleep_ms(300);
+    assert_int_equal(count_renames(in, ".m-0000.tsv.gz"), 1);
+    close(in);
+}
+
+static void test_cluster_member_dies(void **state)
+{
+    struct t *t = *state;
+    char cluster[64];
+    snprintf(cluster, sizeof(cluster), "%s,%s", h_endpoint(mc[0].port), h_endpoint(mc[4].port));
+    write_conf_addr(t, cluster, NULL);
+    int port = mc[4].port;
+    h_mc_stop(&mc[4]);
+    start_daemon(t, NULL);
+    const char *args[] = {"-n", "2000", "-s",       "36",      "-p",        "c-",
+                          "-t", "idfa", "--expect", t->expect, t->incoming, NULL};
+    assert_int_equal(h_gen(args), 0);
+    move_in(t, "c-0000.tsv.gz");
+    must_log(t, "left in place", 10000); /* never "loaded" with a share missing */
+    assert_false(log_contains(t, "c-0000.tsv.gz loaded"));
+    long on_live = h_mc_items(mc[0].port);
+    assert_true(on_live > 500 && on_live < 1500); /* the live member's share */
+    assert_int_equal(h_mc_start_at(&mc[4], port, NULL), 0);
+    wait_done(t, "c-0000.tsv.gz", 30000);
+    check_keys(t, 2000);
+}
+
+static void test_burst_with_inotify_overflow(void **state)
+{
+    struct t *t = *state;
+    const char *knob = "/proc/sys/fs/inotify/max_queued_events";
+    char *saved = h_read_file(knob, NULL);
+    int forced = saved && h_write_file(knob, "64\n") == 0;
+    start_daemon(t, NULL); /* its inotify instance gets the small queue */
+    if (forced)
+        h_write_file(knob, saved);
+    int in = inotify_init1(IN_NONBLOCK);
+    inotify_add_watch(in, t->spool, IN_MOVED_TO);
+    gen(t, "5", "2000", "37", "b-", t->incoming);
+    for (int i = 0; i < 2000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "b-%04d.tsv.gz", i);
+        move_in(t, name);
+    }
+    wait_done(t, "b-1999.tsv.gz", 120000);
+    for (int i = 0; i < 2000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "b-%04d.tsv.gz", i);
+        wait_done(t, name, 1000);
+    }
+    check_keys(t, 10000);
+    if (forced)
+        must_log(t, "inotify queue overflowed; rescanning", 1000);
+    /* in name order, each once */
+    char buf[65536] __attribute__((aligned(8)));
+    char last[NAME_MAX + 1] = "";
+    int dots = 0;
+    ssize_t got;
+    while ((got = read(in, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + got;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            if (ev->name[0] != '.')
+                continue;
+            if (strcmp(last, ev->name) >= 0)
+                fail_msg("renamed %s after %s", ev->name, last);
+            snprintf(last, sizeof(last), "%s", ev->name);
+            dots++;
+        }
+    assert_int_equal(dots, 2000);
+    close(in);
+    free(saved);
+}
+
+/* gzip text into the spool under name (written elsewhere, renamed in). */
+static void drop_gz(struct t *t, const char *name, const void *text, size_t len)
+{
+    char tmp[PATH_MAX * 2], dst[PATH_MAX * 2];
+    snprintf(tmp, sizeof(tmp), "%s/x.gz", t->incoming);
+    snprintf(dst, sizeof(dst), "%s/%s", t->spool, name);
+    assert_int_equal(h_gz_write(tmp, text, len), 0);
+    assert_int_equal(rename(tmp, dst), 0);
+}
+
+static void test_hostile_spool(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    char p[PATH_MAX * 2], q[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/a-dir.tsv.gz", t->spool);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/b-fifo.tsv.gz", t->spool);
+    assert_int_equal(mkfifo(p, 0644), 0);
+    gen(t, "100", "1", "38", "target-", t->incoming);
+    snprintf(p, sizeof(p), "%s/target-0000.tsv.gz", t->incoming);
+    snprintf(q, sizeof(q), "%s/c-link.tsv.gz", t->spool);
+    assert_int_equal(symlink(p, q), 0);
+    /* a truncated gzip file */
+    char half[PATH_MAX * 2];
+    snprintf(half, sizeof(half), "%s/half.gz", t->incoming);
+    char *lines = malloc(1 << 20);
+    for (int i = 0; i < (1 << 20); i++)
+        lines[i] = "0123456789\t\n"[((unsigned)i * 7919u) % 12u];
+    assert_int_equal(h_gz_write(half, lines, 1 << 20), 0);
+    free(lines);
+    struct stat st;
+    assert_int_equal(stat(half, &st), 0);
+    assert_int_equal(truncate(half, st.st_size / 2), 0); /* cut in the middle */
+    snprintf(p, sizeof(p), "%s/d-corrupt.tsv.gz", t->spool);
+    assert_int_equal(rename(half, p), 0);
+    snprintf(p, sizeof(p), "%s/e-corrupt.tsv.gz", t->spool);
+    h_write_file(p, "\x1f\x8b\x08\x00garbage that is not deflate data at all......");
+    /* a 50 MB line without a newline, then a good line (bounded memory) */
+    size_t big = 50u << 20;
+    char *text = malloc(big + 64);
+    memset(text, 'a', big);
+    int tail = snprintf(text + big, 64, "\nidfa\tafter-long\t1\t2\t3\n");
+    drop_gz(t, "f-longline.tsv.gz", text, big + (size_t)tail);
+    free(text);
+    const char *weird = "g we ird\nname;$(touch x)'\".tsv.gz";
+    const char *line = "gaid\tweird-name\t1.5\t2.5\t7,8\n";
+    drop_gz(t, weird, line, strlen(line));
+    gen(t, "500", "1", "39", "z-", t->incoming);
+    move_in(t, "z-0000.tsv.gz");
+    wait_done(t, "z-0000.tsv.gz", 20000);
+    check_keys(t, 500);
+    assert_true(spool_has(t, ".d-corrupt.tsv.gz.failed"));
+    assert_true(spool_has(t, ".e-corrupt.tsv.gz.failed"));
+    assert_true(spool_has(t, ".f-longline.tsv.gz")); /* loaded: 1 error line, 1 record */
+    char dotweird[PATH_MAX];
+    snprintf(dotweird, sizeof(dotweird), ".%s", weird);
+    assert_true(spool_has(t, dotweird));
+    assert_true(spool_has(t, "a-dir.tsv.gz"));  /* skipped, left alone */
+    assert_true(spool_has(t, "b-fifo.tsv.gz")); /* skipped, never opened blocking */
+    assert_true(spool_has(t, "c-link.tsv.gz")); /* never followed */
+    must_log(t, "c-link.tsv.gz is a symlink", 1000);
+    must_log(t, "a-dir.tsv.gz is not a regular file", 1000);
+    must_log(t, "b-fifo.tsv.gz is not a regular file", 1000);
+    must_log(t, "g we ird\\x0aname;$(touch x)'\".tsv.gz loaded", 1000); /* escaped */
+    must_log(t, "line longer than max_line_bytes", 1000);
+    size_t len;
+    char *v = h_mc_get(t->servers[0], "idfa:after-long", &len);
+    assert_non_null(v); /* the line after the 50 MB one loaded */
+    free(v);
+    v = h_mc_get(t->servers[1], "gaid:weird-name", &len);
+    assert_non_null(v);
+    free(v);
+    assert_int_equal(kill(t->pid, 0), 0); /* still running */
+    stop_daemon(t);
+    /* bounded memory: every worker stayed far below a 50 MB line */
+    char *log = h_read_file(t->log, NULL);
+    int workers = 0;
+    for (char *s = log; (s = strstr(s, "exited with status 0 (peak RSS ")); s++) {
+        long kib = atol(s + strlen("exited with status 0 (peak RSS "));
+        assert_true(kib > 0 && kib < 32 * 1024);
+        workers++;
+    }
+    assert_true(workers >= 2);
+    free(log);
+}
+
+static void test_changed_or_deleted_while_loading(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    gen(t, "20000", "1", "40", "a-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "a-0000.tsv.gz");
+    must_log(t, "loading a-0000.tsv.gz", 5000);
+    /* append a second gzip member while it loads */
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/a-0000.tsv.gz", t->spool);
+    gzFile g = gzopen(p, "ab");
+    const char *more = "dvid\tappended-record\t3\t4\t5\n";
+    gzwrite(g, more, (unsigned)strlen(more));
+    gzclose(g);
+    h_mc_pause(&mc[0], 0);
+    must_log(t, "a-0000.tsv.gz changed while loading", 20000);
+    wait_done(t, "a-0000.tsv.gz", 30000);
+    check_keys(t, 20000);
+    size_t len;
+    char *v = h_mc_get(t->servers[3], "dvid:appended-record", &len);
+    assert_non_null(v);
+    free(v);
+    /* deleted while loading: forgotten, nothing renamed */
+    gen(t, "20000", "1", "41", "b-", t->incoming);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, "b-0000.tsv.gz");
+    must_log(t, "loading b-0000.tsv.gz", 5000);
+    snprintf(p, sizeof(p), "%s/b-0000.tsv.gz", t->spool);
+    assert_int_equal(unlink(p), 0);
+    h_mc_pause(&mc[0], 0);
+    must_log(t, "b-0000.tsv.gz was deleted while loading", 20000);
+    assert_false(spool_has(t, ".b-0000.tsv.gz"));
+    assert_int_equal(kill(t->pid, 0), 0);
+}
+
+static void test_rename_fails(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    /* a non-empty directory where the dot name should go: rename() fails */
+    char blocker[PATH_MAX * 2], inner[PATH_MAX * 3];
+    snprintf(blocker, sizeof(blocker), "%s/.x-0000.tsv.gz", t->spool);
+    snprintf(inner, sizeof(inner), "%s/keep", blocker);
+    mkdir(blocker, 0755);
+    h_write_file(inner, "x");
+    gen(t, "300", "1", "42", "x-", t->incoming);
+    move_in(t, "x-0000.tsv.gz");
+    must_log(t, "cannot rename x-0000.tsv.gz", 10000);
+    const char *args[] = {"-n", "300", "-s", "43", "-p", "y-", t->incoming, NULL};
+    assert_int_equal(h_gen(args), 0);
+    move_in(t, "y-0000.tsv.gz");
+    must_log(t, "y-0000.tsv.gz loaded", 10000);
+    h_sleep_ms(300);
+    assert_false(spool_has(t, ".y-0000.tsv.gz")); /* waits for x, in name order */
+    assert_true(spool_has(t, "x-0000.tsv.gz"));
+    unlink(inner);
+    rmdir(blocker);
+    wait_done(t, "x-0000.tsv.gz", 5000);
+    wait_done(t, "y-0000.tsv.gz", 5000);
+    check_keys(t, 300); /* expect holds x- */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_memcached_down_then_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memcached_killed_mid_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_memcached_watchdog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_segv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_killed_and_restarted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_member_dies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_with_inotify_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_spool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_or_deleted_while_loading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_fails, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
