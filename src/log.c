@@ -18,6 +18,14 @@
 
 static int log_max = LOG_INFO;
 static int log_journal;
+static void (*log_hook)(void *ctx);
+static void *log_hook_ctx;
+
+void log_set_stderr_hook(void (*fn)(void *ctx), void *ctx)
+{
+    log_hook = fn;
+    log_hook_ctx = ctx;
+}
 
 static int log_stderr_is_journal(void)
 {
@@ -101,6 +109,8 @@ void log_event(int prio, const char *msgid, const char *message, const char *con
                        log_prio_name(prio), message);
     for (int i = 0; fields && fields[i] && off > 0 && (size_t)off < sizeof(line); i++)
         off += snprintf(line + off, sizeof(line) - (size_t)off, " %s", fields[i]);
+    if (log_hook)
+        log_hook(log_hook_ctx);
     fprintf(stderr, "%s\n", line);
 }
 

@@ -35,6 +35,10 @@ void log_printf(int prio, const char *fmt, ...) __attribute__((format(printf, 2,
  */
 void log_event(int prio, const char *msgid, const char *message, const char *const *fields);
 
+/* Called before a line goes to stderr (not to the journal), e.g. so a
+ * terminal progress display can get out of the way.  NULL to remove. */
+void log_set_stderr_hook(void (*fn)(void *ctx), void *ctx);
+
 /* Escape a file name (or any bytes) for a log line: printable ASCII stays,
  * everything else becomes \xNN.  Always NUL-terminates; truncates with "...". */
 const char *log_escape(const char *s, size_t len, char *buf, size_t buflen);

@@ -83,6 +83,13 @@ struct mworker {
     uint32_t down_mask;
 };
 
+struct mresult {
+    char name[64];
+    char result[16];
+    uint64_t stored, errors;
+    double rate, secs;
+};
+
 struct master {
     struct cfg cfg;
     int argc;
@@ -106,6 +113,13 @@ struct master {
 
     int64_t respawn_at_ms;
     int fast_deaths;
+
+    /* one-shot on a terminal: live progress lines and a summary table */
+    int tty;
+    int tty_lines;
+    int64_t tty_drawn_ms;
+    struct mresult *results;
+    size_t nresults;
 
     uint64_t stored_done; /* records stored by finished loads */
     uint64_t rate_base;
@@ -236,6 +250,7 @@ static int master_spawn(struct master *m)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        log_set_stderr_hook(NULL, NULL); /* the progress display is the master's */
         _exit(worker_main(&m->cfg, sv[1]));
     }
     close(sv[1]);
@@ -495,6 +510,19 @@ static void master_log_result(struct master *m, struct mfile *f, const struct pi
     log_event(prio, msgid, msg, fields);
     snprintf(m->last_result, sizeof(m->last_result), "last %s: %s, error rate %.2f%%", esc, result,
              100.0 * master_error_rate(st));
+    if (m->tty) {
+        struct mresult *r = realloc(m->results, (m->nresults + 1) * sizeof(*r));
+        if (r) {
+            m->results = r;
+            r += m->nresults++;
+            snprintf(r->name, sizeof(r->name), "%s", esc);
+            snprintf(r->result, sizeof(r->result), "%s", result);
+            r->stored = st->stored;
+            r->errors = st->errors;
+            r->rate = master_error_rate(st);
+            r->secs = (double)(io_now_ms() - f->started_ms) / 1000.0;
+        }
+    }
 }
 
 /* Has the file been replaced, grown or touched since we opened it? */
@@ -687,6 +715,61 @@ static void master_status(struct master *m, int force)
     notify_status(&m->notify, buf, force);
 }
 
+/* ---- terminal progress (one-shot on a tty) -------------------------------- */
+
+/* Erase the progress block (cursor to the start of its first line). */
+static void master_tty_erase(void *arg)
+{
+    struct master *m = arg;
+    if (m->tty_lines)
+        fprintf(stderr, "\033[%dF\033[J", m->tty_lines);
+    m->tty_lines = 0;
+}
+
+/* One line per file in flight: percent of its compressed bytes, records/s,
+ * errors, ETA.  Redrawn in place at most 4 times a second. */
+static void master_tty_draw(struct master *m)
+{
+    int64_t now = io_now_ms();
+    if (now - m->tty_drawn_ms < 250)
+        return;
+    m->tty_drawn_ms = now;
+    master_tty_erase(m);
+    for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
+        struct mworker *w = &m->workers[i];
+        if (w->pid <= 0 || !w->file)
+            continue;
+        struct mfile *f = w->file;
+        double secs = (double)(now - f->started_ms) / 1000.0;
+        double done = f->st.st_size ? (double)w->progress.bytes_in / (double)f->st.st_size : 0;
+        double rate = secs > 0 ? (double)w->progress.stored / secs : 0;
+        char eta[32] = "?";
+        if (done > 0.01 && secs > 0)
+            snprintf(eta, sizeof(eta), "%.0f s", secs * (1 - done) / done);
+        char esc[48];
+        fprintf(stderr, "  %-40s %5.1f%%  %9.0f records/s  %8llu errors  ETA %s\033[K\n",
+                log_escape(f->name, strlen(f->name), esc, 40), 100 * done, rate,
+                (unsigned long long)w->progress.errors, eta);
+        m->tty_lines++;
+    }
+    fflush(stderr);
+}
+
+static void master_tty_summary(struct master *m)
+{
+    master_tty_erase(m);
+    if (!m->nresults)
+        return;
+    fprintf(stderr, "\n%-40s %-10s %12s %10s %11s %8s %12s\n", "FILE", "RESULT", "RECORDS",
+            "ERRORS", "ERROR RATE", "SECONDS", "RECORDS/S");
+    for (size_t i = 0; i < m->nresults; i++) {
+        struct mresult *r = &m->results[i];
+        fprintf(stderr, "%-40s %-10s %12llu %10llu %10.4f%% %8.1f %12.0f\n", r->name, r->result,
+                (unsigned long long)r->stored, (unsigned long long)r->errors, 100 * r->rate,
+                r->secs, r->secs > 0 ? (double)r->stored / r->secs : 0.0);
+    }
+}
+
 /* ---- periodic checks ----------------------------------------------------- */
 
 static int master_progressed(const struct pipe_stats *a, const struct pipe_stats *b)
@@ -736,6 +819,8 @@ static void master_checks(struct master *m)
     }
     notify_watchdog(&m->notify);
     master_status(m, 0);
+    if (m->tty)
+        master_tty_draw(m);
 }
 
 static void master_stop(struct master *m, const char *why)
@@ -944,6 +1029,14 @@ int master_run(const struct cfg *c, int argc, char **argv)
     m->sigfd = m->epfd = m->timerfd = -1;
     m->watch.dirfd = m->watch.infd = -1;
     notify_init(&m->notify);
+    /* On a terminal the progress lines and the summary table replace the
+     * per-file info lines; warnings and errors still show. */
+    m->tty = c->oneshot && isatty(STDERR_FILENO);
+    if (m->tty) {
+        log_set_stderr_hook(master_tty_erase, m);
+        if (c->log_level == CFG_LOG_INFO)
+            log_set_level(LOG_WARNING);
+    }
     if (memc_map_init(&m->map, c, err, sizeof(err)) < 0) {
         log_printf(LOG_ERR, "%s", err);
         code = CFG_EX_CONFIG;
@@ -999,6 +1092,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
     }
     master_renames(m);
     master_status(m, 1);
+    if (m->tty)
+        master_tty_summary(m);
     code = m->exit_code;
     if (m->cfg.oneshot) {
         for (size_t i = 0; i < m->nfiles; i++)
@@ -1011,6 +1106,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
     getrusage(RUSAGE_SELF, &self);
     log_printf(LOG_INFO, "exiting with status %d (master peak RSS %ld KiB)", code, self.ru_maxrss);
 out:
+    log_set_stderr_hook(NULL, NULL);
+    free(m->results);
     while (m->nfiles)
         master_remove(m, m->nfiles - 1);
     free(m->files);

@@ -349,6 +349,70 @@ static void test_broken_and_empty_files(void **state)
     check_all_keys(t, 300);
 }
 
+/* On a terminal: live progress lines, then a summary table; plain log lines
+ * otherwise (every other test here runs without a terminal). */
+static void test_terminal_progress(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "20000", "-s", "77", t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    char cmd[PATH_MAX * 3], typescript[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd),
+             "%s --oneshot --config /dev/null --pattern '%s' --idfa %s --gaid %s --adid %s "
+             "--dvid %s",
+             MEMC_BIN, t->pattern, servers[0], servers[1], servers[2], servers[3]);
+    snprintf(typescript, sizeof(typescript), "%s/typescript", t->dir);
+    h_mc_pause(&mc[0], 1); /* hold the load so progress is drawn a few times */
+    const char *argv[] = {"script", "-qec", cmd, typescript, NULL};
+    pid_t pid = h_spawn(argv, NULL);
+    h_sleep_ms(1200);
+    h_mc_pause(&mc[0], 0);
+    assert_int_equal(h_wait(pid, 60), 0);
+    char *out = h_read_file(typescript, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "appsinstalled-0000.tsv.gz"));
+    assert_non_null(strstr(out, "records/s"));
+    assert_non_null(strstr(out, "ETA"));
+    assert_non_null(strstr(out, "\033[K")); /* redrawn in place */
+    assert_non_null(strstr(out, "RESULT")); /* the summary table */
+    assert_non_null(strstr(out, " loaded "));
+    assert_null(strstr(out, "info: ")); /* per-file info lines give way to it */
+    free(out);
+    /* and without a terminal: plain lines, no escape codes */
+    char *log = h_read_file(t->log, NULL);
+    assert_true(!log || !strchr(log, '\033'));
+    free(log);
+}
+
+static void test_check_config(void **state)
+{
+    struct t *t = *state;
+    struct h_mc dead;
+    assert_int_equal(h_mc_start(&dead, NULL), 0);
+    h_mc_stop(&dead);
+    char cmd[PATH_MAX * 3], out[PATH_MAX + 16];
+    snprintf(out, sizeof(out), "%s/check.out", t->dir);
+    snprintf(cmd, sizeof(cmd),
+             "%s --check-config --config /dev/null --idfa %s --gaid %s --adid %s --dvid '' > %s",
+             MEMC_BIN, servers[0], servers[1], h_endpoint(dead.port), out);
+    const char *sh[] = {"sh", "-c", cmd, NULL};
+    assert_int_equal(h_run(sh, t->log, 30), 1); /* a target is down */
+    char *table = h_read_file(out, NULL);
+    assert_non_null(table);
+    assert_non_null(strstr(table, "TYPE"));
+    char want[128];
+    snprintf(want, sizeof(want), "idfa   %-32s ok", servers[0]);
+    assert_non_null(strstr(table, want));
+    assert_non_null(strstr(table, "Connection refused"));
+    assert_non_null(strstr(table, "not configured"));
+    free(table);
+    snprintf(cmd, sizeof(cmd),
+             "%s --check-config --config /dev/null --idfa %s --gaid %s "
+             "--adid %s --dvid %s > %s",
+             MEMC_BIN, servers[0], servers[1], servers[2], servers[3], out);
+    assert_int_equal(h_run(sh, t->log, 30), 0); /* all up */
+}
+
 static void test_self_test(void **state)
 {
     struct t *t = *state;
@@ -377,6 +441,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ketama_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_and_empty_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_terminal_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
