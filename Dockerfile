@@ -1,0 +1,24 @@
+# memc-load in a container (optional; see docker-compose.yml).  Builds on
+# Debian 12 with the same packages as scripts/test, runs the daemon in the
+# foreground with its config and spool from volumes.
+FROM debian:12 AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        cmake make gcc pkg-config protobuf-c-compiler zlib1g-dev libisal-dev \
+        libmemcached-dev libprotobuf-c-dev libsystemd-dev && rm -rf /var/lib/apt/lists/*
+COPY . /src
+RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DMEMC_TESTS=OFF \
+        -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc \
+    && cmake --build /build -j"$(nproc)" --target memc-load \
+    && DESTDIR=/stage cmake --install /build
+
+FROM debian:12
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        zlib1g libisal2 libmemcached11 libprotobuf-c1 libsystemd0 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --user-group --no-create-home --shell /usr/sbin/nologin memc-load \
+    && install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load
+COPY --from=build /stage/usr/bin/memc-load /usr/bin/memc-load
+COPY --from=build /stage/etc/memc-load /etc/memc-load
+USER memc-load
+VOLUME ["/var/spool/memc-load"]
+ENTRYPOINT ["/usr/bin/memc-load"]
