@@ -104,7 +104,9 @@ void start_daemon(struct t *t, const char *watchdog_usec)
     size_t from = t->n.len;
     if (h_notify_wait(&t->n, "READY=1", &from, 10000) < 0) {
         char *log = h_read_file(t->log, NULL);
-        fail_msg("no READY=1; log:\n%s", log ? log : "");
+        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
+        free(log);
+        fail_msg("no READY=1");
     }
 }
 
@@ -130,7 +132,9 @@ void wait_done(struct t *t, const char *name, int timeout_ms)
     snprintf(dot, sizeof(dot), "%s/.%s", t->spool, name);
     if (h_wait_path(dot, 0, timeout_ms) < 0) {
         char *log = h_read_file(t->log, NULL);
-        fail_msg("%s was not renamed; log:\n%s", name, log ? log : "");
+        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
+        free(log);
+        fail_msg("%s was not renamed", name);
     }
 }
 
@@ -140,7 +144,8 @@ void check_keys(struct t *t, long want)
     long bad = h_check_expect(t->expect, t->servers, &checked);
     if (bad || checked != want) {
         char *log = h_read_file(t->log, NULL);
-        fail_msg("%ld of %ld keys wrong or missing (want %ld); daemon log:\n%s", bad, checked, want,
-                 log ? log : "");
+        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
+        free(log);
+        fail_msg("%ld of %ld keys wrong or missing (want %ld)", bad, checked, want);
     }
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <poll.h>
@@ -207,15 +209,16 @@ pid_t h_spawn(const char *const *argv, const char *errfile)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        if (errfile) {
-            int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0)
-                dup2(fd, 2);
-        }
+        /* stdout goes with stderr: a test's own output stays readable. */
         int dn = open("/dev/null", O_RDWR);
+        int fd = errfile ? open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
         dup2(dn, 0);
-        if (!errfile)
-            dup2(dn, 2);
+        dup2(fd >= 0 ? fd : dn, 1);
+        dup2(fd >= 0 ? fd : dn, 2);
+        if (fd > 2)
+            close(fd);
+        if (dn > 2)
+            close(dn);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -487,4 +490,26 @@ int h_children(pid_t pid, pid_t *out, int max)
     }
     free(t);
     return n;
+}
+
+int h_dot_renames(int in, const char *only, char *why, size_t whylen)
+{
+    char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+    char last[NAME_MAX + 1] = "";
+    int dots = 0, ordered = 1;
+    ssize_t got;
+    while ((got = read(in, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + got;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            if (!ev->len || ev->name[0] != '.' || (only && strcmp(ev->name, only) != 0))
+                continue;
+            if (ordered && strcmp(last, ev->name) >= 0) {
+                snprintf(why, whylen, "renamed %s after %s", ev->name, last);
+                ordered = 0;
+            }
+            snprintf(last, sizeof(last), "%s", ev->name);
+            dots++;
+        }
+    return ordered ? dots : -1;
 }

@@ -52,6 +52,12 @@ int h_wait_path(const char *path, int gone, int timeout_ms);
 /* Wait until the file's text contains what. 0 or -1. */
 int h_wait_text(const char *path, const char *what, int timeout_ms);
 
+/* Drain IN_MOVED_TO events from an inotify fd that watches a spool and
+ * count the dot names (our renames; only that name if only != NULL).
+ * Returns -1 if they did not come in strictly increasing name order, with
+ * the offending pair in why. */
+int h_dot_renames(int in, const char *only, char *why, size_t whylen);
+
 /* Child pids of pid (from /proc); returns the count. */
 int h_children(pid_t pid, pid_t *out, int max);
 

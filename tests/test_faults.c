@@ -28,7 +28,9 @@ static void must_log(struct t *t, const char *what, int timeout_ms)
 {
     if (h_wait_text(t->log, what, timeout_ms) < 0) {
         char *log = h_read_file(t->log, NULL);
-        fail_msg("log lacks '%s':\n%s", what, log ? log : "");
+        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
+        free(log);
+        fail_msg("log lacks '%s'", what);
     }
 }
 
@@ -136,21 +138,9 @@ static void test_worker_segv(void **state)
     h_mc_pause(&mc[0], 0);
     wait_done(t, "s-0000.tsv.gz", 30000);
     check_keys(t, 20000);
-    must_log(t, "killed by signal 11", 1000);
-}
-
-static int count_renames(int in, const char *name)
-{
-    char buf[65536] __attribute__((aligned(8)));
-    int renames = 0;
-    ssize_t got;
-    while ((got = read(in, buf, sizeof(buf))) > 0)
-        for (char *p = buf; p < buf + got;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            p += sizeof(*ev) + ev->len;
-            renames += strcmp(ev->name, name) == 0;
-        }
-    return renames;
+    /* "killed by signal 11" — or, under AddressSanitizer, which catches the
+     * signal itself, "exited with status 1": either way the worker died */
+    must_log(t, "while loading s-0000.tsv.gz; the file will be loaded again", 1000);
 }
 
 static void test_master_killed_and_restarted(void **state)
@@ -179,7 +169,8 @@ static void test_master_killed_and_restarted(void **state)
     wait_done(t, "m-0000.tsv.gz", 30000);
     check_keys(t, 20000);
     h_sleep_ms(300);
-    assert_int_equal(count_renames(in, ".m-0000.tsv.gz"), 1);
+    char why[2 * NAME_MAX + 32];
+    assert_int_equal(h_dot_renames(in, ".m-0000.tsv.gz", why, sizeof(why)), 1);
     close(in);
 }
 
@@ -232,21 +223,10 @@ static void test_burst_with_inotify_overflow(void **state)
     if (forced)
         must_log(t, "inotify queue overflowed; rescanning", 1000);
     /* in name order, each once */
-    char buf[65536] __attribute__((aligned(8)));
-    char last[NAME_MAX + 1] = "";
-    int dots = 0;
-    ssize_t got;
-    while ((got = read(in, buf, sizeof(buf))) > 0)
-        for (char *p = buf; p < buf + got;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            p += sizeof(*ev) + ev->len;
-            if (ev->name[0] != '.')
-                continue;
-            if (strcmp(last, ev->name) >= 0)
-                fail_msg("renamed %s after %s", ev->name, last);
-            snprintf(last, sizeof(last), "%s", ev->name);
-            dots++;
-        }
+    char why[2 * NAME_MAX + 32];
+    int dots = h_dot_renames(in, NULL, why, sizeof(why));
+    if (dots < 0)
+        fail_msg("%s", why);
     assert_int_equal(dots, 2000);
     close(in);
     free(saved);
