@@ -24,7 +24,8 @@ int infl_open(struct infl **out, int fd);
 
 /* Up to len inflated bytes into buf: > 0 bytes, 0 at the clean end of the
  * file, -EBADMSG for corrupt or truncated data, -EIO etc. for read errors
- * (infl_error() says what). */
+ * (infl_error() says what).  The bytes decoded before damage are returned
+ * first; the -EBADMSG comes with the next call. */
 ssize_t infl_read(struct infl *z, void *buf, size_t len);
 
 const char *infl_error(const struct infl *z);

@@ -122,7 +122,7 @@ ssize_t infl_read(struct infl *z, void *buf, size_t len)
         r = isal_inflate(&z->st);
         if (r < 0) {
             snprintf(z->err, sizeof(z->err), "corrupt gzip data: %s", infl_isal_error(r));
-            return -EBADMSG;
+            goto damaged;
         }
         if (z->st.block_state == ISAL_BLOCK_FINISH) {
             z->in_member = 0;
@@ -131,10 +131,14 @@ ssize_t infl_read(struct infl *z, void *buf, size_t len)
         if (z->st.avail_in == in_before && z->st.avail_out == out_before && z->eof &&
             z->st.avail_in == 0) {
             snprintf(z->err, sizeof(z->err), "truncated gzip data (unexpected end of file)");
-            return -EBADMSG;
+            goto damaged;
         }
     }
     return (ssize_t)(len - z->st.avail_out);
+damaged:
+    /* Hand over what was decoded before the damage (whole lines of it get
+     * loaded); z->err is sticky, so the error comes with the next call. */
+    return len - z->st.avail_out > 0 ? (ssize_t)(len - z->st.avail_out) : -EBADMSG;
 }
 
 const char *infl_error(const struct infl *z)

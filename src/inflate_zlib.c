@@ -91,15 +91,19 @@ ssize_t infl_read(struct infl *z, void *buf, size_t len)
             /* no progress possible: needs input (loop refills) or output */
             if (z->zs.avail_in == 0 && z->eof) {
                 snprintf(z->err, sizeof(z->err), "truncated gzip data (unexpected end of file)");
-                return -EBADMSG;
+                goto damaged;
             }
         } else if (r != Z_OK) {
             snprintf(z->err, sizeof(z->err), "corrupt gzip data: %s",
                      z->zs.msg ? z->zs.msg : "inflate error");
-            return -EBADMSG;
+            goto damaged;
         }
     }
     return (ssize_t)(len - z->zs.avail_out);
+damaged:
+    /* Hand over what was decoded before the damage (whole lines of it get
+     * loaded); z->err is sticky, so the error comes with the next call. */
+    return len - z->zs.avail_out > 0 ? (ssize_t)(len - z->zs.avail_out) : -EBADMSG;
 }
 
 const char *infl_error(const struct infl *z)

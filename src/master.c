@@ -43,12 +43,14 @@
 #include "worker.h"
 
 #define MASTER_MAX_WORKERS 128
-#define MASTER_MAX_CRASHES 3 /* worker deaths on one file before it is set aside */
+#define MASTER_MAX_CRASHES 3  /* worker deaths on one file before it is set aside */
+#define MASTER_SETTLE_MS 1000 /* a changed file must keep its stat this long */
 
 enum mfile_state {
     F_QUEUED,  /* waiting for a worker */
     F_LOADING, /* a worker has it */
     F_RETRY,   /* left because memcached was down; queued again at retry_at */
+    F_SETTLE,  /* changed while loading: queued again once unchanged for a while */
     F_DONE,    /* finished: rename to ".name" when its turn comes */
     F_BAD,     /* corrupt/unreadable: rename to ".name.failed" */
     F_LEFT,    /* one-shot: not finished, keeps its name */
@@ -362,12 +364,32 @@ static void master_reap(struct master *m)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+static int master_same_stat(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The first file, in name order, that may be loaded now.  A settling file
+ * is ready once its stat has not moved for MASTER_SETTLE_MS: a producer
+ * still writing in place keeps pushing it back (one fstatat per settling
+ * file per pass; there are rarely any). */
 static struct mfile *master_next_file(struct master *m, int64_t now)
 {
     for (size_t i = 0; i < m->nfiles; i++) {
         struct mfile *f = m->files[i];
         if (f->state == F_QUEUED || (f->state == F_RETRY && now >= f->retry_at_ms))
             return f;
+        if (f->state != F_SETTLE || now < f->retry_at_ms)
+            continue;
+        struct stat st;
+        if (fstatat(m->watch.dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            !master_same_stat(&st, &f->st)) {
+            f->st = st;
+            f->retry_at_ms = now + MASTER_SETTLE_MS;
+            continue;
+        }
+        return f; /* stable, or gone: master_open decides */
     }
     return NULL;
 }
@@ -526,17 +548,34 @@ static void master_log_result(struct master *m, struct mfile *f, const struct pi
 }
 
 /* Has the file been replaced, grown or touched since we opened it? */
-static int master_file_changed(struct master *m, struct mfile *f, int *gone)
+/* Was the file replaced, written, truncated or deleted while a worker read
+ * it?  Then the worker's result describes bytes that are no longer the file:
+ * forget a deleted file, and load a changed one again once it settles.
+ * Returns 1 when it handled the file. */
+static int master_requeue_if_changed(struct master *m, struct mfile *f, const char *esc)
 {
     struct stat now;
-    *gone = 0;
     if (fstatat(m->watch.dirfd, f->name, &now, AT_SYMLINK_NOFOLLOW) < 0) {
-        *gone = errno == ENOENT;
+        if (errno != ENOENT)
+            return 0; /* cannot tell: trust the result */
+        log_printf(LOG_WARNING, "%s was deleted while loading; forgetting it", esc);
+        int found;
+        ssize_t i = master_find(m, f->name, &found);
+        if (found)
+            master_remove(m, (size_t)i);
         return 1;
     }
-    return f->changed || now.st_ino != f->st.st_ino || now.st_dev != f->st.st_dev ||
-           now.st_size != f->st.st_size || now.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
-           now.st_mtim.tv_nsec != f->st.st_mtim.tv_nsec;
+    if (!f->changed && master_same_stat(&now, &f->st))
+        return 0;
+    log_printf(LOG_WARNING,
+               "%s changed while loading (replaced, truncated, grown or touched); "
+               "loading it again once it is unchanged for %d ms",
+               esc, MASTER_SETTLE_MS);
+    f->st = now;
+    f->changed = 0;
+    f->state = F_SETTLE;
+    f->retry_at_ms = io_now_ms() + MASTER_SETTLE_MS;
+    return 1;
 }
 
 static void master_result(struct master *m, struct mworker *w, const struct ipc_msg *msg)
@@ -555,7 +594,6 @@ static void master_result(struct master *m, struct mworker *w, const struct ipc_
     char esc[NAME_MAX * 4 + 8], text[1024];
     master_esc(f->name, esc, sizeof(esc));
     double secs = (double)(io_now_ms() - f->started_ms) / 1000.0;
-    int gone = 0;
     switch (st->status) {
     case PIPE_ABORTED:
         f->state = F_QUEUED;
@@ -566,6 +604,10 @@ static void master_result(struct master *m, struct mworker *w, const struct ipc_
         return;
     case PIPE_CORRUPT:
     case PIPE_IOERR:
+        /* Truncated under the reader looks corrupt: only a file that stayed
+         * the same is judged by its bytes. */
+        if (master_requeue_if_changed(m, f, esc))
+            return;
         master_log_examples(esc, st);
         f->state = F_BAD;
         m->any_failed = 1;
@@ -598,22 +640,8 @@ static void master_result(struct master *m, struct mworker *w, const struct ipc_
     default:
         break;
     }
-    if (master_file_changed(m, f, &gone)) {
-        if (gone) {
-            log_printf(LOG_WARNING, "%s was deleted while loading; forgetting it", esc);
-            int found;
-            ssize_t i = master_find(m, f->name, &found);
-            if (found)
-                master_remove(m, (size_t)i);
-        } else {
-            log_printf(LOG_WARNING,
-                       "%s changed while loading (replaced, grown or touched); "
-                       "loading it again",
-                       esc);
-            f->state = F_QUEUED;
-        }
+    if (master_requeue_if_changed(m, f, esc))
         return;
-    }
     master_log_examples(esc, st);
     double rate = master_error_rate(st);
     int ok = rate < m->cfg.error_threshold;
@@ -666,7 +694,7 @@ static void master_status(struct master *m, int force)
     int off = 0, queued = 0, waiting = 0, loading = 0;
     for (size_t i = 0; i < m->nfiles; i++) {
         int s = m->files[i]->state;
-        queued += s == F_QUEUED;
+        queued += s == F_QUEUED || s == F_SETTLE;
         waiting += s == F_RETRY;
     }
     uint64_t stored = m->stored_done;
@@ -843,11 +871,12 @@ static void master_stop(struct master *m, const char *why)
     }
 }
 
-/* One-shot: done when nothing is queued or loading. */
+/* One-shot: done when nothing is queued, settling or loading. */
 static int master_oneshot_done(struct master *m)
 {
     for (size_t i = 0; i < m->nfiles; i++)
-        if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_LOADING)
+        if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_SETTLE ||
+            m->files[i]->state == F_LOADING)
             return 0;
     return m->ready_sent;
 }
@@ -1097,7 +1126,8 @@ int master_run(const struct cfg *c, int argc, char **argv)
     code = m->exit_code;
     if (m->cfg.oneshot) {
         for (size_t i = 0; i < m->nfiles; i++)
-            if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_LOADING)
+            if (m->files[i]->state == F_QUEUED || m->files[i]->state == F_SETTLE ||
+                m->files[i]->state == F_LOADING)
                 m->any_left = 1;
         if (!code)
             code = m->any_failed ? MASTER_EX_FAILED : m->any_left ? MASTER_EX_TEMPFAIL : 0;

@@ -499,6 +499,12 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
             b->len = cut;
         } else if (skipping) {
             skipping = 0; /* the file ended inside the overlong line */
+        } else if (status != PIPE_DONE) {
+            /* The damage cut the last line short: its final field may be a
+             * prefix of the real one (a shorter apps list, a shorter lon).
+             * Only whole lines are loaded from a damaged file. */
+            if (b->len && b->text[b->len - 1] != '\n' && b->text[b->len - 1] != '\r')
+                b->len = pipe_cut(b->text, b->len);
         }
         pipe_submit(p, b);
 

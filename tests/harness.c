@@ -264,7 +264,8 @@ static int h_exp_cmp(const void *a, const void *b)
 
 /* Keys listed more than once are checked against their last value: the
  * later line wins. */
-long h_check_expect(const char *expect_path, const char *const servers_by_type[4], long *checked)
+static long h_check(const char *expect_path, const char *const servers_by_type[4], long *checked,
+                    int missing_ok)
 {
     static const char *const types[4] = {"idfa", "gaid", "adid", "dvid"};
     FILE *f = fopen(expect_path, "r");
@@ -310,6 +311,8 @@ long h_check_expect(const char *expect_path, const char *const servers_by_type[4
         uint32_t flags;
         memcached_return_t rc;
         char *v = memcached_get(cl[t], e[i].key, strlen(e[i].key), &vl, &flags, &rc);
+        if (missing_ok && rc == MEMCACHED_NOTFOUND)
+            continue;
         int ok = rc == MEMCACHED_SUCCESS && vl * 2 == hl;
         for (size_t j = 0; ok && j < vl; j++)
             ok = ((h_hexval(hex[2 * j]) << 4) | h_hexval(hex[2 * j + 1])) == (unsigned char)v[j];
@@ -330,6 +333,16 @@ long h_check_expect(const char *expect_path, const char *const servers_by_type[4
     if (checked)
         *checked = n;
     return bad;
+}
+
+long h_check_expect(const char *expect_path, const char *const servers_by_type[4], long *checked)
+{
+    return h_check(expect_path, servers_by_type, checked, 0);
+}
+
+long h_check_stored(const char *expect_path, const char *const servers_by_type[4], long *present)
+{
+    return h_check(expect_path, servers_by_type, present, 1);
 }
 
 int h_gen(const char *const *args)

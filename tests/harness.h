@@ -85,6 +85,9 @@ int h_wait(pid_t pid, int timeout_s);
  * Returns the number of mismatches (missing or different), prints the
  * first few; *checked gets the number of keys compared. */
 long h_check_expect(const char *expect_path, const char *const servers_by_type[4], long *checked);
+/* The same, but a key that is absent is not an error: returns how many of
+ * the keys present have the wrong bytes, *present how many are present. */
+long h_check_stored(const char *expect_path, const char *const servers_by_type[4], long *present);
 
 /* Run memc-gen with args; 0 on success. */
 int h_gen(const char *const *args);

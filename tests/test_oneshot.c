@@ -319,14 +319,19 @@ static void test_broken_and_empty_files(void **state)
     h_write_file(p, "");
     const char *gen[] = {"-n", "300", "-p", "c-", "--expect", t->expect, t->spool, NULL};
     assert_int_equal(h_gen(gen), 0);
-    /* truncate a copy of a good file */
-    snprintf(p, sizeof(p), "%s/c-0000.tsv.gz", t->spool);
+    /* a good file (other keys) cut short: the stream ends inside a line */
+    char d_expect[PATH_MAX + 16], p2[PATH_MAX * 2];
+    snprintf(d_expect, sizeof(d_expect), "%s/d-expect.tsv", t->dir);
+    const char *gen_d[] = {"-n", "3000",     "-s",     "99",   "-p",
+                           "d-", "--expect", d_expect, t->dir, NULL};
+    assert_int_equal(h_gen(gen_d), 0);
+    snprintf(p, sizeof(p), "%s/d-0000.tsv.gz", t->dir);
     size_t len;
     char *data = h_read_file(p, &len);
-    char q[PATH_MAX * 2];
-    snprintf(q, sizeof(q), "%s/d-truncated.tsv.gz", t->spool);
-    int fd = open(q, O_WRONLY | O_CREAT, 0644);
-    assert_int_equal(write(fd, data, len / 2), (ssize_t)(len / 2));
+    snprintf(p2, sizeof(p2), "%s/d-truncated.tsv.gz", t->spool);
+    int fd = open(p2, O_WRONLY | O_CREAT, 0644);
+    /* a third: for this seed the stream then ends inside an apps list */
+    assert_int_equal(write(fd, data, len / 3), (ssize_t)(len / 3));
     close(fd);
     free(data);
     assert_int_equal(run(t, NULL), 1);
@@ -337,6 +342,11 @@ static void test_broken_and_empty_files(void **state)
     assert_true(log_has(t, "is corrupt"));
     assert_true(log_has(t, "truncated gzip data"));
     check_all_keys(t, 300);
+    /* the whole lines before the damage are stored with the right bytes;
+     * the line cut short by it is not stored at all */
+    long present = 0;
+    assert_int_equal(h_check_stored(d_expect, servers, &present), 0);
+    assert_true(present > 50 && present < 3000);
 }
 
 /* On a terminal: live progress lines, then a summary table; plain log lines
