@@ -806,9 +806,39 @@ static int master_progressed(const struct pipe_stats *a, const struct pipe_stats
            a->deferred != b->deferred || a->lines != b->lines;
 }
 
+static void master_stop(struct master *m, const char *why)
+{
+    if (m->stopping)
+        return;
+    m->stopping = 1;
+    m->stop_started_ms = io_now_ms();
+    notify_stopping(&m->notify);
+    notify_extend_timeout(&m->notify, (uint64_t)(m->cfg.stop_timeout_s + 10) * 1000000);
+    log_printf(LOG_INFO, "stopping (%s)", why);
+    for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
+        struct mworker *w = &m->workers[i];
+        if (w->pid <= 0)
+            continue;
+        if (w->file)
+            kill(w->pid, SIGTERM); /* abort at a batch boundary */
+        else
+            master_quit_worker(w);
+    }
+}
+
+static void master_spool_gone(struct master *m)
+{
+    log_printf(LOG_ERR, "spool directory %s was deleted or moved; exiting", m->watch.dir);
+    epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->watch.infd, NULL);
+    m->exit_code = 1;
+    master_stop(m, "spool directory gone");
+}
+
 static void master_checks(struct master *m)
 {
     int64_t now = io_now_ms();
+    if (!m->stopping && m->watch.infd >= 0 && watch_gone(&m->watch))
+        master_spool_gone(m);
     for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
         struct mworker *w = &m->workers[i];
         if (w->pid > 0 && w->file && now - w->last_change_ms > m->cfg.stall_timeout_s * 1000LL) {
@@ -849,26 +879,6 @@ static void master_checks(struct master *m)
     master_status(m, 0);
     if (m->tty)
         master_tty_draw(m);
-}
-
-static void master_stop(struct master *m, const char *why)
-{
-    if (m->stopping)
-        return;
-    m->stopping = 1;
-    m->stop_started_ms = io_now_ms();
-    notify_stopping(&m->notify);
-    notify_extend_timeout(&m->notify, (uint64_t)(m->cfg.stop_timeout_s + 10) * 1000000);
-    log_printf(LOG_INFO, "stopping (%s)", why);
-    for (int i = 0; i < MASTER_MAX_WORKERS; i++) {
-        struct mworker *w = &m->workers[i];
-        if (w->pid <= 0)
-            continue;
-        if (w->file)
-            kill(w->pid, SIGTERM); /* abort at a batch boundary */
-        else
-            master_quit_worker(w);
-    }
 }
 
 /* One-shot: done when nothing is queued, settling or loading. */
@@ -1094,11 +1104,7 @@ int master_run(const struct cfg *c, int argc, char **argv)
                                m->watch.dir);
                     master_rescan(m);
                 } else if (r < 0) {
-                    log_printf(LOG_ERR, "spool directory %s was deleted or moved; exiting",
-                               m->watch.dir);
-                    epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->watch.infd, NULL);
-                    m->exit_code = 1;
-                    master_stop(m, "spool directory gone");
+                    master_spool_gone(m);
                 }
             } else if (tag >= TAG_WORKER && tag < TAG_WORKER + MASTER_MAX_WORKERS) {
                 struct mworker *w = &m->workers[tag - TAG_WORKER];

@@ -107,3 +107,9 @@ int watch_read(struct watch *w, watch_fn fn, void *ctx)
         }
     }
 }
+
+int watch_gone(const struct watch *w)
+{
+    struct stat st;
+    return fstat(w->dirfd, &st) < 0 || st.st_nlink == 0;
+}

@@ -377,6 +377,27 @@ static void test_changed_or_deleted_while_loading(void **state)
     assert_int_equal(kill(t->pid, 0), 0);
 }
 
+/* The spool directory moved away or deleted under the daemon: a clear
+ * journal line and a non-zero exit (systemd's Restart=on-failure then
+ * starts it again and it waits for the directory). */
+static void test_spool_dir_gone(void **state)
+{
+    struct t *t = *state;
+    char moved[PATH_MAX + 16];
+    snprintf(moved, sizeof(moved), "%s.moved", t->spool);
+    start_daemon(t, NULL);
+    assert_int_equal(rename(t->spool, moved), 0);
+    assert_int_equal(h_wait(t->pid, 10), 1);
+    t->pid = 0;
+    must_log(t, "was deleted or moved; exiting", 100);
+    assert_int_equal(rename(moved, t->spool), 0);
+    start_daemon(t, NULL);
+    assert_int_equal(rmdir(t->spool), 0);
+    assert_int_equal(h_wait(t->pid, 10), 1);
+    t->pid = 0;
+    assert_int_equal(mkdir(t->spool, 0755), 0); /* for teardown */
+}
+
 static void test_rename_fails(void **state)
 {
     struct t *t = *state;
@@ -417,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_spool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_or_deleted_while_loading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_dir_gone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
