@@ -105,12 +105,10 @@ int main(int argc, char **argv)
     const char *types[4];
     int ntypes = 0;
     char typebuf[64] = "idfa,gaid,adid,dvid";
-    static const struct option opts[] = {{"crlf", no_argument, 0, 'C'},
-                                         {"cr", no_argument, 0, 'R'},
-                                         {"dup", required_argument, 0, 'd'},
-                                         {"expect", required_argument, 0, 'x'},
-                                         {"sample", required_argument, 0, 'S'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"crlf", no_argument, 0, 'C'},         {"cr", no_argument, 0, 'R'},
+        {"dup", required_argument, 0, 'd'},    {"expect", required_argument, 0, 'x'},
+        {"sample", required_argument, 0, 'S'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "n:f:s:e:z:p:t:", opts, NULL)) != -1) {
         switch (o) {
