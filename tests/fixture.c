@@ -36,6 +36,22 @@ void write_conf(struct t *t, int idfa_index, const char *extra)
     write_conf_addr(t, h_endpoint(mc[idfa_index].port), extra);
 }
 
+/* Before a failure: the daemon's log is what explains it. */
+static void dump_log(struct t *t)
+{
+    char *log = h_read_file(t->log, NULL);
+    fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
+    free(log);
+}
+
+void must_log(struct t *t, const char *what, int timeout_ms)
+{
+    if (h_wait_text(t->log, what, timeout_ms) < 0) {
+        dump_log(t);
+        fail_msg("log lacks '%s'", what);
+    }
+}
+
 int log_contains(struct t *t, const char *what)
 {
     char *log = h_read_file(t->log, NULL);
@@ -103,9 +119,7 @@ void start_daemon(struct t *t, const char *watchdog_usec)
     assert_true(t->pid > 0);
     size_t from = t->n.len;
     if (h_notify_wait(&t->n, "READY=1", &from, 10000) < 0) {
-        char *log = h_read_file(t->log, NULL);
-        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
-        free(log);
+        dump_log(t);
         fail_msg("no READY=1");
     }
 }
@@ -126,14 +140,30 @@ void move_in(struct t *t, const char *name)
     assert_int_equal(rename(from, to), 0);
 }
 
+void move_in_held(struct t *t, const char *name)
+{
+    char loading[NAME_MAX + 16];
+    snprintf(loading, sizeof(loading), "loading %s", name);
+    h_mc_pause(&mc[0], 1);
+    move_in(t, name);
+    must_log(t, loading, 5000);
+}
+
+void kill_workers(struct t *t, int sig, int at_least)
+{
+    pid_t kids[16];
+    int n = h_children(t->pid, kids, 16);
+    assert_true(n >= at_least);
+    for (int i = 0; i < n; i++)
+        kill(kids[i], sig);
+}
+
 void wait_done(struct t *t, const char *name, int timeout_ms)
 {
     char dot[PATH_MAX * 2];
     snprintf(dot, sizeof(dot), "%s/.%s", t->spool, name);
     if (h_wait_path(dot, 0, timeout_ms) < 0) {
-        char *log = h_read_file(t->log, NULL);
-        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
-        free(log);
+        dump_log(t);
         fail_msg("%s was not renamed", name);
     }
 }
@@ -143,9 +173,7 @@ void check_keys(struct t *t, long want)
     long checked;
     long bad = h_check_expect(t->expect, t->servers, &checked);
     if (bad || checked != want) {
-        char *log = h_read_file(t->log, NULL);
-        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
-        free(log);
+        dump_log(t);
         fail_msg("%ld of %ld keys wrong or missing (want %ld)", bad, checked, want);
     }
 }

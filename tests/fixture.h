@@ -33,9 +33,18 @@ void stop_daemon(struct t *t);
 void gen(struct t *t, const char *lines, const char *files, const char *seed, const char *prefix,
          const char *outdir);
 void move_in(struct t *t, const char *name);
+/* move_in with idfa's memcached (mc[0]) paused, then wait until a worker
+ * logs "loading NAME": the load is held mid-file until h_mc_pause(&mc[0], 0). */
+void move_in_held(struct t *t, const char *name);
+/* Send sig to every worker (children of the daemon); asserts there are at
+ * least at_least of them. */
+void kill_workers(struct t *t, int sig, int at_least);
 void wait_done(struct t *t, const char *name, int timeout_ms);
 void check_keys(struct t *t, long want);
 /* 1 if the daemon's log contains what */
 int log_contains(struct t *t, const char *what);
+/* Wait up to timeout_ms for what in the daemon's log; fail the test (with
+ * the log on stderr) if it does not come. */
+void must_log(struct t *t, const char *what, int timeout_ms);
 
 #endif

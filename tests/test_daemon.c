@@ -82,9 +82,7 @@ static void test_waits_its_turn(void **state)
     start_daemon(t, NULL);
     gen(t, "3000", "1", "9", "a-", t->incoming);
     gen(t, "100", "1", "10", "b-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "a-0000.tsv.gz");
-    assert_int_equal(h_wait_text(t->log, "loading a-0000.tsv.gz", 5000), 0);
+    move_in_held(t, "a-0000.tsv.gz");
     move_in(t, "b-0000.tsv.gz"); /* dropped while a- loads: queued */
     h_sleep_ms(300);
     char b[PATH_MAX * 2];
@@ -118,7 +116,7 @@ static void test_reload_changes_servers(void **state)
     assert_int_equal(h_mc_items(mc[0].port), 400); /* nothing new on the old server */
     assert_int_equal(h_mc_items(mc[4].port), 300);
     check_keys(t, 300); /* t->servers[0] now names the spare */
-    assert_int_equal(h_wait_text(t->log, "configuration reloaded", 1000), 0);
+    must_log(t, "configuration reloaded", 1000);
 }
 
 static void test_sigterm_mid_file(void **state)
@@ -126,9 +124,7 @@ static void test_sigterm_mid_file(void **state)
     struct t *t = *state;
     start_daemon(t, NULL);
     gen(t, "20000", "1", "14", "big-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "big-0000.tsv.gz");
-    assert_int_equal(h_wait_text(t->log, "loading big-0000.tsv.gz", 5000), 0);
+    move_in_held(t, "big-0000.tsv.gz");
     h_sleep_ms(200);
     size_t from = 0;
     kill(t->pid, SIGTERM);
@@ -152,19 +148,13 @@ static void test_worker_killed_mid_file(void **state)
     int in = inotify_init1(IN_NONBLOCK);
     inotify_add_watch(in, t->spool, IN_MOVED_TO);
     gen(t, "20000", "1", "15", "k-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "k-0000.tsv.gz");
-    assert_int_equal(h_wait_text(t->log, "loading k-0000.tsv.gz", 5000), 0);
-    pid_t kids[16];
-    int n = h_children(t->pid, kids, 16);
-    assert_true(n >= 2);
-    for (int i = 0; i < n; i++)
-        kill(kids[i], SIGKILL);
+    move_in_held(t, "k-0000.tsv.gz");
+    kill_workers(t, SIGKILL, 2);
     h_mc_pause(&mc[0], 0);
     wait_done(t, "k-0000.tsv.gz", 30000);
     check_keys(t, 20000);
-    assert_int_equal(h_wait_text(t->log, "killed by signal 9", 1000), 0);
-    assert_int_equal(h_wait_text(t->log, "loaded again from the start", 1000), 0);
+    must_log(t, "killed by signal 9", 1000);
+    must_log(t, "loaded again from the start", 1000);
     h_sleep_ms(300);
     char why[2 * NAME_MAX + 32];
     assert_int_equal(h_dot_renames(in, ".k-0000.tsv.gz", why, sizeof(why)), 1);

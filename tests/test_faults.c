@@ -24,16 +24,6 @@
 
 #include "fixture.h"
 
-static void must_log(struct t *t, const char *what, int timeout_ms)
-{
-    if (h_wait_text(t->log, what, timeout_ms) < 0) {
-        char *log = h_read_file(t->log, NULL);
-        fprintf(stderr, "daemon log:\n%s\n", log ? log : "");
-        free(log);
-        fail_msg("log lacks '%s'", what);
-    }
-}
-
 static int spool_has(struct t *t, const char *name)
 {
     char p[PATH_MAX * 2];
@@ -82,9 +72,7 @@ static void test_memcached_killed_mid_file(void **state)
     write_conf(t, 0, "block_bytes = 4k\nmax_line_bytes = 64k\n"); /* ~1500 batches: a long load */
     start_daemon(t, NULL);
     gen(t, "20000", "1", "32", "k-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "k-0000.tsv.gz");
-    must_log(t, "loading k-0000.tsv.gz", 5000);
+    move_in_held(t, "k-0000.tsv.gz");
     h_mc_pause(&mc[0], 0);
     h_sleep_ms(40);    /* some batches acknowledged ... */
     h_mc_kill(&mc[0]); /* ... by an instance that loses them now */
@@ -101,9 +89,7 @@ static void test_slow_memcached_watchdog(void **state)
     struct t *t = *state;
     start_daemon(t, "300000");
     gen(t, "20000", "1", "33", "w-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "w-0000.tsv.gz");
-    must_log(t, "loading w-0000.tsv.gz", 5000);
+    move_in_held(t, "w-0000.tsv.gz");
     size_t from = t->n.len;
     h_sleep_ms(3000); /* memcached frozen: timeouts, but no hang */
     int pings = 0;
@@ -117,24 +103,13 @@ static void test_slow_memcached_watchdog(void **state)
     check_keys(t, 20000);
 }
 
-static void kill_workers(struct t *t, int sig)
-{
-    pid_t kids[16];
-    int n = h_children(t->pid, kids, 16);
-    assert_true(n >= 1);
-    for (int i = 0; i < n; i++)
-        kill(kids[i], sig);
-}
-
 static void test_worker_segv(void **state)
 {
     struct t *t = *state;
     start_daemon(t, NULL);
     gen(t, "20000", "1", "34", "s-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "s-0000.tsv.gz");
-    must_log(t, "loading s-0000.tsv.gz", 5000);
-    kill_workers(t, SIGSEGV);
+    move_in_held(t, "s-0000.tsv.gz");
+    kill_workers(t, SIGSEGV, 1);
     h_mc_pause(&mc[0], 0);
     wait_done(t, "s-0000.tsv.gz", 30000);
     check_keys(t, 20000);
@@ -150,9 +125,7 @@ static void test_master_killed_and_restarted(void **state)
     inotify_add_watch(in, t->spool, IN_MOVED_TO);
     start_daemon(t, NULL);
     gen(t, "20000", "1", "35", "m-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "m-0000.tsv.gz");
-    must_log(t, "loading m-0000.tsv.gz", 5000);
+    move_in_held(t, "m-0000.tsv.gz");
     pid_t kids[16];
     int n = h_children(t->pid, kids, 16);
     kill(t->pid, SIGKILL);
@@ -324,9 +297,7 @@ static void test_changed_or_deleted_while_loading(void **state)
     struct t *t = *state;
     start_daemon(t, NULL);
     gen(t, "20000", "1", "40", "a-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "a-0000.tsv.gz");
-    must_log(t, "loading a-0000.tsv.gz", 5000);
+    move_in_held(t, "a-0000.tsv.gz");
     /* append a second gzip member while it loads */
     char p[PATH_MAX * 2];
     snprintf(p, sizeof(p), "%s/a-0000.tsv.gz", t->spool);
@@ -349,9 +320,7 @@ static void test_changed_or_deleted_while_loading(void **state)
     snprintf(p, sizeof(p), "%s/c-0000.tsv.gz", t->incoming);
     size_t clen;
     char *whole = h_read_file(p, &clen);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "c-0000.tsv.gz");
-    must_log(t, "loading c-0000.tsv.gz", 5000);
+    move_in_held(t, "c-0000.tsv.gz");
     snprintf(p, sizeof(p), "%s/c-0000.tsv.gz", t->spool);
     assert_int_equal(truncate(p, (off_t)clen / 4), 0);
     h_mc_pause(&mc[0], 0);
@@ -366,9 +335,7 @@ static void test_changed_or_deleted_while_loading(void **state)
     check_keys(t, 20000); /* memc-gen rewrote the expect list: c- keys */
     /* deleted while loading: forgotten, nothing renamed */
     gen(t, "20000", "1", "41", "b-", t->incoming);
-    h_mc_pause(&mc[0], 1);
-    move_in(t, "b-0000.tsv.gz");
-    must_log(t, "loading b-0000.tsv.gz", 5000);
+    move_in_held(t, "b-0000.tsv.gz");
     snprintf(p, sizeof(p), "%s/b-0000.tsv.gz", t->spool);
     assert_int_equal(unlink(p), 0);
     h_mc_pause(&mc[0], 0);
