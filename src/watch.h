@@ -36,7 +36,8 @@ int watch_read(struct watch *w, watch_fn fn, void *ctx);
 /* 1 when the spool directory has been removed.  inotify says IN_DELETE_SELF
  * only once the inode is freed, and our own dirfd keeps it alive, so an
  * rmdir() is only seen this way: the link count of a removed directory is 0.
- * One fstat(); the master calls it on its 100 ms tick. */
+ * One fstat(); the master calls it on every pass of its loop (at least
+ * every 100 ms, its timer tick). */
 int watch_gone(const struct watch *w);
 
 #endif
