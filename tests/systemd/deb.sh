@@ -8,13 +8,8 @@ set -euo pipefail
 SRC=$(readlink -f "$1")
 WORK=$(readlink -f "$2")/deb-test
 HERE=$(dirname "$(readlink -f "$0")")
-[ "$(id -u)" -eq 0 ] || { echo "needs root: skipped"; exit 77; }
-export SYSD_CT_NAME=memc-deb-$$
-export SYSD_CT_STATE=/tmp/memc-deb-$$
-SB="bash $HERE/sandbox.sh"
-X() { $SB exec "$@"; }
-fail() { echo "FAIL: $*"; X journalctl -u memc-load --no-pager | tail -30 || true; exit 1; }
-trap '$SB down >/dev/null 2>&1 || true; rm -rf "$SYSD_CT_STATE"' EXIT
+. "$HERE/common.sh"
+sandbox_setup memc-deb
 
 # build the package the way scripts/package does
 cmake -S "$SRC" -B "$WORK" -DCMAKE_BUILD_TYPE=Release -DMEMC_TESTS=OFF \

@@ -10,14 +10,10 @@
 set -euo pipefail
 BUILD=$(readlink -f "$1")
 HERE=$(dirname "$(readlink -f "$0")")
-[ "$(id -u)" -eq 0 ] || { echo "needs root: skipped"; exit 77; }
-export SYSD_CT_NAME=memc-e2e-$$
-export SYSD_CT_STATE=/tmp/memc-e2e-$$
-SB="bash $HERE/sandbox.sh"
-X() { $SB exec "$@"; }
-fail() { echo "FAIL: $*"; X journalctl -u memc-load --no-pager | tail -40 || true; exit 1; }
+. "$HERE/common.sh"
+sandbox_setup memc-e2e
 STAGE=$(mktemp -d /var/tmp/memc-e2e-stage.XXXXXX)
-trap '$SB down >/dev/null 2>&1 || true; rm -rf "$SYSD_CT_STATE" "$STAGE"' EXIT
+STAGE_DIRS+=("$STAGE")
 
 $SB up
 # four memcached inside the sandbox's private network, as transient units
