@@ -66,6 +66,99 @@ static const double parse_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /*
+ * The exponent part after 'e' or 'E': [sign] digitpart, added to *exp10.
+ * Advances *pp past it; -1 if it has no digits.  Huge exponents saturate
+ * (the result is then 0 or infinite either way).
+ */
+static inline int parse_float_exp(const char **pp, const char *end, int *exp10)
+{
+    const char *p = *pp;
+    int eneg = 0, edig = 0;
+    long e = 0;
+    if (p < end && (*p == '+' || *p == '-'))
+        eneg = (*p++ == '-');
+    while (p < end) {
+        if (*p >= '0' && *p <= '9') {
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+            edig++;
+            p++;
+        } else if (*p == '_' && edig && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
+            p++;
+        } else {
+            break;
+        }
+    }
+    if (!edig)
+        return -1;
+    *exp10 += (int)(eneg ? -e : e);
+    *pp = p;
+    return 0;
+}
+
+/* Slow path: let the C library round correctly.  Copy without underscores;
+ * the text (already validated, sign included) is bounded by the line length.
+ * -1 if out of memory. */
+static int parse_float_strtod(const char *s, size_t len, double *out)
+{
+    char small[128], *buf = small;
+    if (len + 1 > sizeof(small) && !(buf = malloc(len + 1)))
+        return -1;
+    size_t o = 0;
+    for (const char *q = s; q < s + len; q++)
+        if (*q != '_')
+            buf[o++] = *q;
+    buf[o] = 0;
+    *out = strtod(buf, NULL);
+    if (buf != small)
+        free(buf);
+    return 0;
+}
+
+/* The significant digits collected so far: value = mant * 10^exp10. */
+struct parse_dec {
+    uint64_t mant;
+    int ndig;    /* significant digits in mant (at most 19) */
+    int dropped; /* a nonzero digit beyond those was dropped */
+    int exp10;
+};
+
+/*
+ * One digitpart (digit (["_"] digit)*) of the integer part (frac 0) or the
+ * fraction (frac 1) into *d; advances *pp past it and returns its digit
+ * count (0: no digitpart here).  Digits beyond the 19 kept scale the
+ * integer part instead.
+ */
+static inline int parse_float_digits(const char **pp, const char *end, struct parse_dec *d,
+                                     int frac)
+{
+    const char *p = *pp;
+    int digits = 0;
+    while (p < end) {
+        if (*p >= '0' && *p <= '9') {
+            if (d->ndig < 19) {
+                d->mant = d->mant * 10 + (uint64_t)(*p - '0');
+                if (d->mant)
+                    d->ndig++;
+                d->exp10 -= frac;
+            } else {
+                d->exp10 += !frac;
+                if (*p != '0')
+                    d->dropped = 1;
+            }
+            digits++;
+            p++;
+        } else if (*p == '_' && digits && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
+            p++;
+        } else {
+            break;
+        }
+    }
+    *pp = p;
+    return digits;
+}
+
+/*
  * Python's float() grammar for decimal text (PEP 515 underscores included):
  *   [sign] (digitpart ["." [digitpart]] | "." digitpart) [(e|E) [sign] digitpart]
  *   digitpart = digit (["_"] digit)*
@@ -76,104 +169,38 @@ int parse_float(const char *s, size_t len, double *out)
 {
     parse_strip(&s, &len);
     const char *p = s, *end = s + len;
-    int neg = 0, underscores = 0;
-    uint64_t mant = 0;
-    int ndig = 0, dropped = 0, exp10 = 0;
+    struct parse_dec d = {0, 0, 0, 0};
+    int neg = 0;
 
     if (p < end && (*p == '+' || *p == '-'))
         neg = (*p++ == '-');
-    int int_digits = 0, frac_digits = 0;
-    /* integer part */
-    while (p < end) {
-        if (*p >= '0' && *p <= '9') {
-            if (ndig < 19) {
-                mant = mant * 10 + (uint64_t)(*p - '0');
-                if (mant)
-                    ndig++;
-            } else {
-                exp10++; /* digit beyond the 19 kept: scale instead */
-                if (*p != '0')
-                    dropped = 1;
-            }
-            int_digits++;
-            p++;
-        } else if (*p == '_' && int_digits && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
-            underscores = 1, p++;
-        } else {
-            break;
-        }
-    }
+    int digits = parse_float_digits(&p, end, &d, 0);
     if (p < end && *p == '.') {
         p++;
-        while (p < end) {
-            if (*p >= '0' && *p <= '9') {
-                if (ndig < 19) {
-                    mant = mant * 10 + (uint64_t)(*p - '0');
-                    if (mant)
-                        ndig++;
-                    exp10--;
-                } else if (*p != '0') {
-                    dropped = 1;
-                }
-                frac_digits++;
-                p++;
-            } else if (*p == '_' && frac_digits && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
-                underscores = 1, p++;
-            } else {
-                break;
-            }
-        }
+        digits += parse_float_digits(&p, end, &d, 1);
     }
-    if (!int_digits && !frac_digits)
+    if (!digits)
         return -1;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
-        int eneg = 0, edig = 0;
-        long e = 0;
-        if (p < end && (*p == '+' || *p == '-'))
-            eneg = (*p++ == '-');
-        while (p < end) {
-            if (*p >= '0' && *p <= '9') {
-                if (e < 100000)
-                    e = e * 10 + (*p - '0');
-                edig++;
-                p++;
-            } else if (*p == '_' && edig && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
-                underscores = 1, p++;
-            } else {
-                break;
-            }
-        }
-        if (!edig)
+        if (parse_float_exp(&p, end, &d.exp10) < 0)
             return -1;
-        exp10 += (int)(eneg ? -e : e);
     }
     if (p != end)
         return -1;
 
     double v;
-    if (!dropped && mant < (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+    if (!d.dropped && d.mant < (1ull << 53) && d.exp10 >= -22 && d.exp10 <= 22) {
         /* Clinger's fast path: both operands exact, one IEEE rounding. */
-        v = exp10 < 0 ? (double)mant / parse_pow10[-exp10] : (double)mant * parse_pow10[exp10];
-    } else if (mant == 0 && !dropped) {
+        v = d.exp10 < 0 ? (double)d.mant / parse_pow10[-d.exp10]
+                        : (double)d.mant * parse_pow10[d.exp10];
+    } else if (d.mant == 0 && !d.dropped) {
         v = 0.0;
     } else {
-        /* Slow path: let the C library round correctly.  Copy without
-         * underscores; the text is bounded by the line length. */
-        char small[128], *buf = small;
-        if (len + 1 > sizeof(small) && !(buf = malloc(len + 1)))
+        if (parse_float_strtod(s, len, &v) < 0)
             return -1;
-        size_t o = 0;
-        for (const char *q = s; q < end; q++)
-            if (*q != '_')
-                buf[o++] = *q;
-        buf[o] = 0;
-        v = strtod(buf, NULL);
-        if (buf != small)
-            free(buf);
         neg = 0; /* strtod saw the sign */
     }
-    (void)underscores;
     if (neg)
         v = -v;
     if (!isfinite(v))
