@@ -1,28 +1,22 @@
 /*
- * inflate_zlib.c — the zlib backend of inflate.h.
+ * inflate_zlib.c — the zlib backend of inflate.c (inflate_backend.h).
+ *
+ * One step is one inflate(Z_NO_FLUSH) call.  The stream is opened for the
+ * gzip wrapper only, so zlib parses each member's header and checks its
+ * CRC32 and length trailer; Z_STREAM_END ends a member.  Everything around
+ * the decoding (input, members, padding, errors) is inflate.c's.
  */
-#include "inflate.h"
+#include "inflate_backend.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <zlib.h>
 
-#include "io.h"
+#include "inflate.h"
 
-#define INFL_INBUF (256 * 1024)
-
-struct infl {
-    int fd;
+struct infl_be {
     z_stream zs;
-    int in_member; /* inside a gzip member (header seen, end not yet) */
-    int eof;       /* no more file data */
-    uint64_t bytes_in;
-    char err[160];
-    unsigned char in[INFL_INBUF];
 };
 
 const char *infl_backend(void)
@@ -30,96 +24,50 @@ const char *infl_backend(void)
     return "zlib";
 }
 
-int infl_open(struct infl **out, int fd)
+int infl_be_open(struct infl_be **out)
 {
-    struct infl *z = calloc(1, sizeof(*z));
-    if (!z)
+    struct infl_be *be = calloc(1, sizeof(*be));
+    if (!be)
         return -ENOMEM;
-    z->fd = fd;
     /* 15 + 16: gzip wrapper only (a raw zlib stream is not a .gz file). */
-    if (inflateInit2(&z->zs, 15 + 16) != Z_OK) {
-        free(z);
+    if (inflateInit2(&be->zs, 15 + 16) != Z_OK) {
+        free(be);
         return -ENOMEM;
     }
-    *out = z;
+    *out = be;
     return 0;
 }
 
-static int infl_fill(struct infl *z)
+void infl_be_member(struct infl_be *be)
 {
-    if (z->zs.avail_in || z->eof)
-        return 0;
-    ssize_t n = io_read(z->fd, z->in, sizeof(z->in));
-    if (n < 0) {
-        snprintf(z->err, sizeof(z->err), "read error: %s", strerror((int)-n));
-        return (int)n;
-    }
-    if (n == 0)
-        z->eof = 1;
-    z->zs.next_in = z->in;
-    z->zs.avail_in = (uInt)n;
-    z->bytes_in += (uint64_t)n;
-    return 0;
+    inflateReset(&be->zs);
 }
 
-ssize_t infl_read(struct infl *z, void *buf, size_t len)
+enum infl_be_result infl_be_step(struct infl_be *be, struct infl_io *io, const char **why)
 {
-    if (z->err[0])
-        return -EBADMSG;
-    z->zs.next_out = buf;
-    z->zs.avail_out = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
-    while (z->zs.avail_out) {
-        int r = infl_fill(z);
-        if (r < 0)
-            return r;
-        if (!z->in_member) {
-            /* Between members: skip zero padding, stop at the end. */
-            while (z->zs.avail_in && *z->zs.next_in == 0)
-                z->zs.next_in++, z->zs.avail_in--;
-            if (!z->zs.avail_in) {
-                if (z->eof)
-                    break;
-                continue;
-            }
-            z->in_member = 1;
-        }
-        r = inflate(&z->zs, Z_NO_FLUSH);
-        if (r == Z_STREAM_END) {
-            z->in_member = 0;
-            inflateReset(&z->zs);
-        } else if (r == Z_BUF_ERROR) {
-            /* no progress possible: needs input (loop refills) or output */
-            if (z->zs.avail_in == 0 && z->eof) {
-                snprintf(z->err, sizeof(z->err), "truncated gzip data (unexpected end of file)");
-                goto damaged;
-            }
-        } else if (r != Z_OK) {
-            snprintf(z->err, sizeof(z->err), "corrupt gzip data: %s",
-                     z->zs.msg ? z->zs.msg : "inflate error");
-            goto damaged;
-        }
-    }
-    return (ssize_t)(len - z->zs.avail_out);
-damaged:
-    /* Hand over what was decoded before the damage (whole lines of it get
-     * loaded); z->err is sticky, so the error comes with the next call. */
-    return len - z->zs.avail_out > 0 ? (ssize_t)(len - z->zs.avail_out) : -EBADMSG;
+    z_stream *zs = &be->zs;
+    zs->next_in = (Bytef *)io->in;
+    zs->avail_in = (uInt)io->in_len;
+    zs->next_out = io->out;
+    zs->avail_out = (uInt)io->out_len;
+    int r = inflate(zs, Z_NO_FLUSH);
+    io->in = zs->next_in;
+    io->in_len = zs->avail_in;
+    io->out = zs->next_out;
+    io->out_len = zs->avail_out;
+    if (r == Z_STREAM_END)
+        return INFL_BE_END;
+    if (r == Z_OK || r == Z_BUF_ERROR) /* Z_BUF_ERROR: no progress possible */
+        return INFL_BE_OK;
+    if (zs->msg)
+        *why = zs->msg;
+    return INFL_BE_CORRUPT;
 }
 
-const char *infl_error(const struct infl *z)
+void infl_be_free(struct infl_be *be)
 {
-    return z->err;
-}
-
-uint64_t infl_bytes_in(const struct infl *z)
-{
-    return z->bytes_in - z->zs.avail_in;
-}
-
-void infl_free(struct infl *z)
-{
-    if (!z)
+    if (!be)
         return;
-    inflateEnd(&z->zs);
-    free(z);
+    inflateEnd(&be->zs);
+    free(be);
 }
