@@ -7,6 +7,9 @@
  * match answers to records in order.  Reading while writing matters: with a
  * large batch memcached answers before it has read everything, and if we
  * did not drain its answers both sides would block on full buffers.
+ * memc_arm() gets each connection ready for a poll() round, memc_step()
+ * moves it on after, and memc_parse() says what the answers mean for the
+ * batch (enum memc_answer).
  */
 #include "memc.h"
 
@@ -361,66 +364,89 @@ static int memc_is(const char *line, size_t len, const char *code)
            (line[n] == ' ' || line[n] == '\r' || line[n] == '\n');
 }
 
-/* Match answers in c->rbuf to records.  Returns 0, 1 if the connection must
- * be reset without blame (CLIENT_ERROR: the stream may be out of step), 2
- * if a quiet batch reported failures (resend in reply mode), -1 on a
- * protocol error. */
-static int memc_parse(struct memc_conn *c, struct memc_seg *s)
+/* What memc_parse made of the answers read so far. */
+enum memc_answer {
+    MEMC_ANSWER_OK,     /* every complete line matched a record (or the MN) */
+    MEMC_ANSWER_RESET,  /* CLIENT_ERROR: the stream may be out of step; reconnect,
+                         * without blame, and resend what is unanswered */
+    MEMC_ANSWER_RESEND, /* a quiet batch reported failures: it goes again in reply
+                         * mode, on the same connection */
+    MEMC_ANSWER_BROKEN, /* protocol error (c->why says which): the server fails */
+};
+
+/* The batch's MN sync point arrived. */
+static enum memc_answer memc_answer_mn(struct memc_conn *c, struct memc_seg *s)
+{
+    if (!s->reply) {
+        if (s->qfail) {
+            memc_seg_to_reply(s);
+            return MEMC_ANSWER_RESEND;
+        }
+        s->acked = s->n; /* the whole quiet batch is stored */
+        s->synced = 1;
+    } else if (s->acked < s->n) {
+        snprintf(c->why, sizeof(c->why), "MN before every record was answered");
+        return MEMC_ANSWER_BROKEN;
+    } else {
+        s->synced = 1;
+    }
+    return MEMC_ANSWER_OK;
+}
+
+/* One answer line (with its '\n') against the next record. */
+static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s, const char *line,
+                                         size_t len)
+{
+    int failed = memc_is(line, len, "NS") || memc_is(line, len, "EX") || memc_is(line, len, "NF") ||
+                 memc_is(line, len, "SERVER_ERROR");
+    if (memc_is(line, len, "CLIENT_ERROR")) {
+        if (s->reply && s->acked < s->n) {
+            memc_refuse(s, line, len);
+            s->acked++;
+        } else if (!s->reply) {
+            memc_seg_to_reply(s); /* learn which record, on a new connection */
+        }
+        return MEMC_ANSWER_RESET;
+    }
+    if (memc_is(line, len, "MN"))
+        return memc_answer_mn(c, s);
+    if (!s->reply && failed) {
+        s->qfail++;
+    } else if (s->reply && s->acked < s->n && memc_is(line, len, "HD")) {
+        s->acked++;
+    } else if (s->reply && s->acked < s->n && failed) {
+        memc_refuse(s, line, len);
+        s->acked++;
+    } else {
+        snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'%s",
+                 (int)(len > 40 ? 40 : len - 1), line,
+                 memcmp(line, "ERROR", 5) == 0 ? " (memcached >= 1.6 with meta commands needed)"
+                                               : "");
+        return MEMC_ANSWER_BROKEN;
+    }
+    return MEMC_ANSWER_OK;
+}
+
+/* Match the complete answer lines in c->rbuf to records, up to the first
+ * that is not MEMC_ANSWER_OK; keep an incomplete last line for later. */
+static enum memc_answer memc_parse(struct memc_conn *c, struct memc_seg *s)
 {
     size_t pos = 0;
-    int r = 0;
-    while (pos < c->rlen && r == 0) {
+    enum memc_answer r = MEMC_ANSWER_OK;
+    while (pos < c->rlen && r == MEMC_ANSWER_OK) {
         char *line = c->rbuf + pos;
         char *nl = memchr(line, '\n', c->rlen - pos);
         if (!nl)
             break;
         size_t len = (size_t)(nl - line) + 1;
         pos += len;
-        int failed = memc_is(line, len, "NS") || memc_is(line, len, "EX") ||
-                     memc_is(line, len, "NF") || memc_is(line, len, "SERVER_ERROR");
-        if (memc_is(line, len, "CLIENT_ERROR")) {
-            if (s->reply && s->acked < s->n) {
-                memc_refuse(s, line, len);
-                s->acked++;
-            } else if (!s->reply) {
-                memc_seg_to_reply(s); /* learn which record, on a new connection */
-            }
-            r = 1;
-        } else if (memc_is(line, len, "MN")) {
-            if (!s->reply) {
-                if (s->qfail) {
-                    memc_seg_to_reply(s);
-                    r = 2;
-                } else {
-                    s->acked = s->n; /* the whole quiet batch is stored */
-                    s->synced = 1;
-                }
-            } else if (s->acked < s->n) {
-                snprintf(c->why, sizeof(c->why), "MN before every record was answered");
-                r = -1;
-            } else {
-                s->synced = 1;
-            }
-        } else if (!s->reply && failed) {
-            s->qfail++;
-        } else if (s->reply && s->acked < s->n && memc_is(line, len, "HD")) {
-            s->acked++;
-        } else if (s->reply && s->acked < s->n && failed) {
-            memc_refuse(s, line, len);
-            s->acked++;
-        } else {
-            snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'%s",
-                     (int)(len > 40 ? 40 : len - 1), line,
-                     memcmp(line, "ERROR", 5) == 0 ? " (memcached >= 1.6 with meta commands needed)"
-                                                   : "");
-            r = -1;
-        }
+        r = memc_answer_line(c, s, line, len);
     }
     memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
     c->rlen -= pos;
-    if (r == 0 && c->rlen == sizeof(c->rbuf)) {
+    if (r == MEMC_ANSWER_OK && c->rlen == sizeof(c->rbuf)) {
         snprintf(c->why, sizeof(c->why), "answer line too long");
-        r = -1;
+        r = MEMC_ANSWER_BROKEN;
     }
     return r;
 }
@@ -430,6 +456,136 @@ static int memc_parse(struct memc_conn *c, struct memc_seg *s)
 static int memc_seg_done(const struct memc_seg *s)
 {
     return !s || !s->n || s->synced || s->deferred;
+}
+
+/*
+ * Get one connection ready for this round's poll(): (re)connect if it has
+ * none, then fill *pfd and lower *timeout to its no-progress deadline.
+ * Returns 1 if it takes part in the poll, 0 if not (its segment is done, or
+ * deferred because the server is down).
+ */
+static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now,
+                    int io_timeout_ms, int *timeout)
+{
+    if (memc_seg_done(s))
+        return 0;
+    if (c->fd < 0) {
+        if (c->down && now < c->next_try_ms) {
+            s->deferred = s->n - s->acked; /* don't wait: others keep loading */
+            return 0;
+        }
+        if (memc_connect(c, now) < 0) {
+            memc_conn_fail(c, s, now);
+            return 0;
+        }
+        /* a new connection: everything not answered goes again */
+        s->sent = s->reply ? s->off[s->acked] : 0;
+    }
+    pfd->fd = c->fd;
+    pfd->events = POLLIN;
+    if (c->connecting || s->sent < s->len)
+        pfd->events |= POLLOUT;
+    pfd->revents = 0;
+    int64_t left = c->last_io_ms + io_timeout_ms - now;
+    if (left < *timeout)
+        *timeout = left < 0 ? 0 : (int)left;
+    return 1;
+}
+
+/* A non-blocking connect in progress: done, failed or timed out? */
+static void memc_step_connect(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now,
+                              int io_timeout_ms)
+{
+    if (ev & (POLLOUT | POLLERR | POLLHUP)) {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr) {
+            snprintf(c->why, sizeof(c->why), "connect: %s", strerror(soerr));
+            memc_conn_fail(c, s, now);
+            return;
+        }
+        c->connecting = 0;
+        c->last_io_ms = now;
+    } else if (now - c->last_io_ms >= io_timeout_ms) {
+        snprintf(c->why, sizeof(c->why), "connect: timed out after %d ms", io_timeout_ms);
+        memc_conn_fail(c, s, now);
+    }
+}
+
+/* Read what the socket gives and match it to records.  The connection is
+ * closed on return (c->fd < 0) if it failed or must be reset. */
+static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    ssize_t got = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    if (got <= 0) {
+        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            snprintf(c->why, sizeof(c->why), "%s",
+                     got == 0 ? "connection closed by server" : strerror(errno));
+            memc_conn_fail(c, s, now);
+        }
+        return;
+    }
+    c->rlen += (size_t)got;
+    c->last_io_ms = now;
+    uint32_t before = s->acked;
+    enum memc_answer r = memc_parse(c, s);
+    if (s->acked > before) {
+        c->answered = 1;
+        c->job_acks += s->acked - before;
+        memc_conn_up(c);
+    }
+    switch (r) {
+    case MEMC_ANSWER_OK:
+        break;
+    case MEMC_ANSWER_RESET:
+        memc_conn_close(c); /* resend the rest on a new connection */
+        break;
+    case MEMC_ANSWER_RESEND:
+        break; /* same connection, the batch goes again from byte 0 */
+    case MEMC_ANSWER_BROKEN:
+        memc_conn_fail(c, s, now);
+        break;
+    }
+}
+
+/* Write what the socket takes.  The connection is closed on return
+ * (c->fd < 0) if it failed. */
+static void memc_step_write(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    ssize_t w = send(c->fd, s->buf + s->sent, s->len - s->sent, MSG_NOSIGNAL);
+    if (w > 0) {
+        s->sent += (size_t)w;
+        c->last_io_ms = now;
+    } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+        memc_conn_fail(c, s, now);
+    }
+}
+
+/* One connection after poll(): finish connecting, or read, write and check
+ * for a stall.  Anything that closes the connection ends the step. */
+static void memc_step(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now,
+                      int io_timeout_ms)
+{
+    if (c->connecting) {
+        memc_step_connect(c, s, ev, now, io_timeout_ms);
+        return;
+    }
+    if (ev & (POLLIN | POLLERR | POLLHUP)) {
+        memc_step_read(c, s, now);
+        if (c->fd < 0)
+            return;
+    }
+    if ((ev & POLLOUT) && s->sent < s->len) {
+        memc_step_write(c, s, now);
+        if (c->fd < 0)
+            return;
+    }
+    if (!memc_seg_done(s) && now - c->last_io_ms >= io_timeout_ms) {
+        snprintf(c->why, sizeof(c->why), "no answer for %d ms", io_timeout_ms);
+        memc_conn_fail(c, s, now);
+    }
 }
 
 void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms)
@@ -445,106 +601,16 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
     for (;;) {
         int64_t now = io_now_ms();
         int np = 0, timeout = io_timeout_ms;
-        for (int i = 0; i < n; i++) {
-            struct memc_conn *c = conns[i];
-            struct memc_seg *s = segs[i];
-            if (memc_seg_done(s))
-                continue;
-            if (c->fd < 0) {
-                if (c->down && now < c->next_try_ms) {
-                    s->deferred = s->n - s->acked; /* don't wait: others keep loading */
-                    continue;
-                }
-                if (memc_connect(c, now) < 0) {
-                    memc_conn_fail(c, s, now);
-                    continue;
-                }
-                /* a new connection: everything not answered goes again */
-                s->sent = s->reply ? s->off[s->acked] : 0;
-            }
-            pfd[np].fd = c->fd;
-            pfd[np].events = POLLIN;
-            if (c->connecting || s->sent < s->len)
-                pfd[np].events |= POLLOUT;
-            pfd[np].revents = 0;
-            which[np++] = i;
-            int64_t left = c->last_io_ms + io_timeout_ms - now;
-            if (left < timeout)
-                timeout = left < 0 ? 0 : (int)left;
-        }
+        for (int i = 0; i < n; i++)
+            if (memc_arm(conns[i], segs[i], &pfd[np], now, io_timeout_ms, &timeout))
+                which[np++] = i;
         if (!np)
             return;
-        int r = poll(pfd, (nfds_t)np, timeout);
-        if (r < 0 && errno != EINTR)
-            r = 0; /* treat like a timeout: the checks below decide */
+        /* An error other than EINTR is treated like a timeout (revents stay
+         * 0): the per-connection checks decide. */
+        (void)poll(pfd, (nfds_t)np, timeout);
         now = io_now_ms();
-        for (int k = 0; k < np; k++) {
-            int i = which[k];
-            struct memc_conn *c = conns[i];
-            struct memc_seg *s = segs[i];
-            short ev = pfd[k].revents;
-            if (c->connecting) {
-                if (ev & (POLLOUT | POLLERR | POLLHUP)) {
-                    int soerr = 0;
-                    socklen_t sl = sizeof(soerr);
-                    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-                    if (soerr) {
-                        snprintf(c->why, sizeof(c->why), "connect: %s", strerror(soerr));
-                        memc_conn_fail(c, s, now);
-                        continue;
-                    }
-                    c->connecting = 0;
-                    c->last_io_ms = now;
-                } else if (now - c->last_io_ms >= io_timeout_ms) {
-                    snprintf(c->why, sizeof(c->why), "connect: timed out after %d ms",
-                             io_timeout_ms);
-                    memc_conn_fail(c, s, now);
-                }
-                continue;
-            }
-            if (ev & (POLLIN | POLLERR | POLLHUP)) {
-                ssize_t got = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-                if (got > 0) {
-                    c->rlen += (size_t)got;
-                    c->last_io_ms = now;
-                    uint32_t before = s->acked;
-                    int pr = memc_parse(c, s);
-                    if (s->acked > before) {
-                        c->answered = 1;
-                        c->job_acks += s->acked - before;
-                        memc_conn_up(c);
-                    }
-                    if (pr < 0) {
-                        memc_conn_fail(c, s, now);
-                        continue;
-                    }
-                    if (pr == 1) {
-                        memc_conn_close(c); /* resend the rest on a new connection */
-                        continue;
-                    }
-                    /* pr == 2: same connection, the batch goes again from byte 0 */
-                } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-                    snprintf(c->why, sizeof(c->why), "%s",
-                             got == 0 ? "connection closed by server" : strerror(errno));
-                    memc_conn_fail(c, s, now);
-                    continue;
-                }
-            }
-            if ((ev & POLLOUT) && s->sent < s->len) {
-                ssize_t w = send(c->fd, s->buf + s->sent, s->len - s->sent, MSG_NOSIGNAL);
-                if (w > 0) {
-                    s->sent += (size_t)w;
-                    c->last_io_ms = now;
-                } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                    snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
-                    memc_conn_fail(c, s, now);
-                    continue;
-                }
-            }
-            if (!memc_seg_done(s) && now - c->last_io_ms >= io_timeout_ms) {
-                snprintf(c->why, sizeof(c->why), "no answer for %d ms", io_timeout_ms);
-                memc_conn_fail(c, s, now);
-            }
-        }
+        for (int k = 0; k < np; k++)
+            memc_step(conns[which[k]], segs[which[k]], pfd[k].revents, now, io_timeout_ms);
     }
 }
