@@ -4,7 +4,9 @@
  * Every setting goes through one function, cfg_set(), whether it comes from
  * the file or from a command-line option, so a value is validated the same
  * way wherever it is written.  The command line is collected first, the file
- * is read, then the collected options are applied on top.
+ * is read, then the collected options are applied on top: cfg_load() is
+ * cfg_read_args(), cfg_check_cli(), cfg_apply_file() and cfg_validate(), in
+ * that order.
  */
 #include "config.h"
 
@@ -148,13 +150,13 @@ static int cfg_check_addr(const char *v, char *why, size_t whylen)
     return count;
 }
 
-/* Set one key.  Returns 0, -ENOENT for an unknown key, -EINVAL for a bad
- * value (why says what is wrong). */
-static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+/*
+ * The setters below each handle some keys: 0 when set, -ENOENT for a key
+ * that is not theirs, -EINVAL for a bad value (why says what is wrong).
+ */
+
+static int cfg_set_addr(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
 {
-    long n;
-    size_t sz;
-    why[0] = 0;
     for (int i = 0; i < CFG_MAX_TYPES; i++) {
         if (strcmp(key, cfg_types[i]) == 0) {
             if (strlen(v) >= sizeof(c->addr[i])) {
@@ -167,14 +169,23 @@ static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, siz
             return 0;
         }
     }
-    if (strcmp(key, "pattern") == 0) {
-        if (!*v || strlen(v) >= sizeof(c->pattern)) {
-            snprintf(why, whylen, "must be a non-empty path glob");
-            return -EINVAL;
-        }
-        snprintf(c->pattern, sizeof(c->pattern), "%s", v);
-        return 0;
+    return -ENOENT;
+}
+
+static int cfg_set_pattern(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    if (strcmp(key, "pattern") != 0)
+        return -ENOENT;
+    if (!*v || strlen(v) >= sizeof(c->pattern)) {
+        snprintf(why, whylen, "must be a non-empty path glob");
+        return -EINVAL;
     }
+    snprintf(c->pattern, sizeof(c->pattern), "%s", v);
+    return 0;
+}
+
+static int cfg_set_int(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
     struct {
         const char *key;
         int *dst;
@@ -187,6 +198,7 @@ static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, siz
         {"retry_interval", &c->retry_interval_s, 0, 86400},
         {"stop_timeout", &c->stop_timeout_s, 1, 3600},
     };
+    long n;
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (strcmp(key, ints[i].key) == 0) {
             if (cfg_parse_long(v, ints[i].lo, ints[i].hi, &n) < 0) {
@@ -198,34 +210,68 @@ static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, siz
             return 0;
         }
     }
-    if (strcmp(key, "block_bytes") == 0 || strcmp(key, "max_line_bytes") == 0) {
-        size_t *dst = key[0] == 'b' ? &c->block_bytes : &c->max_line_bytes;
-        if (cfg_parse_size(v, 4096, (size_t)256 << 20, &sz) < 0) {
-            snprintf(why, whylen, "'%s' is not a size from 4k to 256M", v);
-            return -EINVAL;
-        }
-        *dst = sz;
-        return 0;
+    return -ENOENT;
+}
+
+static int cfg_set_size(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    size_t *dst;
+    if (strcmp(key, "block_bytes") == 0)
+        dst = &c->block_bytes;
+    else if (strcmp(key, "max_line_bytes") == 0)
+        dst = &c->max_line_bytes;
+    else
+        return -ENOENT;
+    size_t sz;
+    if (cfg_parse_size(v, 4096, (size_t)256 << 20, &sz) < 0) {
+        snprintf(why, whylen, "'%s' is not a size from 4k to 256M", v);
+        return -EINVAL;
     }
-    if (strcmp(key, "error_threshold") == 0) {
-        char *end;
-        errno = 0;
-        double d = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(d) || d < 0 || d > 1) {
-            snprintf(why, whylen, "'%s' is not a number from 0 to 1", v);
-            return -EINVAL;
-        }
-        c->error_threshold = d;
-        return 0;
+    *dst = sz;
+    return 0;
+}
+
+static int cfg_set_threshold(struct cfg *c, const char *key, const char *v, char *why,
+                             size_t whylen)
+{
+    if (strcmp(key, "error_threshold") != 0)
+        return -ENOENT;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d) || d < 0 || d > 1) {
+        snprintf(why, whylen, "'%s' is not a number from 0 to 1", v);
+        return -EINVAL;
     }
-    if (strcmp(key, "log_level") == 0) {
-        int l = cfg_parse_level(v);
-        if (l < 0) {
-            snprintf(why, whylen, "'%s' is not one of error, warning, info, debug", v);
-            return -EINVAL;
-        }
-        c->log_level = l;
-        return 0;
+    c->error_threshold = d;
+    return 0;
+}
+
+static int cfg_set_level(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    if (strcmp(key, "log_level") != 0)
+        return -ENOENT;
+    int l = cfg_parse_level(v);
+    if (l < 0) {
+        snprintf(why, whylen, "'%s' is not one of error, warning, info, debug", v);
+        return -EINVAL;
+    }
+    c->log_level = l;
+    return 0;
+}
+
+/* Set one key.  Returns 0, -ENOENT for an unknown key, -EINVAL for a bad
+ * value (why says what is wrong). */
+static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    static int (*const setters[])(struct cfg *, const char *, const char *, char *, size_t) = {
+        cfg_set_addr, cfg_set_pattern, cfg_set_int, cfg_set_size, cfg_set_threshold, cfg_set_level,
+    };
+    why[0] = 0;
+    for (size_t i = 0; i < sizeof(setters) / sizeof(setters[0]); i++) {
+        int r = setters[i](c, key, v, why, whylen);
+        if (r != -ENOENT)
+            return r;
     }
     return -ENOENT;
 }
@@ -413,9 +459,7 @@ void cfg_usage(void)
 
 enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK };
 
-int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now)
-{
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"pattern", required_argument, 0, 'p'},
                                          {"idfa", required_argument, 0, OPT_IDFA},
                                          {"gaid", required_argument, 0, OPT_GAID},
@@ -431,119 +475,172 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
-    /* Options that are settings are kept as key/value pairs and applied
-     * after the file, so the command line overrides it. */
+
+/* Options that are settings: the config key each one sets. */
+static const struct {
+    int opt;
+    const char *key;
+} cfg_opt_keys[] = {
+    {'p', "pattern"},   {OPT_IDFA, "idfa"}, {OPT_GAID, "gaid"}, {OPT_ADID, "adid"},
+    {OPT_DVID, "dvid"}, {'w', "workers"},   {'j', "threads"},   {'l', "log_level"},
+};
+
+/* Options that are settings are kept as key/value pairs and applied after
+ * the file, so the command line overrides it. */
+struct cfg_cli {
     struct {
         const char *key;
         const char *val;
     } sets[64];
-    int nsets = 0, have_config = 0;
-    char why[512];
+    int nsets;
+    int have_config; /* --config given: the file must exist */
+};
 
-    *exit_now = 0;
-    cfg_defaults(c);
+static const char *cfg_opt_key(int o)
+{
+    for (size_t i = 0; i < sizeof(cfg_opt_keys) / sizeof(cfg_opt_keys[0]); i++)
+        if (cfg_opt_keys[i].opt == o)
+            return cfg_opt_keys[i].key;
+    return NULL;
+}
+
+/* The options that only switch a mode on.  1 if o is one of them. */
+static int cfg_opt_flag(struct cfg *c, int o)
+{
+    switch (o) {
+    case 'o':
+        c->oneshot = 1;
+        return 1;
+    case 'n':
+        c->dry = 1;
+        return 1;
+    case 't':
+        c->selftest = 1;
+        return 1;
+    case OPT_CHECK:
+        c->check_config = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Any other option: --config, --help, --version, or a bad one.  Returns 0
+ * (*exit_now set after --help / --version) or CFG_EX_USAGE. */
+static int cfg_opt_other(struct cfg *c, int o, char **argv, struct cfg_cli *cli, char *err,
+                         size_t errlen, int *exit_now)
+{
+    switch (o) {
+    case 'c':
+        if (strlen(optarg) >= sizeof(c->config_file)) {
+            cfg_errf(err, errlen, "--config: path too long");
+            return CFG_EX_USAGE;
+        }
+        snprintf(c->config_file, sizeof(c->config_file), "%s", optarg);
+        cli->have_config = 1;
+        return 0;
+    case 'h':
+        cfg_usage();
+        *exit_now = 1;
+        return 0;
+    case 'V':
+        printf("memc-load %s\n", MEMC_VERSION);
+        *exit_now = 1;
+        return 0;
+    default:
+        if (optopt && optopt < 256)
+            cfg_errf(err, errlen, "option -%c: unknown or missing its value", optopt);
+        else
+            cfg_errf(err, errlen, "%s: unknown option or missing value", argv[optind - 1]);
+        return CFG_EX_USAGE;
+    }
+}
+
+/* Walk the command line: mode flags and --config go into *c at once,
+ * settings into cli.  Returns 0 (*exit_now set after --help / --version) or
+ * CFG_EX_USAGE. */
+static int cfg_read_args(struct cfg *c, int argc, char **argv, struct cfg_cli *cli, char *err,
+                         size_t errlen, int *exit_now)
+{
     optind = 0; /* glibc: full re-initialisation, so tests can call us twice */
     opterr = 0;
     for (;;) {
-        int o = getopt_long(argc, argv, "c:p:ontw:j:l:hV", opts, NULL);
+        int o = getopt_long(argc, argv, "c:p:ontw:j:l:hV", cfg_opts, NULL);
         if (o == -1)
             break;
-        const char *key = NULL;
-        switch (o) {
-        case 'c':
-            if (strlen(optarg) >= sizeof(c->config_file)) {
-                cfg_errf(err, errlen, "--config: path too long");
-                return CFG_EX_USAGE;
-            }
-            snprintf(c->config_file, sizeof(c->config_file), "%s", optarg);
-            have_config = 1;
-            break;
-        case 'p':
-            key = "pattern";
-            break;
-        case OPT_IDFA:
-            key = "idfa";
-            break;
-        case OPT_GAID:
-            key = "gaid";
-            break;
-        case OPT_ADID:
-            key = "adid";
-            break;
-        case OPT_DVID:
-            key = "dvid";
-            break;
-        case 'w':
-            key = "workers";
-            break;
-        case 'j':
-            key = "threads";
-            break;
-        case 'l':
-            key = "log_level";
-            break;
-        case 'o':
-            c->oneshot = 1;
-            break;
-        case 'n':
-            c->dry = 1;
-            break;
-        case 't':
-            c->selftest = 1;
-            break;
-        case OPT_CHECK:
-            c->check_config = 1;
-            break;
-        case 'h':
-            cfg_usage();
-            *exit_now = 1;
-            return 0;
-        case 'V':
-            printf("memc-load %s\n", MEMC_VERSION);
-            *exit_now = 1;
-            return 0;
-        default:
-            if (optopt && optopt < 256)
-                cfg_errf(err, errlen, "option -%c: unknown or missing its value", optopt);
-            else
-                cfg_errf(err, errlen, "%s: unknown option or missing value", argv[optind - 1]);
-            return CFG_EX_USAGE;
-        }
+        const char *key = cfg_opt_key(o);
         if (key) {
-            if (nsets == (int)(sizeof(sets) / sizeof(sets[0]))) {
+            if (cli->nsets == (int)(sizeof(cli->sets) / sizeof(cli->sets[0]))) {
                 cfg_errf(err, errlen, "too many options");
                 return CFG_EX_USAGE;
             }
-            sets[nsets].key = key;
-            sets[nsets].val = optarg;
-            nsets++;
+            cli->sets[cli->nsets].key = key;
+            cli->sets[cli->nsets].val = optarg;
+            cli->nsets++;
+        } else if (!cfg_opt_flag(c, o)) {
+            int r = cfg_opt_other(c, o, argv, cli, err, errlen, exit_now);
+            if (r || *exit_now)
+                return r;
         }
     }
     if (optind < argc) {
         cfg_errf(err, errlen, "unexpected argument '%s'", argv[optind]);
         return CFG_EX_USAGE;
     }
-    /* Validate the command-line values first so a typo there is a usage
-     * error (64), not blamed on the config file. */
+    return 0;
+}
+
+/* Validate the command-line values on their own first, so a typo there is
+ * a usage error (64), not blamed on the config file. */
+static int cfg_check_cli(const struct cfg_cli *cli, char *err, size_t errlen)
+{
     struct cfg scratch;
+    char why[512];
     cfg_defaults(&scratch);
-    for (int i = 0; i < nsets; i++) {
-        if (cfg_set(&scratch, sets[i].key, sets[i].val, why, sizeof(why)) < 0) {
-            cfg_errf(err, errlen, "--%s: %s", sets[i].key, why);
+    for (int i = 0; i < cli->nsets; i++) {
+        if (cfg_set(&scratch, cli->sets[i].key, cli->sets[i].val, why, sizeof(why)) < 0) {
+            cfg_errf(err, errlen, "--%s: %s", cli->sets[i].key, why);
             return CFG_EX_USAGE;
         }
     }
+    return 0;
+}
+
+/* Read the config file (if --config named one, or the default exists), then
+ * apply the command-line settings over it; the mode flags and the file name
+ * from the command line survive the file. */
+static int cfg_apply_file(struct cfg *c, const struct cfg_cli *cli, char *err, size_t errlen)
+{
     int oneshot = c->oneshot, dry = c->dry, selftest = c->selftest, check = c->check_config;
-    char file[CFG_PATH_LEN];
+    char file[CFG_PATH_LEN], why[512];
     memcpy(file, c->config_file, sizeof(file));
-    if (have_config || access(file, F_OK) == 0) {
+    if (cli->have_config || access(file, F_OK) == 0) {
         int r = cfg_parse_file(c, file, err, errlen);
         if (r)
             return r;
     }
-    for (int i = 0; i < nsets; i++)
-        cfg_set(c, sets[i].key, sets[i].val, why, sizeof(why));
+    for (int i = 0; i < cli->nsets; i++)
+        cfg_set(c, cli->sets[i].key, cli->sets[i].val, why, sizeof(why));
     memcpy(c->config_file, file, sizeof(file));
     c->oneshot = oneshot, c->dry = dry, c->selftest = selftest, c->check_config = check;
+    return 0;
+}
+
+int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now)
+{
+    struct cfg_cli cli;
+    cli.nsets = 0;
+    cli.have_config = 0;
+    *exit_now = 0;
+    cfg_defaults(c);
+    int r = cfg_read_args(c, argc, argv, &cli, err, errlen, exit_now);
+    if (r || *exit_now)
+        return r;
+    r = cfg_check_cli(&cli, err, errlen);
+    if (r)
+        return r;
+    r = cfg_apply_file(c, &cli, err, errlen);
+    if (r)
+        return r;
     return cfg_validate(c, err, errlen);
 }
