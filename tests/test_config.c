@@ -179,6 +179,44 @@ static void test_command_line(void **state)
     unlink(path);
 }
 
+/* Every option reaches its setting; flags and the file name survive the
+ * file; --version stops with 0; more than 64 settings is a usage error. */
+static void test_every_option(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[512];
+    assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "-p", "/a/*.gz", "--gaid", "g:1",
+                       "--adid", "a:2", "--dvid", "d:3", "-j", "5", "-l", "debug", "-t",
+                       "--check-config", NULL),
+                     0);
+    assert_string_equal(c.config_file, "/dev/null");
+    assert_string_equal(c.pattern, "/a/*.gz");
+    assert_string_equal(c.addr[1], "g:1");
+    assert_string_equal(c.addr[2], "a:2");
+    assert_string_equal(c.addr[3], "d:3");
+    assert_int_equal(c.threads, 5);
+    assert_int_equal(c.log_level, CFG_LOG_DEBUG);
+    assert_true(c.selftest && c.check_config && !c.oneshot && !c.dry);
+    assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--log-level", "loud", NULL),
+                     CFG_EX_USAGE);
+    assert_non_null(strstr(err, "--log_level: "));
+
+    char *argv[] = {(char *)"memc-load", (char *)"-V", NULL};
+    int exit_now = 0;
+    assert_int_equal(cfg_load(&c, 2, argv, err, sizeof(err), &exit_now), 0);
+    assert_int_equal(exit_now, 1);
+
+    char *many[2 + 2 * 65];
+    int n = 0;
+    many[n++] = (char *)"memc-load";
+    for (int i = 0; i < 65; i++)
+        many[n++] = (char *)"-w", many[n++] = (char *)"2";
+    many[n] = NULL;
+    assert_int_equal(cfg_load(&c, n, many, err, sizeof(err), &exit_now), CFG_EX_USAGE);
+    assert_string_equal(err, "too many options");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_command_line),
+        cmocka_unit_test(test_every_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
