@@ -60,7 +60,7 @@ void cfg_defaults(struct cfg *c);
  * Parse the command line into *c (after defaults), find the config file
  * (--config, else the default path if it exists), load it, then apply the
  * command line again so it overrides the file.  Writes a message to err on
- * failure and returns 0, CFG_EX_USAGE or CFG_EX_CONFIG.  Returns 1 with
+ * failure and returns 0, CFG_EX_USAGE or CFG_EX_CONFIG.  Returns 0 with
  * *exit_now set for --help / --version (already printed).
  */
 int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now);
