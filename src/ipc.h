@@ -28,7 +28,7 @@ struct ipc_msg {
     uint32_t job;
     uint32_t down_mask; /* servers (global index) the worker finds down */
     uint32_t pad;
-    char name[256];
+    char name[256]; /* IPC_LOAD only: the file name, for messages */
     struct pipe_stats st;
 };
 

@@ -153,3 +153,8 @@ const char *log_escape(const char *s, size_t len, char *buf, size_t buflen)
     buf[o] = 0;
     return buf;
 }
+
+const char *log_name(const char *name, char *buf, size_t buflen)
+{
+    return log_escape(name, strlen(name), buf, buflen);
+}

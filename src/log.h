@@ -12,6 +12,7 @@
 #ifndef MEMC_LOG_H
 #define MEMC_LOG_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <syslog.h>
 
@@ -42,5 +43,9 @@ void log_set_stderr_hook(void (*fn)(void *ctx), void *ctx);
 /* Escape a file name (or any bytes) for a log line: printable ASCII stays,
  * everything else becomes \xNN.  Always NUL-terminates; truncates with "...". */
 const char *log_escape(const char *s, size_t len, char *buf, size_t buflen);
+
+/* A whole file name escaped: buf of LOG_NAME_LEN bytes never truncates one. */
+#define LOG_NAME_LEN (NAME_MAX * 4 + 8)
+const char *log_name(const char *name, char *buf, size_t buflen);
 
 #endif

@@ -116,7 +116,6 @@ int worker_main(const struct cfg *c, int sock)
         res.type = IPC_RESULT;
         res.job = m.job;
         res.down_mask = pipe_down_mask(pipe);
-        memcpy(res.name, m.name, sizeof(res.name));
         if (ipc_send(sock, &res, -1) < 0)
             break;
     }

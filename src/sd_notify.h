@@ -1,11 +1,11 @@
 /*
- * notify.h — talking to systemd (sd_notify) from the master.
+ * sd_notify.h — talking to systemd (sd_notify) from the master.
  *
  * Every call is a no-op outside systemd (no NOTIFY_SOCKET), so the daemon
  * runs the same in a terminal, in tests and under the service manager.
  */
-#ifndef MEMC_NOTIFY_H
-#define MEMC_NOTIFY_H
+#ifndef MEMC_SD_NOTIFY_H
+#define MEMC_SD_NOTIFY_H
 
 #include <stdint.h>
 

@@ -1,10 +1,10 @@
 /*
- * notify.c — sd_notify wrappers with rate limiting (see notify.h).
+ * sd_notify.c — sd_notify wrappers with rate limiting (see sd_notify.h).
  *
  * The watchdog ping is sent from the master's main loop only, so it stops
  * when that loop stops turning: systemd then restarts us, which is the point.
  */
-#include "notify.h"
+#include "sd_notify.h"
 
 #include <stdio.h>
 #include <string.h>

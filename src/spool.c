@@ -1,0 +1,360 @@
+/*
+ * spool.c — the spool's files and their state machine (see spool.h).
+ *
+ * Four treaps index the same structs: `names` (all files, for lookups),
+ * `order` (files still to be renamed, walked from the lowest name),
+ * `ready` (QUEUED files, lowest name loads first) and `timers` (RETRY and
+ * SETTLE files by due time).  A file is in `ready` or `timers` or neither,
+ * so one node serves both.  spool_set_state() is the only function that
+ * moves a file between them, so the indexes cannot disagree with the state.
+ */
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *const spool_state_names[SPOOL_NSTATES] = {
+    [SPOOL_QUEUED] = "queued", [SPOOL_LOADING] = "loading", [SPOOL_RETRY] = "retry",
+    [SPOOL_SETTLE] = "settle", [SPOOL_DONE] = "done",       [SPOOL_BAD] = "bad",
+    [SPOOL_LEFT] = "left",     [SPOOL_SKIP] = "skip",       [SPOOL_KEPT] = "kept",
+};
+
+const char *spool_state_name(enum spool_state st)
+{
+    return st < SPOOL_NSTATES ? spool_state_names[st] : "?";
+}
+
+/* ---- the four orders ----------------------------------------------------- */
+
+static int spool_cmp_name(const struct treap_node *a, const struct treap_node *b)
+{
+    return strcmp(treap_entry(a, struct spool_file, by_name)->name,
+                  treap_entry(b, struct spool_file, by_name)->name);
+}
+
+static int spool_cmp_order(const struct treap_node *a, const struct treap_node *b)
+{
+    return strcmp(treap_entry(a, struct spool_file, by_order)->name,
+                  treap_entry(b, struct spool_file, by_order)->name);
+}
+
+static int spool_cmp_ready(const struct treap_node *a, const struct treap_node *b)
+{
+    return strcmp(treap_entry(a, struct spool_file, by_turn)->name,
+                  treap_entry(b, struct spool_file, by_turn)->name);
+}
+
+static int spool_cmp_due(const struct treap_node *a, const struct treap_node *b)
+{
+    const struct spool_file *x = treap_entry(a, struct spool_file, by_turn);
+    const struct spool_file *y = treap_entry(b, struct spool_file, by_turn);
+    if (x->due_ms != y->due_ms)
+        return x->due_ms < y->due_ms ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int spool_key_name(const void *key, const struct treap_node *n)
+{
+    return strcmp(key, treap_entry(n, struct spool_file, by_name)->name);
+}
+
+void spool_init(struct spool *s, int dirfd, const char *dir)
+{
+    memset(s, 0, sizeof(*s));
+    s->dirfd = dirfd;
+    s->dir = dir;
+    treap_init(&s->names, spool_cmp_name);
+    treap_init(&s->order, spool_cmp_order);
+    treap_init(&s->ready, spool_cmp_ready);
+    treap_init(&s->timers, spool_cmp_due);
+}
+
+static int spool_in_order(enum spool_state st)
+{
+    return st != SPOOL_SKIP && st != SPOOL_KEPT;
+}
+
+static struct treap *spool_turn_tree(struct spool *s, enum spool_state st)
+{
+    if (st == SPOOL_QUEUED)
+        return &s->ready;
+    if (st == SPOOL_RETRY || st == SPOOL_SETTLE)
+        return &s->timers;
+    return NULL;
+}
+
+/* Put f into (in = 1) or take it out of (in = 0) the indexes its state
+ * asks for, `names` aside. */
+static void spool_index(struct spool *s, struct spool_file *f, int in)
+{
+    struct treap *turn = spool_turn_tree(s, f->state);
+    if (in) {
+        if (spool_in_order(f->state))
+            treap_insert(&s->order, &f->by_order);
+        if (turn)
+            treap_insert(turn, &f->by_turn);
+        s->count[f->state]++;
+    } else {
+        if (spool_in_order(f->state))
+            treap_remove(&s->order, &f->by_order);
+        if (turn)
+            treap_remove(turn, &f->by_turn);
+        s->count[f->state]--;
+    }
+}
+
+void spool_set_state(struct spool *s, struct spool_file *f, enum spool_state to)
+{
+    if (f->state == to)
+        return;
+    if (log_enabled(LOG_DEBUG)) {
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_DEBUG, "%s: %s -> %s", log_name(f->name, esc, sizeof(esc)),
+                   spool_state_name(f->state), spool_state_name(to));
+    }
+    spool_index(s, f, 0);
+    f->state = to;
+    spool_index(s, f, 1);
+    if (to == SPOOL_BAD)
+        s->set_aside++;
+}
+
+/* ---- names come and go --------------------------------------------------- */
+
+struct spool_file *spool_find(const struct spool *s, const char *name)
+{
+    struct treap_node *n = treap_find(&s->names, name, spool_key_name);
+    return n ? treap_entry(n, struct spool_file, by_name) : NULL;
+}
+
+void spool_add(void *spool, const char *name)
+{
+    struct spool *s = spool;
+    size_t len = strlen(name);
+    if (len > NAME_MAX)
+        return;
+    struct spool_file *f = spool_find(s, name);
+    if (f) {
+        if (f->state == SPOOL_LOADING) {
+            f->changed = 1;
+        } else if (f->state == SPOOL_DONE || f->state == SPOOL_SKIP || f->state == SPOOL_BAD) {
+            f->changed = 0;
+            spool_set_state(s, f, SPOOL_QUEUED);
+        }
+        return;
+    }
+    f = calloc(1, sizeof(*f) + len + 1);
+    if (!f) {
+        log_printf(LOG_ERR, "out of memory queueing a file; it is picked up at the next scan");
+        return;
+    }
+    memcpy(f->name, name, len + 1);
+    f->state = SPOOL_QUEUED;
+    treap_insert(&s->names, &f->by_name);
+    spool_index(s, f, 1);
+}
+
+void spool_remove(struct spool *s, struct spool_file *f)
+{
+    spool_index(s, f, 0);
+    treap_remove(&s->names, &f->by_name);
+    free(f);
+}
+
+void spool_forget_idle(struct spool *s)
+{
+    struct treap_node *n = treap_first(&s->names), *next;
+    for (; n; n = next) {
+        next = treap_next(&s->names, n);
+        struct spool_file *f = treap_entry(n, struct spool_file, by_name);
+        if (f->state != SPOOL_LOADING)
+            spool_remove(s, f);
+    }
+}
+
+void spool_free(struct spool *s)
+{
+    struct treap_node *n;
+    while ((n = treap_first(&s->names)))
+        spool_remove(s, treap_entry(n, struct spool_file, by_name));
+}
+
+/* ---- timers and dispatch ------------------------------------------------- */
+
+static void spool_stat_set(struct spool_stat *d, const struct stat *st)
+{
+    d->dev = st->st_dev;
+    d->ino = st->st_ino;
+    d->size = st->st_size;
+    d->mtime = st->st_mtim;
+}
+
+static int spool_same_stat(const struct spool_stat *a, const struct stat *b)
+{
+    return a->ino == b->st_ino && a->dev == b->st_dev && a->size == b->st_size &&
+           a->mtime.tv_sec == b->st_mtim.tv_sec && a->mtime.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+void spool_wait(struct spool *s, struct spool_file *f, enum spool_state st, int64_t due)
+{
+    int timed = f->state == SPOOL_RETRY || f->state == SPOOL_SETTLE;
+    if (timed) /* re-key in place: the timer tree is ordered by due_ms */
+        treap_remove(&s->timers, &f->by_turn);
+    f->due_ms = due;
+    if (timed)
+        treap_insert(&s->timers, &f->by_turn);
+    spool_set_state(s, f, st);
+}
+
+/* A settling file whose stat moved since it was last looked at: a producer
+ * still writing in place keeps pushing it back. */
+static int spool_still_moving(struct spool *s, struct spool_file *f)
+{
+    struct stat st;
+    if (fstatat(s->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || spool_same_stat(&f->st, &st))
+        return 0; /* stable, or gone: spool_open decides */
+    spool_stat_set(&f->st, &st);
+    return 1;
+}
+
+void spool_tick(struct spool *s, int64_t now)
+{
+    struct treap_node *n;
+    while ((n = treap_first(&s->timers))) {
+        struct spool_file *f = treap_entry(n, struct spool_file, by_turn);
+        if (f->due_ms > now)
+            return;
+        if (f->state == SPOOL_SETTLE && spool_still_moving(s, f))
+            spool_wait(s, f, SPOOL_SETTLE, now + SPOOL_SETTLE_MS);
+        else
+            spool_set_state(s, f, SPOOL_QUEUED);
+    }
+}
+
+struct spool_file *spool_next(const struct spool *s)
+{
+    struct treap_node *n = treap_first(&s->ready);
+    return n ? treap_entry(n, struct spool_file, by_turn) : NULL;
+}
+
+static void spool_open_failed(struct spool *s, struct spool_file *f, int e)
+{
+    char esc[LOG_NAME_LEN];
+    log_name(f->name, esc, sizeof(esc));
+    if (e == ENOENT) {
+        log_printf(LOG_INFO, "%s vanished before loading", esc);
+        spool_remove(s, f);
+    } else if (e == ELOOP) {
+        log_printf(LOG_WARNING,
+                   "%s is a symlink; symlinks in the spool are never followed, skipping it", esc);
+        spool_set_state(s, f, SPOOL_SKIP);
+    } else {
+        log_printf(LOG_ERR, "%s cannot be opened: %s; setting it aside", esc, strerror(e));
+        spool_set_state(s, f, SPOOL_BAD);
+    }
+}
+
+int spool_open(struct spool *s, struct spool_file *f)
+{
+    int fd = openat(s->dirfd, f->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        spool_open_failed(s, f, errno);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_WARNING, "%s is not a regular file, skipping it",
+                   log_name(f->name, esc, sizeof(esc)));
+        spool_set_state(s, f, SPOOL_SKIP);
+        close(fd);
+        return -1;
+    }
+    spool_stat_set(&f->st, &st);
+    /* O_NONBLOCK only kept open() from hanging on a FIFO; reads block. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        spool_open_failed(s, f, e);
+        return -1;
+    }
+    return fd;
+}
+
+void spool_loading(struct spool *s, struct spool_file *f, int64_t now)
+{
+    spool_set_state(s, f, SPOOL_LOADING);
+    f->changed = 0;
+    f->started_ms = now;
+}
+
+/* ---- after a load -------------------------------------------------------- */
+
+int spool_requeue_if_changed(struct spool *s, struct spool_file *f, int64_t now)
+{
+    char esc[LOG_NAME_LEN];
+    struct stat st;
+    log_name(f->name, esc, sizeof(esc));
+    if (fstatat(s->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT)
+            return 0; /* cannot tell: trust the result */
+        log_printf(LOG_WARNING, "%s was deleted while loading; forgetting it", esc);
+        spool_remove(s, f);
+        return 1;
+    }
+    if (!f->changed && spool_same_stat(&f->st, &st))
+        return 0;
+    log_printf(LOG_WARNING,
+               "%s changed while loading (replaced, truncated, grown or touched); "
+               "loading it again once it is unchanged for %d ms",
+               esc, SPOOL_SETTLE_MS);
+    spool_stat_set(&f->st, &st);
+    f->changed = 0;
+    spool_wait(s, f, SPOOL_SETTLE, now + SPOOL_SETTLE_MS);
+    return 1;
+}
+
+int spool_loader_died(struct spool *s, struct spool_file *f, int stopping)
+{
+    f->crashes++;
+    if (!stopping && f->crashes >= SPOOL_MAX_CRASHES) {
+        spool_set_state(s, f, SPOOL_BAD);
+        return 1;
+    }
+    spool_set_state(s, f, SPOOL_QUEUED);
+    return 0;
+}
+
+void spool_renames(struct spool *s)
+{
+    struct treap_node *n;
+    while ((n = treap_first(&s->order))) {
+        struct spool_file *f = treap_entry(n, struct spool_file, by_order);
+        if (f->state != SPOOL_DONE && f->state != SPOOL_BAD)
+            return;
+        char to[NAME_MAX + 16], esc[LOG_NAME_LEN];
+        snprintf(to, sizeof(to), ".%s%s", f->name, f->state == SPOOL_BAD ? ".failed" : "");
+        if (renameat(s->dirfd, f->name, s->dirfd, to) < 0 && errno != ENOENT) {
+            if (!f->rename_failed)
+                log_printf(LOG_ERR, "cannot rename %s to %s: %s; will retry (later files wait)",
+                           log_name(f->name, esc, sizeof(esc)), to, strerror(errno));
+            f->rename_failed = 1;
+            return;
+        }
+        spool_remove(s, f);
+    }
+}
+
+size_t spool_unfinished(const struct spool *s)
+{
+    return s->count[SPOOL_QUEUED] + s->count[SPOOL_SETTLE] + s->count[SPOOL_LOADING];
+}

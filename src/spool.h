@@ -1,0 +1,124 @@
+/*
+ * spool.h — the files of the spool directory and what happens to each.
+ *
+ * Every name the watcher reports becomes a struct spool_file with a state:
+ *
+ *   QUEUED --dispatch--> LOADING --result--> DONE | BAD | KEPT | RETRY
+ *     ^                     |                  |      |
+ *     |                     +-- changed -----> SETTLE (again once its stat
+ *     +-- timer due ------- RETRY, SETTLE        is still for settle_ms)
+ *   DONE -> renamed ".name", BAD -> ".name.failed", strictly in name order
+ *   SKIP: symlink, FIFO, directory (never loaded, never renamed)
+ *   LEFT: one-shot only, not finished, keeps its name
+ *
+ * The state changes only in spool_set_state(), which keeps four ordered
+ * sets in step (every name; names still to rename; names ready to load;
+ * timers), so adding, dispatching and renaming a file cost O(log N)
+ * whatever the length of the queue.  Nothing here forks, polls or reads a
+ * clock: callers pass `now` (milliseconds, monotonic), so the whole state
+ * machine is unit-tested with a made-up clock and a temporary directory.
+ */
+#ifndef MEMC_SPOOL_H
+#define MEMC_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "treap.h"
+
+#define SPOOL_MAX_CRASHES 3  /* worker deaths on one file before it is set aside */
+#define SPOOL_SETTLE_MS 1000 /* a changed file must keep its stat this long */
+
+enum spool_state {
+    SPOOL_QUEUED,  /* waiting for a worker */
+    SPOOL_LOADING, /* a worker has it */
+    SPOOL_RETRY,   /* left because memcached was down; queued again at due_ms */
+    SPOOL_SETTLE,  /* changed while loading: queued again once unchanged for a while */
+    SPOOL_DONE,    /* finished: rename to ".name" when its turn comes */
+    SPOOL_BAD,     /* corrupt/unreadable: rename to ".name.failed" */
+    SPOOL_LEFT,    /* one-shot: not finished, keeps its name */
+    SPOOL_SKIP,    /* not a regular file (symlink, FIFO, directory): ignored */
+    SPOOL_KEPT,    /* dry run: finished, keeps its name */
+    SPOOL_NSTATES
+};
+
+/* What identifies the bytes we loaded: a change means "load again". */
+struct spool_stat {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+
+struct spool_file {
+    struct treap_node by_name;  /* every file */
+    struct treap_node by_order; /* not SKIP/KEPT: the rename walk */
+    struct treap_node by_turn;  /* QUEUED: by name; RETRY/SETTLE: by due_ms */
+    enum spool_state state;
+    uint8_t changed;       /* an inotify event came while loading */
+    uint8_t rename_failed; /* the failure is logged once */
+    uint16_t crashes;      /* workers that died loading it */
+    uint32_t attempts;     /* loads that ended incomplete */
+    int64_t due_ms;        /* RETRY / SETTLE: when to look again */
+    int64_t started_ms;    /* LOADING: when it was handed out */
+    struct spool_stat st;  /* at open */
+    char name[];           /* sized to the name */
+};
+
+struct spool {
+    int dirfd;       /* the spool directory (not owned) */
+    const char *dir; /* its path, for messages */
+    struct treap names, order, ready, timers;
+    size_t count[SPOOL_NSTATES];
+    uint64_t set_aside; /* files that went BAD (any_failed for one-shot) */
+};
+
+void spool_init(struct spool *s, int dirfd, const char *dir);
+/* Forget every file. */
+void spool_free(struct spool *s);
+const char *spool_state_name(enum spool_state st);
+
+/* The only way a file changes state. */
+void spool_set_state(struct spool *s, struct spool_file *f, enum spool_state to);
+
+/* A name appeared (scan or inotify; a watch_fn).  New names are queued; a
+ * file being loaded is marked changed; a finished or skipped one that was
+ * written again is queued again. */
+void spool_add(void *spool, const char *name);
+struct spool_file *spool_find(const struct spool *s, const char *name);
+void spool_remove(struct spool *s, struct spool_file *f);
+/* Reload onto another directory: forget every file not being loaded. */
+void spool_forget_idle(struct spool *s);
+
+/* Move due timers on: a RETRY is queued; a SETTLE is queued when its stat
+ * has not moved since, else it waits settle time again. */
+void spool_tick(struct spool *s, int64_t now);
+/* The lowest-named QUEUED file, or NULL.  Call spool_tick() first. */
+struct spool_file *spool_next(const struct spool *s);
+/* Open f safely (O_NOFOLLOW, regular files only).  Returns an fd, or -1
+ * after deciding the file's fate (vanished: removed; a symlink, FIFO or
+ * directory: SKIP; cannot be opened: BAD). */
+int spool_open(struct spool *s, struct spool_file *f);
+/* Hand f to a loader: LOADING, changed cleared, started_ms = now. */
+void spool_loading(struct spool *s, struct spool_file *f, int64_t now);
+
+/* Was f replaced, written, truncated or deleted while it was loaded?  Then
+ * the result describes bytes that are no longer the file: a deleted file is
+ * forgotten, a changed one waits to SETTLE.  Returns 1 when it handled f. */
+int spool_requeue_if_changed(struct spool *s, struct spool_file *f, int64_t now);
+/* f is to be looked at again at due (state RETRY or SETTLE). */
+void spool_wait(struct spool *s, struct spool_file *f, enum spool_state st, int64_t due);
+/* A worker died loading f: queued again, or BAD after SPOOL_MAX_CRASHES
+ * (never while stopping).  Returns 1 when it was set aside. */
+int spool_loader_died(struct spool *s, struct spool_file *f, int stopping);
+
+/* Rename finished files, lowest name first, stopping at the first file that
+ * is not finished: dot files appear in name (= time) order. */
+void spool_renames(struct spool *s);
+
+/* QUEUED + SETTLE + LOADING: work that a one-shot run still waits for. */
+size_t spool_unfinished(const struct spool *s);
+
+#endif
