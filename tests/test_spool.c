@@ -1,0 +1,334 @@
+/*
+ * test_spool.c — the spool's state machine without fork or epoll: a real
+ * temporary directory, a made-up clock.  Renames in name order with loads
+ * finishing out of order, retry and settle timers, a rename that fails and
+ * then succeeds, skipped files, worker deaths, and the treap under it
+ * checked against a sorted array at 100 000 names.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "spool.h"
+
+struct fx {
+    char dir[64];
+    int dirfd;
+    struct spool s;
+};
+
+static int setup(void **state)
+{
+    struct fx *x = calloc(1, sizeof(*x));
+    snprintf(x->dir, sizeof(x->dir), "/tmp/memc-spool-XXXXXX");
+    assert_non_null(mkdtemp(x->dir));
+    x->dirfd = open(x->dir, O_RDONLY | O_DIRECTORY);
+    assert_true(x->dirfd >= 0);
+    spool_init(&x->s, x->dirfd, x->dir);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *x = *state;
+    spool_free(&x->s);
+    close(x->dirfd);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
+    assert_int_equal(system(cmd), 0);
+    free(x);
+    return 0;
+}
+
+static void put(struct fx *x, const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", x->dir, name);
+    FILE *f = fopen(p, "a");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int exists(struct fx *x, const char *name)
+{
+    struct stat st;
+    return fstatat(x->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Drop a file and hand it out as the next one, as the master does. */
+static struct spool_file *dispatch(struct fx *x, int64_t now)
+{
+    struct spool_file *f;
+    int fd = -1;
+    spool_tick(&x->s, now);
+    while ((f = spool_next(&x->s)) && (fd = spool_open(&x->s, f)) < 0)
+        ; /* vanished, skipped or set aside: the next one */
+    if (!f)
+        return NULL;
+    close(fd);
+    spool_loading(&x->s, f, now);
+    return f;
+}
+
+static void test_renames_in_name_order(void **state)
+{
+    struct fx *x = *state;
+    const char *names[] = {"c.tsv.gz", "a.tsv.gz", "b.tsv.gz"};
+    for (int i = 0; i < 3; i++) {
+        put(x, names[i], "x");
+        spool_add(&x->s, names[i]);
+    }
+    struct spool_file *a = dispatch(x, 0), *b = dispatch(x, 0), *c = dispatch(x, 0);
+    assert_string_equal(a->name, "a.tsv.gz");
+    assert_string_equal(b->name, "b.tsv.gz");
+    assert_string_equal(c->name, "c.tsv.gz");
+    assert_null(dispatch(x, 0));
+    assert_int_equal(x->s.count[SPOOL_LOADING], 3);
+
+    spool_set_state(&x->s, c, SPOOL_DONE); /* last name finishes first */
+    spool_renames(&x->s);
+    assert_true(exists(x, "c.tsv.gz") && !exists(x, ".c.tsv.gz"));
+    spool_set_state(&x->s, b, SPOOL_BAD);
+    spool_renames(&x->s);
+    assert_true(exists(x, "b.tsv.gz"));
+    spool_set_state(&x->s, a, SPOOL_DONE);
+    spool_renames(&x->s); /* now all three, in order */
+    assert_true(exists(x, ".a.tsv.gz") && exists(x, ".b.tsv.gz.failed") && exists(x, ".c.tsv.gz"));
+    assert_null(spool_find(&x->s, "a.tsv.gz"));
+    assert_int_equal(x->s.names.count, 0);
+    assert_int_equal(x->s.set_aside, 1);
+}
+
+static void test_retry_timer(void **state)
+{
+    struct fx *x = *state;
+    put(x, "r.tsv.gz", "x");
+    spool_add(&x->s, "r.tsv.gz");
+    struct spool_file *f = dispatch(x, 1000);
+    spool_wait(&x->s, f, SPOOL_RETRY, 3000);
+    assert_null(dispatch(x, 2999));
+    assert_int_equal(x->s.count[SPOOL_RETRY], 1);
+    assert_ptr_equal(dispatch(x, 3000), f);
+    assert_int_equal(f->state, SPOOL_LOADING);
+    assert_int_equal(f->started_ms, 3000);
+}
+
+static void test_settle_waits_for_a_still_file(void **state)
+{
+    struct fx *x = *state;
+    put(x, "s.tsv.gz", "x");
+    spool_add(&x->s, "s.tsv.gz");
+    struct spool_file *f = dispatch(x, 0);
+    assert_int_equal(spool_requeue_if_changed(&x->s, f, 100), 0); /* unchanged: keep result */
+    spool_add(&x->s, "s.tsv.gz"); /* an inotify event while loading */
+    assert_int_equal(f->changed, 1);
+    assert_int_equal(spool_requeue_if_changed(&x->s, f, 100), 1);
+    assert_int_equal(f->state, SPOOL_SETTLE);
+    assert_null(dispatch(x, 100 + SPOOL_SETTLE_MS - 1));
+    usleep(10000);
+    put(x, "s.tsv.gz", "more"); /* still being written */
+    assert_null(dispatch(x, 100 + SPOOL_SETTLE_MS));
+    assert_int_equal(f->state, SPOOL_SETTLE);
+    assert_int_equal(f->due_ms, 100 + 2 * SPOOL_SETTLE_MS);
+    assert_ptr_equal(dispatch(x, 100 + 2 * SPOOL_SETTLE_MS), f); /* still now */
+    assert_int_equal(f->st.size, 5);
+}
+
+static void test_changed_size_and_deleted(void **state)
+{
+    struct fx *x = *state;
+    put(x, "g.tsv.gz", "x");
+    put(x, "h.tsv.gz", "x");
+    spool_add(&x->s, "g.tsv.gz");
+    spool_add(&x->s, "h.tsv.gz");
+    struct spool_file *g = dispatch(x, 0), *h = dispatch(x, 0);
+    put(x, "g.tsv.gz", "grown");
+    assert_int_equal(spool_requeue_if_changed(&x->s, g, 5), 1);
+    assert_int_equal(g->state, SPOOL_SETTLE);
+    assert_int_equal(unlinkat(x->dirfd, "h.tsv.gz", 0), 0);
+    assert_int_equal(spool_requeue_if_changed(&x->s, h, 5), 1);
+    assert_null(spool_find(&x->s, "h.tsv.gz"));
+    assert_int_equal(x->s.names.count, 1);
+}
+
+static void test_rename_fails_then_succeeds(void **state)
+{
+    struct fx *x = *state;
+    put(x, "d.tsv.gz", "x");
+    put(x, "e.tsv.gz", "x");
+    assert_int_equal(mkdirat(x->dirfd, ".d.tsv.gz", 0755), 0);
+    put(x, ".d.tsv.gz/blocker", "x"); /* renaming a file over a directory: EISDIR */
+    spool_add(&x->s, "d.tsv.gz");
+    spool_add(&x->s, "e.tsv.gz");
+    struct spool_file *d = dispatch(x, 0), *e = dispatch(x, 0);
+    spool_set_state(&x->s, d, SPOOL_DONE);
+    spool_set_state(&x->s, e, SPOOL_DONE);
+    spool_renames(&x->s);
+    assert_int_equal(d->rename_failed, 1);
+    assert_true(exists(x, "d.tsv.gz") && exists(x, "e.tsv.gz")); /* later files wait */
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/.d.tsv.gz'", x->dir);
+    assert_int_equal(system(cmd), 0);
+    spool_renames(&x->s);
+    assert_true(exists(x, ".d.tsv.gz") && exists(x, ".e.tsv.gz"));
+    assert_int_equal(x->s.names.count, 0);
+}
+
+static void test_skipped_and_kept_do_not_hold_renames(void **state)
+{
+    struct fx *x = *state;
+    assert_int_equal(symlinkat("/etc/passwd", x->dirfd, "a.tsv.gz"), 0);
+    assert_int_equal(mkfifoat(x->dirfd, "b.tsv.gz", 0600), 0);
+    put(x, "c.tsv.gz", "x");
+    put(x, "d.tsv.gz", "x");
+    const char *names[] = {"a.tsv.gz", "b.tsv.gz", "c.tsv.gz", "d.tsv.gz"};
+    for (int i = 0; i < 4; i++)
+        spool_add(&x->s, names[i]);
+    struct spool_file *c = dispatch(x, 0), *d = dispatch(x, 0);
+    assert_string_equal(c->name, "c.tsv.gz"); /* the symlink and the FIFO were skipped */
+    assert_int_equal(spool_find(&x->s, "a.tsv.gz")->state, SPOOL_SKIP);
+    assert_int_equal(spool_find(&x->s, "b.tsv.gz")->state, SPOOL_SKIP);
+    spool_set_state(&x->s, c, SPOOL_KEPT);
+    spool_set_state(&x->s, d, SPOOL_DONE);
+    spool_renames(&x->s);
+    assert_true(exists(x, "c.tsv.gz") && exists(x, ".d.tsv.gz"));
+    assert_int_equal(x->s.names.count, 3); /* two skipped, one kept: remembered */
+    spool_add(&x->s, "a.tsv.gz");          /* written again: looked at again */
+    assert_int_equal(spool_find(&x->s, "a.tsv.gz")->state, SPOOL_QUEUED);
+    assert_int_equal(spool_unfinished(&x->s), 1);
+}
+
+static void test_vanished_and_worker_deaths(void **state)
+{
+    struct fx *x = *state;
+    spool_add(&x->s, "gone.tsv.gz"); /* never existed */
+    put(x, "p.tsv.gz", "x");
+    spool_add(&x->s, "p.tsv.gz");
+    struct spool_file *p = dispatch(x, 0);
+    assert_string_equal(p->name, "p.tsv.gz");
+    assert_null(spool_find(&x->s, "gone.tsv.gz"));
+    assert_int_equal(spool_loader_died(&x->s, p, 1), 0); /* stopping: never set aside */
+    for (int i = 1; i < SPOOL_MAX_CRASHES; i++) {
+        assert_ptr_equal(dispatch(x, 0), p);
+        assert_int_equal(spool_loader_died(&x->s, p, 0), i + 1 == SPOOL_MAX_CRASHES);
+    }
+    assert_int_equal(p->state, SPOOL_BAD);
+    spool_renames(&x->s);
+    assert_true(exists(x, ".p.tsv.gz.failed"));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 100 000 names in random order: dispatch gives them back sorted, every
+ * index agrees with the counts, removal of half keeps the order. */
+static void test_many_names(void **state)
+{
+    struct fx *x = *state;
+    enum { N = 100000 };
+    char **names = malloc(N * sizeof(*names));
+    for (int i = 0; i < N; i++) {
+        names[i] = malloc(24);
+        snprintf(names[i], 24, "f-%07d.tsv.gz", (int)(((uint64_t)i * 7919) % N));
+        spool_add(&x->s, names[i]);
+        spool_add(&x->s, names[i]); /* a repeat changes nothing */
+    }
+    qsort(names, N, sizeof(*names), cmp_str);
+    assert_int_equal(x->s.names.count, N);
+    assert_int_equal(x->s.count[SPOOL_QUEUED], N);
+    for (int i = 0; i < N; i += 2) /* every other one starts "loading" */
+        spool_loading(&x->s, spool_find(&x->s, names[i]), 0);
+    assert_int_equal(x->s.ready.count, N / 2);
+    for (int i = 1; i < N; i += 2) {
+        struct spool_file *f = spool_next(&x->s);
+        assert_string_equal(f->name, names[i]);
+        spool_set_state(&x->s, f, SPOOL_KEPT);
+    }
+    assert_null(spool_next(&x->s));
+    assert_int_equal(x->s.order.count, N / 2);
+    spool_forget_idle(&x->s); /* the kept ones go, the loading ones stay */
+    assert_int_equal(x->s.names.count, N / 2);
+    assert_int_equal(x->s.count[SPOOL_KEPT], 0);
+    assert_non_null(spool_find(&x->s, names[0]));
+    assert_null(spool_find(&x->s, names[1]));
+    for (int i = 0; i < N; i++)
+        free(names[i]);
+    free(names);
+}
+
+struct inode {
+    struct treap_node n;
+    int key;
+};
+
+static int cmp_inode(const struct treap_node *a, const struct treap_node *b)
+{
+    int x = treap_entry(a, struct inode, n)->key, y = treap_entry(b, struct inode, n)->key;
+    return (x > y) - (x < y);
+}
+
+/* The treap against a membership array: random inserts and removes, then
+ * first/next must walk exactly the members in order. */
+static void test_treap_random(void **state)
+{
+    (void)state;
+    enum { K = 5000 };
+    static struct inode nodes[K];
+    static char in[K];
+    struct treap t;
+    treap_init(&t, cmp_inode);
+    uint32_t r = 12345;
+    for (int step = 0; step < 200000; step++) {
+        r = r * 1103515245u + 12345u;
+        int k = (int)((r >> 8) % K);
+        nodes[k].key = k;
+        if (in[k])
+            treap_remove(&t, &nodes[k].n);
+        else
+            treap_insert(&t, &nodes[k].n);
+        in[k] = !in[k];
+    }
+    size_t members = 0;
+    struct treap_node *at = treap_first(&t);
+    for (int k = 0; k < K; k++) {
+        if (!in[k])
+            continue;
+        members++;
+        assert_non_null(at);
+        assert_int_equal(treap_entry(at, struct inode, n)->key, k);
+        at = treap_next(&t, at);
+    }
+    assert_null(at);
+    assert_int_equal(t.count, members);
+}
+
+int main(void)
+{
+    log_init(LOG_WARNING);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_renames_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_timer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_waits_for_a_still_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_size_and_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_fails_then_succeeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skipped_and_kept_do_not_hold_renames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vanished_and_worker_deaths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_names, setup, teardown),
+        cmocka_unit_test(test_treap_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
