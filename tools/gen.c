@@ -95,16 +95,66 @@ static char *hex_value(const uint32_t *apps, int n, double lat, double lon, char
     return out;
 }
 
-int main(int argc, char **argv)
-{
-    long lines = 1000, files = 1, level = 6;
-    uint64_t seed = 1;
-    double err_frac = 0, dup_frac = 0;
-    long sample = 1, valid = 0; /* --expect lists every sample-th valid record */
-    const char *prefix = "appsinstalled-", *eol = "\n", *expect = NULL;
+struct gen_opts {
+    long lines, files, level;
+    uint64_t seed;
+    double err_frac, dup_frac;
+    long sample; /* --expect lists every sample-th valid record */
+    const char *prefix, *eol, *expect, *dir;
     const char *types[4];
-    int ntypes = 0;
-    char typebuf[64] = "idfa,gaid,adid,dvid";
+    int ntypes;
+    char typebuf[64];
+};
+
+/* What the files of one run share: the --expect listing, the count of valid
+ * records so far (for --sample), and the dev_ids of earlier valid lines of
+ * the current file (for --dup). */
+struct gen_run {
+    FILE *ex;
+    long valid;
+    char (*ids)[33];
+    int *id_type;
+};
+
+/* One record as drawn from the generator, before it is (maybe) damaged. */
+struct gen_rec {
+    int t, napps;
+    char id[33], lat_s[32], lon_s[32];
+    uint32_t apps[100];
+};
+
+/* The positional OUTDIR, the ranges, the -t list; 0, or 64 after the usage. */
+static int check_args(int argc, char **argv, struct gen_opts *g)
+{
+    if (optind != argc - 1 || g->lines < 0 || g->files < 1 || g->level < 0 || g->level > 9 ||
+        g->sample < 1) {
+        usage();
+        return 64;
+    }
+    for (char *save = NULL, *tok = strtok_r(g->typebuf, ",", &save); tok && g->ntypes < 4;
+         tok = strtok_r(NULL, ",", &save))
+        for (int i = 0; i < 4; i++)
+            if (strcmp(tok, all_types[i]) == 0)
+                g->types[g->ntypes++] = all_types[i];
+    if (!g->ntypes) {
+        usage();
+        return 64;
+    }
+    g->dir = argv[optind];
+    return 0;
+}
+
+/* 0, or 64 after printing the usage. */
+static int parse_args(int argc, char **argv, struct gen_opts *g)
+{
+    *g = (struct gen_opts){.lines = 1000,
+                           .files = 1,
+                           .level = 6,
+                           .seed = 1,
+                           .sample = 1,
+                           .prefix = "appsinstalled-",
+                           .eol = "\n",
+                           .typebuf = "idfa,gaid,adid,dvid"};
     static const struct option opts[] = {
         {"crlf", no_argument, 0, 'C'},         {"cr", no_argument, 0, 'R'},
         {"dup", required_argument, 0, 'd'},    {"expect", required_argument, 0, 'x'},
@@ -113,147 +163,179 @@ int main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "n:f:s:e:z:p:t:", opts, NULL)) != -1) {
         switch (o) {
         case 'n':
-            lines = atol(optarg);
+            g->lines = atol(optarg);
             break;
         case 'f':
-            files = atol(optarg);
+            g->files = atol(optarg);
             break;
         case 's':
-            seed = strtoull(optarg, NULL, 10);
+            g->seed = strtoull(optarg, NULL, 10);
             break;
         case 'e':
-            err_frac = atof(optarg);
+            g->err_frac = atof(optarg);
             break;
         case 'z':
-            level = atol(optarg);
+            g->level = atol(optarg);
             break;
         case 'p':
-            prefix = optarg;
+            g->prefix = optarg;
             break;
         case 't':
-            snprintf(typebuf, sizeof(typebuf), "%s", optarg);
+            snprintf(g->typebuf, sizeof(g->typebuf), "%s", optarg);
             break;
         case 'C':
-            eol = "\r\n";
+            g->eol = "\r\n";
             break;
         case 'R':
-            eol = "\r";
+            g->eol = "\r";
             break;
         case 'd':
-            dup_frac = atof(optarg);
+            g->dup_frac = atof(optarg);
             break;
         case 'x':
-            expect = optarg;
+            g->expect = optarg;
             break;
         case 'S':
-            sample = atol(optarg);
+            g->sample = atol(optarg);
             break;
         default:
             usage();
             return 64;
         }
     }
-    if (optind != argc - 1 || lines < 0 || files < 1 || level < 0 || level > 9 || sample < 1) {
-        usage();
-        return 64;
+    return check_args(argc, argv, g);
+}
+
+/* Draw one record: type, dev_id (or a repeat of an earlier one, --dup),
+ * coordinates, apps.  nids: how many of run->ids belong to this file. */
+static void draw_record(struct rng *r, const struct gen_opts *g, const struct gen_run *run,
+                        long nids, struct gen_rec *rec)
+{
+    rec->t = (int)rng_below(r, (uint32_t)g->ntypes);
+    if (g->dup_frac > 0 && nids > 0 && rng_unit(r) < g->dup_frac) {
+        long k = (long)rng_below(r, (uint32_t)(nids < 4096 ? nids : 4096));
+        memcpy(rec->id, run->ids[k], 33);
+        rec->t = run->id_type[k];
+    } else {
+        for (int k = 0; k < 32; k++)
+            rec->id[k] = "0123456789abcdef"[rng_below(r, 16)];
+        rec->id[32] = 0;
     }
-    for (char *save = NULL, *tok = strtok_r(typebuf, ",", &save); tok && ntypes < 4;
-         tok = strtok_r(NULL, ",", &save))
-        for (int i = 0; i < 4; i++)
-            if (strcmp(tok, all_types[i]) == 0)
-                types[ntypes++] = all_types[i];
-    if (!ntypes) {
-        usage();
-        return 64;
+    double lat = rng_unit(r) * 180 - 90, lon = rng_unit(r) * 360 - 180;
+    rec->napps = 1 + (int)rng_below(r, 100);
+    for (int k = 0; k < rec->napps; k++)
+        rec->apps[k] = rng_below(r, 10000);
+    snprintf(rec->lat_s, sizeof(rec->lat_s), "%.12g", lat);
+    snprintf(rec->lon_s, sizeof(rec->lon_s), "%.12g", lon);
+}
+
+/* The line for rec with damage bad (0 none, 1 no apps column, 2 an extra
+ * column, 3 bad lat, 4 unknown type, 5 empty dev_id); returns its length. */
+static int format_line(const struct gen_opts *g, const struct gen_rec *rec, int bad, char *line,
+                       size_t cap)
+{
+    int off = 0;
+    const char *type = bad == 4 ? "xxxx" : g->types[rec->t];
+    off += snprintf(line + off, cap - (size_t)off, "%s\t%s\t%s\t%s", type, bad == 5 ? "" : rec->id,
+                    bad == 3 ? "abc" : rec->lat_s, rec->lon_s);
+    if (bad != 1) {
+        line[off++] = '\t';
+        for (int k = 0; k < rec->napps; k++)
+            off += snprintf(line + off, cap - (size_t)off, "%s%u", k ? "," : "", rec->apps[k]);
     }
-    const char *dir = argv[optind];
-    mkdir(dir, 0755);
-    FILE *ex = expect ? fopen(expect, "w") : NULL;
-    if (expect && !ex) {
-        perror(expect);
+    if (bad == 2)
+        off += snprintf(line + off, cap - (size_t)off, "\textra");
+    off += snprintf(line + off, cap - (size_t)off, "%s", g->eol);
+    return off;
+}
+
+/* A valid record: remember its dev_id for --dup, list it for --expect. */
+static void note_valid(struct gen_run *run, const struct gen_opts *g, const struct gen_rec *rec,
+                       long *nids)
+{
+    char hex[2048];
+    if (*nids < 4096) {
+        memcpy(run->ids[*nids], rec->id, 33);
+        run->id_type[(*nids)++] = rec->t;
+    }
+    if (run->ex && run->valid++ % g->sample == 0)
+        fprintf(run->ex, "%s:%s\t%s\n", g->types[rec->t], rec->id,
+                hex_value(rec->apps, rec->napps, strtod(rec->lat_s, NULL), strtod(rec->lon_s, NULL),
+                          hex));
+}
+
+/* Write g->lines lines into path (gzip level g->level), seeded from the
+ * file number; *raw gets the uncompressed size.  0, or 1 after a message. */
+static int write_lines(const struct gen_opts *g, long f, const char *path, struct gen_run *run,
+                       unsigned long long *raw)
+{
+    char mode[8], line[4096];
+    snprintf(mode, sizeof(mode), "wb%ld", g->level);
+    gzFile gz = gzopen(path, mode);
+    if (!gz) {
+        perror(path);
         return 1;
     }
-    /* dev_ids of earlier valid lines, per file, for --dup */
-    char(*ids)[33] = malloc(sizeof(*ids) * 4096);
-    int *id_type = malloc(sizeof(int) * 4096);
-    char line[4096], hex[2048];
-    for (long f = 0; f < files; f++) {
-        struct rng r;
-        rng_seed(&r, seed * 1000003u + (uint64_t)f);
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s%04ld.tsv.gz", dir, prefix, f);
-        char mode[8];
-        snprintf(mode, sizeof(mode), "wb%ld", level);
-        gzFile g = gzopen(path, mode);
-        if (!g) {
-            perror(path);
+    gzbuffer(gz, 1 << 17);
+    struct rng r;
+    rng_seed(&r, g->seed * 1000003u + (uint64_t)f);
+    long nids = 0;
+    for (long i = 0; i < g->lines; i++) {
+        struct gen_rec rec;
+        draw_record(&r, g, run, nids, &rec);
+        int bad = g->err_frac > 0 && rng_unit(&r) < g->err_frac ? 1 + (int)rng_below(&r, 5) : 0;
+        int off = format_line(g, &rec, bad, line, sizeof(line));
+        if (gzwrite(gz, line, (unsigned)off) != off) {
+            fprintf(stderr, "%s: write error\n", path);
             return 1;
         }
-        gzbuffer(g, 1 << 17);
-        long nids = 0;
-        unsigned long long raw = 0;
-        for (long i = 0; i < lines; i++) {
-            int t = (int)rng_below(&r, (uint32_t)ntypes);
-            char id[33];
-            if (dup_frac > 0 && nids > 0 && rng_unit(&r) < dup_frac) {
-                long k = (long)rng_below(&r, (uint32_t)(nids < 4096 ? nids : 4096));
-                memcpy(id, ids[k], 33);
-                t = id_type[k];
-            } else {
-                for (int k = 0; k < 32; k++)
-                    id[k] = "0123456789abcdef"[rng_below(&r, 16)];
-                id[32] = 0;
-            }
-            double lat = rng_unit(&r) * 180 - 90, lon = rng_unit(&r) * 360 - 180;
-            uint32_t apps[100];
-            int napps = 1 + (int)rng_below(&r, 100);
-            for (int k = 0; k < napps; k++)
-                apps[k] = rng_below(&r, 10000);
-            char lat_s[32], lon_s[32];
-            snprintf(lat_s, sizeof(lat_s), "%.12g", lat);
-            snprintf(lon_s, sizeof(lon_s), "%.12g", lon);
-            int bad = err_frac > 0 && rng_unit(&r) < err_frac ? 1 + (int)rng_below(&r, 5) : 0;
-            int off = 0;
-            const char *type = bad == 4 ? "xxxx" : types[t];
-            off += snprintf(line + off, sizeof(line) - (size_t)off, "%s\t%s\t%s\t%s", type,
-                            bad == 5 ? "" : id, bad == 3 ? "abc" : lat_s, lon_s);
-            if (bad != 1) {
-                line[off++] = '\t';
-                for (int k = 0; k < napps; k++)
-                    off += snprintf(line + off, sizeof(line) - (size_t)off, "%s%u", k ? "," : "",
-                                    apps[k]);
-            }
-            if (bad == 2)
-                off += snprintf(line + off, sizeof(line) - (size_t)off, "\textra");
-            off += snprintf(line + off, sizeof(line) - (size_t)off, "%s", eol);
-            if (gzwrite(g, line, (unsigned)off) != off) {
-                fprintf(stderr, "%s: write error\n", path);
-                return 1;
-            }
-            raw += (unsigned long long)off;
-            if (bad)
-                continue;
-            if (nids < 4096) {
-                memcpy(ids[nids], id, 33);
-                id_type[nids++] = t;
-            }
-            if (ex && valid++ % sample == 0)
-                fprintf(ex, "%s:%s\t%s\n", types[t], id,
-                        hex_value(apps, napps, strtod(lat_s, NULL), strtod(lon_s, NULL), hex));
-        }
-        if (gzclose(g) != Z_OK) {
-            fprintf(stderr, "%s: close error\n", path);
-            return 1;
-        }
-        struct stat st;
-        stat(path, &st);
-        printf("%s lines=%ld bytes_gz=%lld bytes_raw=%llu\n", path, lines, (long long)st.st_size,
-               raw);
+        *raw += (unsigned long long)off;
+        if (!bad)
+            note_valid(run, g, &rec, &nids);
     }
-    free(ids);
-    free(id_type);
-    if (ex && fclose(ex) != 0) {
-        perror(expect);
+    if (gzclose(gz) != Z_OK) {
+        fprintf(stderr, "%s: close error\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* File number f: OUTDIR/PREFIXnnnn.tsv.gz and its summary line on stdout. */
+static int gen_file(const struct gen_opts *g, long f, struct gen_run *run)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s%04ld.tsv.gz", g->dir, g->prefix, f);
+    unsigned long long raw = 0;
+    if (write_lines(g, f, path, run, &raw))
+        return 1;
+    struct stat st;
+    stat(path, &st);
+    printf("%s lines=%ld bytes_gz=%lld bytes_raw=%llu\n", path, g->lines, (long long)st.st_size,
+           raw);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct gen_opts g;
+    int rc = parse_args(argc, argv, &g);
+    if (rc)
+        return rc;
+    mkdir(g.dir, 0755);
+    struct gen_run run = {.ex = g.expect ? fopen(g.expect, "w") : NULL};
+    if (g.expect && !run.ex) {
+        perror(g.expect);
+        return 1;
+    }
+    run.ids = malloc(sizeof(*run.ids) * 4096);
+    run.id_type = malloc(sizeof(int) * 4096);
+    for (long f = 0; f < g.files; f++)
+        if (gen_file(&g, f, &run))
+            return 1;
+    free(run.ids);
+    free(run.id_type);
+    if (run.ex && fclose(run.ex) != 0) {
+        perror(g.expect);
         return 1;
     }
     return 0;
