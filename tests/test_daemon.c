@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "daemon_fixture.h"
 
 static void test_ready_status_watchdog(void **state)
 {

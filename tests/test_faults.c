@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "fixture.h"
+#include "daemon_fixture.h"
 
 static int spool_has(struct t *t, const char *name)
 {

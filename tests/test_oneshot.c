@@ -19,7 +19,9 @@
 
 #include <cmocka.h>
 
-#include "harness.h"
+#include "files.h"
+#include "mc_server.h"
+#include "procs.h"
 
 static struct h_mc mc[4];
 static const char *servers[4];

@@ -1,7 +1,7 @@
 /*
- * fixture.c — the daemon fixture (see fixture.h).
+ * daemon_fixture.c — the daemon fixture (see daemon_fixture.h).
  */
-#include "fixture.h"
+#include "daemon_fixture.h"
 
 #include <setjmp.h>
 #include <signal.h>

@@ -1,16 +1,19 @@
 /*
- * fixture.h — one running daemon for a test: five memcached (idfa gaid adid
- * dvid + a spare), a spool, a config file, a NOTIFY_SOCKET the test reads,
- * and helpers to drop files and check every key.  Shared by test_daemon and
- * test_faults; cmocka asserts inside, so call from tests only.
+ * daemon_fixture.h — one running daemon for a test: five memcached (idfa
+ * gaid adid dvid + a spare), a spool, a config file, a NOTIFY_SOCKET the test
+ * reads, and helpers to drop files and check every key.  Shared by
+ * test_daemon and test_faults; cmocka asserts inside, so call from tests only.
  */
-#ifndef MEMC_TEST_FIXTURE_H
-#define MEMC_TEST_FIXTURE_H
+#ifndef MEMC_TEST_DAEMON_FIXTURE_H
+#define MEMC_TEST_DAEMON_FIXTURE_H
 
 #include <limits.h>
 #include <sys/types.h>
 
-#include "harness.h"
+#include "files.h"
+#include "mc_server.h"
+#include "notify_sock.h"
+#include "procs.h"
 
 extern struct h_mc mc[5]; /* four device types + one spare */
 

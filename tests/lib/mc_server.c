@@ -1,9 +1,8 @@
 /*
- * harness.c — test helpers (see harness.h).
+ * mc_server.c — memcached processes and reads for the tests (see mc_server.h).
  */
-#include "harness.h"
+#include "mc_server.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -11,24 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/inotify.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <poll.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <libmemcached/memcached.h>
-#include <zlib.h>
 
-void h_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
+#include "procs.h"
 
 static int h_free_port(void)
 {
@@ -184,67 +172,6 @@ long h_mc_items(int port)
     return p ? atol(p + 16) : -1;
 }
 
-char *h_tmpdir(void)
-{
-    char *t = strdup("/tmp/memc-test-XXXXXX");
-    return mkdtemp(t);
-}
-
-void h_rmrf(const char *dir)
-{
-    const char *argv[] = {"rm", "-rf", dir, NULL};
-    h_run(argv, NULL, 30);
-}
-
-int h_gz_write(const char *path, const void *text, size_t len)
-{
-    gzFile g = gzopen(path, "wb6");
-    if (!g)
-        return -1;
-    int ok = len == 0 || gzwrite(g, text, (unsigned)len) == (int)len;
-    return gzclose(g) == Z_OK && ok ? 0 : -1;
-}
-
-pid_t h_spawn(const char *const *argv, const char *errfile)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* stdout goes with stderr: a test's own output stays readable. */
-        int dn = open("/dev/null", O_RDWR);
-        int fd = errfile ? open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
-        dup2(dn, 0);
-        dup2(fd >= 0 ? fd : dn, 1);
-        dup2(fd >= 0 ? fd : dn, 2);
-        if (fd > 2)
-            close(fd);
-        if (dn > 2)
-            close(dn);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-int h_wait(pid_t pid, int timeout_s)
-{
-    int status;
-    for (int i = 0; i < timeout_s * 100; i++) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        h_sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
-int h_run(const char *const *argv, const char *errfile, int timeout_s)
-{
-    pid_t pid = h_spawn(argv, errfile);
-    return pid < 0 ? -1 : h_wait(pid, timeout_s);
-}
-
 static int h_hexval(int c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -345,42 +272,6 @@ long h_check_stored(const char *expect_path, const char *const servers_by_type[4
     return h_check(expect_path, servers_by_type, present, 1);
 }
 
-int h_gen(const char *const *args)
-{
-    const char *argv[64] = {MEMC_GEN};
-    int n = 1;
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    return h_run(argv, NULL, 120) == 0 ? 0 : -1;
-}
-
-char *h_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0)
-            buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    buf[n] = 0;
-    if (len)
-        *len = n;
-    return buf;
-}
-
-int h_exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
 const char *h_endpoint(int port)
 {
     static char bufs[8][32];
@@ -390,139 +281,9 @@ const char *h_endpoint(int port)
     return b;
 }
 
-int h_write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 void h_mc_flush(int port)
 {
     memcached_st *m = h_mc_client(h_endpoint(port));
     memcached_flush(m, 0);
     memcached_free(m);
-}
-
-int h_notify_open(struct h_notify *n, const char *dir)
-{
-    memset(n, 0, sizeof(*n));
-    snprintf(n->path, sizeof(n->path), "%s/notify.sock", dir);
-    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", n->path);
-    if (n->fd < 0 || bind(n->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-        return -1;
-    n->cap = 1 << 16;
-    n->log = calloc(1, n->cap);
-    return 0;
-}
-
-void h_notify_close(struct h_notify *n)
-{
-    if (n->fd >= 0)
-        close(n->fd);
-    unlink(n->path);
-    free(n->log);
-    n->log = NULL;
-}
-
-static void h_notify_drain(struct h_notify *n, int timeout_ms)
-{
-    struct pollfd p = {.fd = n->fd, .events = POLLIN};
-    while (poll(&p, 1, timeout_ms) > 0) {
-        char buf[4096];
-        ssize_t got = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-        if (got <= 0)
-            break;
-        if (n->len + (size_t)got + 2 > n->cap) {
-            n->cap = (n->cap + (size_t)got) * 2;
-            n->log = realloc(n->log, n->cap);
-        }
-        memcpy(n->log + n->len, buf, (size_t)got);
-        n->len += (size_t)got;
-        n->log[n->len++] = '\n';
-        n->log[n->len] = 0;
-        timeout_ms = 0;
-    }
-}
-
-int h_notify_wait(struct h_notify *n, const char *what, size_t *from, int timeout_ms)
-{
-    for (int waited = 0;; waited += 20) {
-        h_notify_drain(n, 20);
-        const char *hit = strstr(n->log + (from ? *from : 0), what);
-        if (hit) {
-            if (from) {
-                const char *nl = strchr(hit, '\n');
-                *from = (size_t)((nl ? nl : hit) - n->log);
-            }
-            return 0;
-        }
-        if (waited >= timeout_ms)
-            return -1;
-    }
-}
-
-int h_wait_path(const char *path, int gone, int timeout_ms)
-{
-    for (int waited = 0; waited <= timeout_ms; waited += 20) {
-        if (h_exists(path) != gone)
-            return 0;
-        h_sleep_ms(20);
-    }
-    return -1;
-}
-
-int h_wait_text(const char *path, const char *what, int timeout_ms)
-{
-    for (int waited = 0; waited <= timeout_ms; waited += 20) {
-        char *t = h_read_file(path, NULL);
-        int hit = t && strstr(t, what);
-        free(t);
-        if (hit)
-            return 0;
-        h_sleep_ms(20);
-    }
-    return -1;
-}
-
-int h_children(pid_t pid, pid_t *out, int max)
-{
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    char *t = h_read_file(p, NULL);
-    int n = 0;
-    for (char *s = t, *e; s && n < max; s = e) {
-        long v = strtol(s, &e, 10);
-        if (e == s)
-            break;
-        out[n++] = (pid_t)v;
-    }
-    free(t);
-    return n;
-}
-
-int h_dot_renames(int in, const char *only, char *why, size_t whylen)
-{
-    char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
-    char last[NAME_MAX + 1] = "";
-    int dots = 0, ordered = 1;
-    ssize_t got;
-    while ((got = read(in, buf, sizeof(buf))) > 0)
-        for (char *p = buf; p < buf + got;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            p += sizeof(*ev) + ev->len;
-            if (!ev->len || ev->name[0] != '.' || (only && strcmp(ev->name, only) != 0))
-                continue;
-            if (ordered && strcmp(last, ev->name) >= 0) {
-                snprintf(why, whylen, "renamed %s after %s", ev->name, last);
-                ordered = 0;
-            }
-            snprintf(last, sizeof(last), "%s", ev->name);
-            dots++;
-        }
-    return ordered ? dots : -1;
 }
