@@ -31,6 +31,19 @@ const char *cfg_type_name(int type)
     return (type >= 0 && type < CFG_MAX_TYPES) ? cfg_types[type] : "?";
 }
 
+static const char *const cfg_distributions[] = {
+    [CFG_DIST_KETAMA] = "ketama",
+    [CFG_DIST_KETAMA_WEIGHTED] = "ketama_weighted",
+};
+
+const char *cfg_distribution_name(int distribution)
+{
+    return (distribution >= 0 &&
+            distribution < (int)(sizeof(cfg_distributions) / sizeof(cfg_distributions[0])))
+               ? cfg_distributions[distribution]
+               : "?";
+}
+
 void cfg_defaults(struct cfg *c)
 {
     memset(c, 0, sizeof(*c));
@@ -48,6 +61,8 @@ void cfg_defaults(struct cfg *c)
     c->stall_timeout_s = 60;
     c->retry_interval_s = 10;
     c->stop_timeout_s = 20;
+    c->settle_ms = 2000;
+    c->distribution = CFG_DIST_KETAMA;
 }
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -86,6 +101,27 @@ static int cfg_parse_size(const char *v, size_t lo, size_t hi, size_t *out)
     if (*end || n < lo || n > hi)
         return -EINVAL;
     *out = (size_t)n;
+    return 0;
+}
+
+/* A duration in seconds, fractions allowed, with an optional "s" or "ms"
+ * unit: "2", "0.5", "2s", "500ms".  Rounded to whole milliseconds. */
+static int cfg_parse_duration_ms(const char *v, long lo_ms, long hi_ms, long *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    /* digits and a point only: no sign, exponent, hex, inf or nan */
+    if (errno || end == v || strspn(v, "0123456789.") != (size_t)(end - v))
+        return -EINVAL;
+    double ms = d * 1000;
+    if (strcmp(end, "ms") == 0)
+        ms = d;
+    else if (*end && strcmp(end, "s") != 0)
+        return -EINVAL;
+    if (!(ms + 0.5 >= (double)lo_ms && ms + 0.5 < (double)hi_ms + 1))
+        return -EINVAL;
+    *out = (long)(ms + 0.5);
     return 0;
 }
 
@@ -247,6 +283,35 @@ static int cfg_set_threshold(struct cfg *c, const char *key, const char *v, char
     return 0;
 }
 
+static int cfg_set_duration(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    if (strcmp(key, "settle_time") != 0)
+        return -ENOENT;
+    long ms;
+    if (cfg_parse_duration_ms(v, 0, 3600 * 1000, &ms) < 0) {
+        snprintf(why, whylen,
+                 "'%s' is not a duration from 0 to 3600 seconds (like 2, 0.5, 2s or 500ms)", v);
+        return -EINVAL;
+    }
+    c->settle_ms = (int)ms;
+    return 0;
+}
+
+static int cfg_set_distribution(struct cfg *c, const char *key, const char *v, char *why,
+                                size_t whylen)
+{
+    if (strcmp(key, "distribution") != 0)
+        return -ENOENT;
+    for (size_t i = 0; i < sizeof(cfg_distributions) / sizeof(cfg_distributions[0]); i++) {
+        if (strcmp(v, cfg_distributions[i]) == 0) {
+            c->distribution = (int)i;
+            return 0;
+        }
+    }
+    snprintf(why, whylen, "'%s' is not one of ketama, ketama_weighted", v);
+    return -EINVAL;
+}
+
 static int cfg_set_level(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
 {
     if (strcmp(key, "log_level") != 0)
@@ -265,7 +330,8 @@ static int cfg_set_level(struct cfg *c, const char *key, const char *v, char *wh
 static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
 {
     static int (*const setters[])(struct cfg *, const char *, const char *, char *, size_t) = {
-        cfg_set_addr, cfg_set_pattern, cfg_set_int, cfg_set_size, cfg_set_threshold, cfg_set_level,
+        cfg_set_addr,      cfg_set_pattern, cfg_set_int,      cfg_set_size,
+        cfg_set_threshold, cfg_set_level,   cfg_set_duration, cfg_set_distribution,
     };
     why[0] = 0;
     for (size_t i = 0; i < sizeof(setters) / sizeof(setters[0]); i++) {
@@ -281,12 +347,39 @@ static int cfg_is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
+/* The keys a file has set so far, with their lines: a key given twice is an
+ * error (the file would say two things, and only one would count). */
+struct cfg_seen {
+    struct {
+        char key[32];
+        int line;
+    } keys[64];
+    int n;
+};
+
+/* The line that already set key, or 0; records key at lineno if new.  Only
+ * known keys get here, and every one of them is short. */
+static int cfg_seen_before(struct cfg_seen *seen, const char *key, int lineno)
+{
+    for (int i = 0; i < seen->n; i++)
+        if (strcmp(seen->keys[i].key, key) == 0)
+            return seen->keys[i].line;
+    if (seen->n < (int)(sizeof(seen->keys) / sizeof(seen->keys[0])) &&
+        strlen(key) < sizeof(seen->keys[0].key)) {
+        snprintf(seen->keys[seen->n].key, sizeof(seen->keys[0].key), "%s", key);
+        seen->keys[seen->n++].line = lineno;
+    }
+    return 0;
+}
+
 int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len, char *err,
                    size_t errlen)
 {
     char line[4096], why[512];
     size_t pos = 0;
     int lineno = 0;
+    struct cfg_seen seen;
+    seen.n = 0;
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
@@ -338,6 +431,12 @@ int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len
         }
         if (r < 0) {
             cfg_errf(err, errlen, "%s:%d: %s: %s", name, lineno, s, why);
+            return CFG_EX_CONFIG;
+        }
+        int first = cfg_seen_before(&seen, s, lineno);
+        if (first) {
+            cfg_errf(err, errlen, "%s:%d: %s: already set at line %d (give each key once)", name,
+                     lineno, s, first);
             return CFG_EX_CONFIG;
         }
     }
@@ -441,6 +540,8 @@ void cfg_usage(void)
            "      --gaid ADDRS      memcached for gaid\n"
            "      --adid ADDRS      memcached for adid\n"
            "      --dvid ADDRS      memcached for dvid\n"
+           "      --distribution D  how keys spread over a type's servers: ketama\n"
+           "                        (default) or ketama_weighted (libketama-compatible)\n"
            "  -o, --oneshot         load the files present now, then exit\n"
            "  -n, --dry             parse and pack, write nothing, rename nothing\n"
            "  -t, --test            run the pack/unpack self-test and exit\n"
@@ -457,7 +558,7 @@ void cfg_usage(void)
            CFG_DEFAULT_FILE);
 }
 
-enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK };
+enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK, OPT_DIST };
 
 static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"pattern", required_argument, 0, 'p'},
@@ -465,6 +566,7 @@ static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"gaid", required_argument, 0, OPT_GAID},
                                          {"adid", required_argument, 0, OPT_ADID},
                                          {"dvid", required_argument, 0, OPT_DVID},
+                                         {"distribution", required_argument, 0, OPT_DIST},
                                          {"oneshot", no_argument, 0, 'o'},
                                          {"dry", no_argument, 0, 'n'},
                                          {"test", no_argument, 0, 't'},
@@ -481,8 +583,9 @@ static const struct {
     int opt;
     const char *key;
 } cfg_opt_keys[] = {
-    {'p', "pattern"},   {OPT_IDFA, "idfa"}, {OPT_GAID, "gaid"}, {OPT_ADID, "adid"},
-    {OPT_DVID, "dvid"}, {'w', "workers"},   {'j', "threads"},   {'l', "log_level"},
+    {'p', "pattern"},   {OPT_IDFA, "idfa"}, {OPT_GAID, "gaid"},
+    {OPT_ADID, "adid"}, {OPT_DVID, "dvid"}, {'w', "workers"},
+    {'j', "threads"},   {'l', "log_level"}, {OPT_DIST, "distribution"},
 };
 
 /* Options that are settings are kept as key/value pairs and applied after

@@ -27,6 +27,13 @@
 
 enum cfg_log_level { CFG_LOG_ERR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
 
+/* How keys are spread over the servers of one device type (see memc.c):
+ * which readers find them depends on it (README, "Scaling out"). */
+enum cfg_distribution {
+    CFG_DIST_KETAMA,          /* libmemcached MEMCACHED_BEHAVIOR_KETAMA */
+    CFG_DIST_KETAMA_WEIGHTED, /* libketama-compatible: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED */
+};
+
 struct cfg {
     char config_file[CFG_PATH_LEN];
     char pattern[CFG_PATH_LEN];
@@ -44,6 +51,8 @@ struct cfg {
     int stall_timeout_s;    /* master kills a worker that reports no progress */
     int retry_interval_s;   /* a file left because memcached was down is retried after */
     int stop_timeout_s;     /* SIGTERM -> SIGKILL escalation for workers at shutdown */
+    int settle_ms;          /* a file not renamed in waits until its stat is unchanged this long */
+    int distribution;       /* enum cfg_distribution */
 
     int oneshot;
     int dry;
@@ -53,6 +62,9 @@ struct cfg {
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
 const char *cfg_type_name(int type);
+
+/* "ketama" or "ketama_weighted" (the config value). */
+const char *cfg_distribution_name(int distribution);
 
 void cfg_defaults(struct cfg *c);
 
@@ -66,7 +78,8 @@ void cfg_defaults(struct cfg *c);
 int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now);
 
 /* Parse one config file into *c.  0 on success, CFG_EX_CONFIG with a
- * "file:line: key: reason" message otherwise.  A missing file is an error. */
+ * "file:line: key: reason" message otherwise (a key given twice names both
+ * lines).  A missing file is an error. */
 int cfg_parse_file(struct cfg *c, const char *path, char *err, size_t errlen);
 
 /* Parse config text (used by cfg_parse_file, the fuzzer and the tests);

@@ -31,6 +31,8 @@ static void test_defaults(void **state)
     assert_string_equal(c.addr[3], "127.0.0.1:33016");
     assert_int_equal(c.workers, 3);
     assert_true(c.error_threshold == 0.01);
+    assert_int_equal(c.settle_ms, 2000);
+    assert_int_equal(c.distribution, CFG_DIST_KETAMA);
     assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0);
 }
 
@@ -55,6 +57,8 @@ static void test_every_key(void **state)
                        "retry_interval = 3\n"
                        "stall_timeout = 9\n"
                        "stop_timeout = 4\n"
+                       "settle_time = 1.5\n"
+                       "distribution = ketama_weighted\n"
                        "\r\n";
     assert_int_equal(T(text, &c, err, sizeof(err)), 0);
     assert_string_equal(c.pattern, "/srv/spool/*.gz");
@@ -72,6 +76,8 @@ static void test_every_key(void **state)
     assert_int_equal(c.retry_interval_s, 3);
     assert_int_equal(c.stall_timeout_s, 9);
     assert_int_equal(c.stop_timeout_s, 4);
+    assert_int_equal(c.settle_ms, 1500);
+    assert_int_equal(c.distribution, CFG_DIST_KETAMA_WEIGHTED);
     assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0);
 }
 
@@ -98,6 +104,16 @@ static void test_errors_name_file_line_key(void **state)
         {"just words\n", "test.conf:1: expected 'key = value'"},
         {"= 3\n", "test.conf:1: missing key before '='"},
         {"pattern =\n", "test.conf:1: pattern: must be a non-empty path glob"},
+        {"settle_time = soon\n", "test.conf:1: settle_time: 'soon' is not a duration"},
+        {"settle_time = -1\n", "test.conf:1: settle_time: '-1' is not a duration from 0 to 3600"},
+        {"settle_time = 3601\n", "test.conf:1: settle_time: '3601' is not a duration"},
+        {"settle_time = 2 min\n", "test.conf:1: settle_time: '2 min' is not a duration"},
+        {"settle_time = 0x10\n", "test.conf:1: settle_time: '0x10' is not a duration"},
+        {"settle_time = inf\n", "test.conf:1: settle_time: 'inf' is not a duration"},
+        {"settle_time =\n", "test.conf:1: settle_time: '' is not a duration"},
+        {"distribution = modula\n",
+         "test.conf:1: distribution: 'modula' is not one of ketama, ketama_weighted"},
+        {"distribution = KETAMA\n", "test.conf:1: distribution: 'KETAMA' is not one of"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cfg c;
@@ -106,6 +122,90 @@ static void test_errors_name_file_line_key(void **state)
         if (r != CFG_EX_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
             fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
     }
+}
+
+/* settle_time: seconds, fractions and an s / ms unit; 0 allowed (no wait). */
+static void test_settle_time(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        int ms;
+    } cases[] = {
+        {"2", 2000}, {"0", 0},         {"0.25", 250},     {"2s", 2000}, {"500ms", 500},
+        {"0ms", 0},  {"1.0006", 1001}, {"3600", 3600000}, {".5", 500},  {"3600000ms", 3600000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char text[64], err[512] = "";
+        snprintf(text, sizeof(text), "settle_time = %s\n", cases[i].v);
+        int r = T(text, &c, err, sizeof(err));
+        if (r != 0 || c.settle_ms != cases[i].ms)
+            fail_msg("'%s': got %d %d ms '%s', want %d ms", cases[i].v, r, c.settle_ms, err,
+                     cases[i].ms);
+    }
+}
+
+/* A key given twice is an error naming both lines, whatever the values,
+ * spacing or blank lines between; different keys are fine. */
+static void test_key_given_twice(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"workers = 2\nthreads = 2\nworkers = 2\n",
+         "test.conf:3: workers: already set at line 1 (give each key once)"},
+        {"# c\n\n  idfa = h:1   # first\ngaid = h:2\n\nidfa=h:3\n",
+         "test.conf:6: idfa: already set at line 3"},
+        {"settle_time = 1\nsettle_time = 500ms\n",
+         "test.conf:2: settle_time: already set at line 1"},
+        {"distribution = ketama\nworkers=1\ndistribution = ketama\n",
+         "test.conf:3: distribution: already set at line 1"},
+        {"adid =\nadid =\n", "test.conf:2: adid: already set at line 1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char err[512] = "";
+        int r = T(cases[i].text, &c, err, sizeof(err));
+        if (r != CFG_EX_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
+            fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
+    }
+    struct cfg c;
+    char err[512] = "";
+    assert_int_equal(T("idfa = h:1\ngaid = h:1\nworkers = 2\nthreads = 2\n", &c, err, sizeof(err)),
+                     0);
+    /* the command line may still override a key the file sets (once) */
+    char path[] = "/tmp/memc-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "workers = 7\ndistribution = ketama\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char *argv[] = {(char *)"memc-load",
+                    (char *)"--config",
+                    path,
+                    (char *)"-w",
+                    (char *)"2",
+                    (char *)"--distribution",
+                    (char *)"ketama_weighted",
+                    (char *)"-w",
+                    (char *)"3",
+                    NULL};
+    int exit_now = 0;
+    assert_int_equal(cfg_load(&c, 9, argv, err, sizeof(err), &exit_now), 0);
+    assert_int_equal(c.workers, 3);
+    assert_int_equal(c.distribution, CFG_DIST_KETAMA_WEIGHTED);
+    /* through cfg_load a duplicate in the file is 78, naming the file */
+    FILE *f = fopen(path, "w");
+    fputs("workers = 2\nworkers = 3\n", f);
+    fclose(f);
+    assert_int_equal(cfg_load(&c, 3, argv, err, sizeof(err), &exit_now), CFG_EX_CONFIG);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:2: workers: already set at line 1", path);
+    assert_non_null(strstr(err, want));
+    unlink(path);
 }
 
 static void test_validate(void **state)
@@ -201,6 +301,13 @@ static void test_every_option(void **state)
     assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--log-level", "loud", NULL),
                      CFG_EX_USAGE);
     assert_non_null(strstr(err, "'loud' is not one of"));
+    assert_int_equal(
+        L(&c, err, sizeof(err), "-c", "/dev/null", "--distribution", "ketama_weighted", NULL), 0);
+    assert_int_equal(c.distribution, CFG_DIST_KETAMA_WEIGHTED);
+    assert_string_equal(cfg_distribution_name(c.distribution), "ketama_weighted");
+    assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--distribution", "md5", NULL),
+                     CFG_EX_USAGE);
+    assert_non_null(strstr(err, "--distribution: 'md5' is not one of ketama, ketama_weighted"));
 
     char *argv[] = {(char *)"memc-load", (char *)"-V", NULL};
     int exit_now = 0;
@@ -223,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_settle_time),
+        cmocka_unit_test(test_key_given_twice),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_every_option),
