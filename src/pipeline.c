@@ -325,6 +325,37 @@ static void *pipe_writer_main(void *arg)
 
 /* ---- reading ------------------------------------------------------------- */
 
+/*
+ * The reader's side of one load (the caller's thread).  Each block starts
+ * with the partial line carried over from the previous one; a line longer
+ * than max_line_bytes is counted and dropped up to its line end (skipping),
+ * even across blocks.  The first failure (I/O, corrupt gzip, out of memory)
+ * sets status and why and ends the reading; the whole lines read before it
+ * are still loaded.
+ */
+struct pipe_reader {
+    struct pipe *p;
+    struct infl *z;
+    pipe_tick_fn tick;
+    void *ctx;
+    char *carry; /* start of the line cut off at the end of the last block */
+    size_t carry_len;
+    size_t max_cap; /* largest block: a longest line plus \r\n */
+    int eof;        /* no more input: end of file, or a failure */
+    int skipping;   /* dropping the rest of an overlong line */
+    int status;     /* enum pipe_status */
+    char why[192];  /* for PIPE_CORRUPT / PIPE_IOERR */
+    uint64_t bytes_out;
+    uint64_t lost_before; /* acks lost before this load (possibly_lost) */
+    int64_t last_tick;
+};
+
+static void pipe_read_fail(struct pipe_reader *r, int status, const char *why)
+{
+    r->status = status;
+    snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
 /* Where to cut a block so it holds whole lines: just after the last line
  * end, where a \r at the very end is not trusted (its \n may follow in the
  * next read) and a \r\n pair is never split.  Returns 0 if there is no
@@ -342,34 +373,56 @@ static size_t pipe_cut(const char *t, size_t len)
     return 0;
 }
 
-/* With mu held: wait up to 100 ms for a block to be freed, then let the
- * caller report progress (and ask to stop) while the writer is busy. */
-static void pipe_wait_free(struct pipe *p, pipe_tick_fn tick, void *ctx)
+/* With mu held: acks lost so far on all connections. */
+static uint64_t pipe_lost_acks(struct pipe *p)
+{
+    uint64_t n = 0;
+    for (int g = 0; g < p->map->nservers; g++)
+        n += p->conns[g].lost_acks;
+    return n;
+}
+
+/* With mu held (released around the callback): the one place the caller
+ * gets the current counts, and may ask to stop. */
+static void pipe_progress(struct pipe_reader *r)
+{
+    struct pipe *p = r->p;
+    if (!r->tick)
+        return;
+    p->job.bytes_in = r->z ? infl_bytes_in(r->z) : 0;
+    p->job.bytes_out = r->bytes_out;
+    struct pipe_stats now = p->job;
+    pthread_mutex_unlock(&p->mu);
+    int stop = r->tick(r->ctx, &now);
+    pthread_mutex_lock(&p->mu);
+    if (stop)
+        p->abort = 1;
+}
+
+/* With mu held: wait up to 100 ms for a block to be freed, then report
+ * progress (and take a stop request) while the writer is busy. */
+static void pipe_wait_free(struct pipe_reader *r)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 100 * 1000000;
     if (ts.tv_nsec >= 1000000000)
         ts.tv_sec++, ts.tv_nsec -= 1000000000;
-    pthread_cond_timedwait(&p->cv_free, &p->mu, &ts);
-    if (tick) {
-        struct pipe_stats now = p->job;
-        pthread_mutex_unlock(&p->mu);
-        int stop = tick(ctx, &now);
-        pthread_mutex_lock(&p->mu);
-        if (stop)
-            p->abort = 1;
-    }
+    pthread_cond_timedwait(&r->p->cv_free, &r->p->mu, &ts);
+    pipe_progress(r);
 }
 
-static struct pipe_block *pipe_acquire(struct pipe *p, pipe_tick_fn tick, void *ctx)
+/* The next block to fill, once it is free; NULL if the load was aborted. */
+static struct pipe_block *pipe_acquire(struct pipe_reader *r)
 {
+    struct pipe *p = r->p;
     struct pipe_block *b = &p->blocks[p->next_fill % (uint64_t)p->nblocks];
     pthread_mutex_lock(&p->mu);
     while (b->state != BLK_FREE)
-        pipe_wait_free(p, tick, ctx);
+        pipe_wait_free(r);
+    int abort = p->abort;
     pthread_mutex_unlock(&p->mu);
-    return b;
+    return abort ? NULL : b;
 }
 
 static void pipe_submit(struct pipe *p, struct pipe_block *b)
@@ -381,17 +434,19 @@ static void pipe_submit(struct pipe *p, struct pipe_block *b)
     pthread_mutex_unlock(&p->mu);
 }
 
-int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx)
+/* Reset the load's totals and open the file; 0, or -1 with the failure in
+ * r (pipe_read_end still finishes the load). */
+static int pipe_read_begin(struct pipe_reader *r, struct pipe *p, int fd, pipe_tick_fn tick,
+                           void *ctx)
 {
-    struct infl *z = NULL;
-    char *carry = NULL;
-    size_t carry_len = 0;
-    size_t max_cap = p->cfg.max_line_bytes + 2; /* a longest line plus \r\n */
-    if (max_cap < p->cfg.block_bytes)
-        max_cap = p->cfg.block_bytes;
-    int eof = 0, skipping = 0, status = PIPE_DONE;
-    uint64_t bytes_out = 0;
-    char why[192] = "";
+    memset(r, 0, sizeof(*r));
+    r->p = p;
+    r->tick = tick;
+    r->ctx = ctx;
+    r->status = PIPE_DONE;
+    r->max_cap = p->cfg.max_line_bytes + 2;
+    if (r->max_cap < p->cfg.block_bytes)
+        r->max_cap = p->cfg.block_bytes;
 
     pthread_mutex_lock(&p->mu);
     memset(&p->job, 0, sizeof(p->job));
@@ -399,154 +454,184 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
     p->line_base = 0;
     for (int g = 0; g < p->map->nservers; g++)
         memc_conn_job_begin(&p->conns[g]);
-    uint64_t lost_before = 0;
-    for (int g = 0; g < p->map->nservers; g++)
-        lost_before += p->conns[g].lost_acks;
+    r->lost_before = pipe_lost_acks(p);
     pthread_mutex_unlock(&p->mu);
 
-    int r = infl_open(&z, fd);
-    if (r < 0) {
-        snprintf(why, sizeof(why), "cannot start inflate: %s", strerror(-r));
-        status = PIPE_IOERR;
-        goto out;
+    int e = infl_open(&r->z, fd);
+    if (e < 0) {
+        r->status = PIPE_IOERR;
+        snprintf(r->why, sizeof(r->why), "cannot start inflate: %s", strerror(-e));
+        return -1;
     }
-    carry = malloc(max_cap);
-    if (!carry) {
-        snprintf(why, sizeof(why), "out of memory");
-        status = PIPE_IOERR;
-        goto out;
+    r->carry = malloc(r->max_cap);
+    if (!r->carry) {
+        pipe_read_fail(r, PIPE_IOERR, "out of memory");
+        return -1;
     }
+    r->last_tick = io_now_ms();
+    return 0;
+}
 
-    int64_t last_tick = io_now_ms();
-    while (!eof) {
-        struct pipe_block *b = pipe_acquire(p, tick, ctx);
-        pthread_mutex_lock(&p->mu);
-        int abort = p->abort;
-        pthread_mutex_unlock(&p->mu);
-        if (abort) {
-            status = PIPE_ABORTED;
-            break;
+/* Start b with the carried-over partial line; -1 if out of memory. */
+static int pipe_block_start(struct pipe_reader *r, struct pipe_block *b)
+{
+    size_t cap = r->p->cfg.block_bytes;
+    b->pre_long = 0;
+    if (b->cap < cap) {
+        char *t = realloc(b->text, cap);
+        if (!t) {
+            pipe_read_fail(r, PIPE_IOERR, "out of memory");
+            return -1;
         }
-        b->pre_long = 0;
-        if (b->cap < p->cfg.block_bytes) {
-            char *t = realloc(b->text, p->cfg.block_bytes);
-            if (!t) {
-                snprintf(why, sizeof(why), "out of memory");
-                status = PIPE_IOERR;
-                break;
-            }
-            b->text = t;
-            b->cap = p->cfg.block_bytes;
-        }
-        memcpy(b->text, carry, carry_len);
-        b->len = carry_len;
-        carry_len = 0;
-        for (;;) {
-            while (b->len < b->cap && !eof) {
-                ssize_t n = infl_read(z, b->text + b->len, b->cap - b->len);
-                if (n < 0) {
-                    snprintf(why, sizeof(why), "%s", infl_error(z));
-                    status = n == -EBADMSG ? PIPE_CORRUPT : PIPE_IOERR;
-                    eof = 1; /* load the whole lines read so far, then stop */
-                    break;
-                }
-                if (n == 0)
-                    eof = 1;
-                bytes_out += (size_t)n;
-                if (skipping && n > 0) {
-                    /* dropping an overlong line: find its end */
-                    size_t start = b->len;
-                    const char *t = b->text + start;
-                    size_t i = 0;
-                    while (i < (size_t)n && t[i] != '\n' && t[i] != '\r')
-                        i++;
-                    if (i == (size_t)n) {
-                        continue; /* all of it is the long line: drop */
-                    }
-                    skipping = 0;
-                    i += (t[i] == '\r' && i + 1 < (size_t)n && t[i + 1] == '\n') ? 2 : 1;
-                    memmove(b->text + start, t + i, (size_t)n - i);
-                    b->len = start + (size_t)n - i;
-                    continue;
-                }
-                if (!skipping)
-                    b->len += (size_t)n;
-            }
-            if (eof || pipe_cut(b->text, b->len))
-                break;
-            /* no line end in the whole block */
-            if (b->len > p->cfg.max_line_bytes) {
-                b->pre_long++; /* counted as one error line by the packer */
-                b->len = 0;
-                skipping = 1;
-                continue;
-            }
-            size_t ncap = b->cap * 2 > max_cap ? max_cap : b->cap * 2;
-            char *t = realloc(b->text, ncap);
-            if (!t) {
-                snprintf(why, sizeof(why), "out of memory for a %zu-byte line", b->len);
-                status = PIPE_IOERR;
-                eof = 1;
-                break;
-            }
-            b->text = t;
-            b->cap = ncap;
-        }
-        if (!eof) {
-            size_t cut = pipe_cut(b->text, b->len);
-            carry_len = b->len - cut;
-            memcpy(carry, b->text + cut, carry_len);
-            b->len = cut;
-        } else if (skipping) {
-            skipping = 0; /* the file ended inside the overlong line */
-        } else if (status != PIPE_DONE) {
-            /* The damage cut the last line short: its final field may be a
-             * prefix of the real one (a shorter apps list, a shorter lon).
-             * Only whole lines are loaded from a damaged file. */
-            if (b->len && b->text[b->len - 1] != '\n' && b->text[b->len - 1] != '\r')
-                b->len = pipe_cut(b->text, b->len);
-        }
-        pipe_submit(p, b);
-
-        int64_t now = io_now_ms();
-        if (tick && now - last_tick >= 100) {
-            last_tick = now;
-            pthread_mutex_lock(&p->mu);
-            p->job.bytes_in = infl_bytes_in(z);
-            p->job.bytes_out = bytes_out;
-            struct pipe_stats snap = p->job;
-            pthread_mutex_unlock(&p->mu);
-            if (tick(ctx, &snap)) {
-                pthread_mutex_lock(&p->mu);
-                p->abort = 1;
-                pthread_mutex_unlock(&p->mu);
-            }
-        }
+        b->text = t;
+        b->cap = cap;
     }
+    memcpy(b->text, r->carry, r->carry_len);
+    b->len = r->carry_len;
+    r->carry_len = 0;
+    return 0;
+}
 
-out:
-    /* wait until everything submitted has been written */
+/* While skipping: the n bytes just inflated at b->text + b->len belong to
+ * the overlong line up to its line end; keep only what follows it. */
+static void pipe_read_skip(struct pipe_reader *r, struct pipe_block *b, size_t n)
+{
+    const char *t = b->text + b->len;
+    size_t i = 0;
+    while (i < n && t[i] != '\n' && t[i] != '\r')
+        i++;
+    if (i == n)
+        return; /* all of it is the long line: drop */
+    r->skipping = 0;
+    i += (t[i] == '\r' && i + 1 < n && t[i + 1] == '\n') ? 2 : 1;
+    memmove(b->text + b->len, t + i, n - i);
+    b->len += n - i;
+}
+
+/* One inflate call into the free end of b. */
+static void pipe_read_some(struct pipe_reader *r, struct pipe_block *b)
+{
+    ssize_t n = infl_read(r->z, b->text + b->len, b->cap - b->len);
+    if (n < 0) {
+        pipe_read_fail(r, n == -EBADMSG ? PIPE_CORRUPT : PIPE_IOERR, infl_error(r->z));
+        r->eof = 1; /* load the whole lines read so far, then stop */
+        return;
+    }
+    if (n == 0)
+        r->eof = 1;
+    r->bytes_out += (size_t)n;
+    if (!r->skipping)
+        b->len += (size_t)n;
+    else if (n > 0)
+        pipe_read_skip(r, b, (size_t)n);
+}
+
+/* Fill b until it holds a line end or the input ends.  A line that does not
+ * fit grows the block up to max_cap; one longer than max_line_bytes is
+ * counted (pre_long) and skipped. */
+static void pipe_block_fill(struct pipe_reader *r, struct pipe_block *b)
+{
+    for (;;) {
+        while (b->len < b->cap && !r->eof)
+            pipe_read_some(r, b);
+        if (r->eof || pipe_cut(b->text, b->len))
+            return;
+        /* no line end in the whole block */
+        if (b->len > r->p->cfg.max_line_bytes) {
+            b->pre_long++; /* counted as one error line by the packer */
+            b->len = 0;
+            r->skipping = 1;
+            continue;
+        }
+        size_t ncap = b->cap * 2 > r->max_cap ? r->max_cap : b->cap * 2;
+        char *t = realloc(b->text, ncap);
+        if (!t) {
+            r->status = PIPE_IOERR;
+            snprintf(r->why, sizeof(r->why), "out of memory for a %zu-byte line", b->len);
+            r->eof = 1;
+            return;
+        }
+        b->text = t;
+        b->cap = ncap;
+    }
+}
+
+/* End b after its last whole line; the rest is carried to the next block. */
+static void pipe_block_cut(struct pipe_reader *r, struct pipe_block *b)
+{
+    if (!r->eof) {
+        size_t cut = pipe_cut(b->text, b->len);
+        r->carry_len = b->len - cut;
+        memcpy(r->carry, b->text + cut, r->carry_len);
+        b->len = cut;
+    } else if (r->skipping) {
+        r->skipping = 0; /* the file ended inside the overlong line */
+    } else if (r->status != PIPE_DONE) {
+        /* The damage cut the last line short: its final field may be a
+         * prefix of the real one (a shorter apps list, a shorter lon).
+         * Only whole lines are loaded from a damaged file. */
+        if (b->len && b->text[b->len - 1] != '\n' && b->text[b->len - 1] != '\r')
+            b->len = pipe_cut(b->text, b->len);
+    }
+}
+
+/* Read one block of whole lines and hand it to the packers; -1 when the
+ * load stops before the end of the input (aborted, out of memory). */
+static int pipe_read_block(struct pipe_reader *r)
+{
+    struct pipe_block *b = pipe_acquire(r);
+    if (!b) {
+        r->status = PIPE_ABORTED;
+        return -1;
+    }
+    if (pipe_block_start(r, b) < 0)
+        return -1;
+    pipe_block_fill(r, b);
+    pipe_block_cut(r, b);
+    pipe_submit(r->p, b);
+
+    int64_t now = io_now_ms();
+    if (r->tick && now - r->last_tick >= 100) {
+        r->last_tick = now;
+        pthread_mutex_lock(&r->p->mu);
+        pipe_progress(r);
+        pthread_mutex_unlock(&r->p->mu);
+    }
+    return 0;
+}
+
+/* Wait until everything submitted has been written, then fill *st. */
+static int pipe_read_end(struct pipe_reader *r, struct pipe_stats *st)
+{
+    struct pipe *p = r->p;
     pthread_mutex_lock(&p->mu);
     while (p->next_write != p->next_fill)
-        pipe_wait_free(p, tick, ctx);
-    if (p->abort && status == PIPE_DONE)
-        status = PIPE_ABORTED;
+        pipe_wait_free(r);
+    if (p->abort && r->status == PIPE_DONE)
+        r->status = PIPE_ABORTED;
     *st = p->job;
-    uint64_t lost_after = 0;
-    for (int g = 0; g < p->map->nservers; g++)
-        lost_after += p->conns[g].lost_acks;
+    uint64_t lost_after = pipe_lost_acks(p);
     pthread_mutex_unlock(&p->mu);
 
-    st->bytes_in = z ? infl_bytes_in(z) : 0;
-    st->bytes_out = bytes_out;
-    st->possibly_lost = lost_after != lost_before;
-    if (status == PIPE_DONE && (st->deferred || st->possibly_lost))
-        status = PIPE_INCOMPLETE;
-    st->status = status;
-    snprintf(st->why, sizeof(st->why), "%s", why);
-    infl_free(z);
-    free(carry);
-    return status;
+    st->bytes_in = r->z ? infl_bytes_in(r->z) : 0;
+    st->bytes_out = r->bytes_out;
+    st->possibly_lost = lost_after != r->lost_before;
+    if (r->status == PIPE_DONE && (st->deferred || st->possibly_lost))
+        r->status = PIPE_INCOMPLETE;
+    st->status = r->status;
+    snprintf(st->why, sizeof(st->why), "%s", r->why);
+    infl_free(r->z);
+    free(r->carry);
+    return r->status;
+}
+
+int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx)
+{
+    struct pipe_reader r;
+    if (pipe_read_begin(&r, p, fd, tick, ctx) == 0)
+        while (!r.eof && pipe_read_block(&r) == 0)
+            ;
+    return pipe_read_end(&r, st);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
