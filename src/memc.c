@@ -34,14 +34,31 @@
 
 /* ---- server map ---------------------------------------------------------- */
 
+/*
+ * The libmemcached object that routes a device type's keys.  Both settings
+ * put points for each server on a continuum, hashing "host:port-N" (just
+ * "host-N" for port 11211, host as written in the config), and a key goes
+ * to the first point at or after its hash.  They differ in the hashes:
+ *
+ *   ketama           MEMCACHED_BEHAVIOR_KETAMA: 100 points per server, points
+ *                    and keys hashed with libmemcached's default hash
+ *                    (one-at-a-time, not MD5).  Read by libmemcached clients
+ *                    with that behaviour (pylibmc ketama=True).
+ *   ketama_weighted  MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (sets the key and
+ *                    distribution hashes to MD5): 160 points per server (equal
+ *                    weights), 4 from each MD5 digest, keys hashed with MD5:
+ *                    libketama's continuum (pylibmc ketama_weighted=True,
+ *                    twemproxy distribution ketama with hash md5).
+ */
 static int memc_map_ketama(struct memc_map *m, int t)
 {
     memcached_st *mc = memcached_create(NULL);
     if (!mc)
         return -ENOMEM;
-    /* KETAMA: consistent hashing with MD5 keys, compatible with other
-     * ketama clients. */
-    if (memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA, 1) != MEMCACHED_SUCCESS)
+    memcached_behavior_t b = m->distribution == CFG_DIST_KETAMA_WEIGHTED
+                                 ? MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED
+                                 : MEMCACHED_BEHAVIOR_KETAMA;
+    if (memcached_behavior_set(mc, b, 1) != MEMCACHED_SUCCESS)
         goto err;
     for (int i = m->first[t]; i < m->first[t] + m->count[t]; i++) {
         const struct memc_server *s = &m->servers[i];
@@ -58,6 +75,7 @@ err:
 int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t errlen)
 {
     memset(m, 0, sizeof(*m));
+    m->distribution = c->distribution;
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
         m->first[t] = m->nservers;
         const char *p = c->addr[t];
@@ -93,17 +111,18 @@ err:
     return -EINVAL;
 }
 
+/* Each clone builds its own libmemcached objects from the server list:
+ * memcached_clone() does not copy the weighted flag (libmemcached 1.1.4), so
+ * a clone of a ketama_weighted map would place about half the keys
+ * elsewhere. */
 int memc_map_clone(struct memc_map *dst, const struct memc_map *src)
 {
     *dst = *src;
+    for (int t = 0; t < CFG_MAX_TYPES; t++)
+        dst->ketama[t] = NULL;
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
-        if (!src->ketama[t])
-            continue;
-        dst->ketama[t] = memcached_clone(NULL, src->ketama[t]);
-        if (!dst->ketama[t]) {
-            while (--t >= 0)
-                if (src->ketama[t])
-                    memcached_free(dst->ketama[t]);
+        if (src->ketama[t] && memc_map_ketama(dst, t) < 0) {
+            memc_map_free(dst);
             return -ENOMEM;
         }
     }

@@ -2,8 +2,10 @@
  * memc.h — memcached servers, routing and the pipelined write path.
  *
  * Routing (which server stores a key) uses libmemcached's ketama consistent
- * hashing, so any libmemcached client configured with MEMCACHED_BEHAVIOR_KETAMA
- * and the same server list finds our keys.  The write path is our own:
+ * hashing, as the `distribution` setting says: MEMCACHED_BEHAVIOR_KETAMA
+ * (ketama) or MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (ketama_weighted, the
+ * libketama continuum), so a client configured the same way with the same
+ * server list finds our keys.  The write path is our own:
  * libmemcached has no multi-set that reports per-key failures without a
  * round trip per key (NOREPLY hides errors, BUFFER_REQUESTS+NOREPLY has been
  * reported to hang).  We speak memcached's meta protocol directly, one batch
@@ -47,6 +49,7 @@ struct memc_map {
     int first[CFG_MAX_TYPES];                   /* first global server index of the type */
     int count[CFG_MAX_TYPES];                   /* 0: type not configured */
     struct memcached_st *ketama[CFG_MAX_TYPES]; /* only for count > 1 */
+    int distribution;                           /* enum cfg_distribution */
 };
 
 int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t errlen);
