@@ -476,6 +476,8 @@ static int pipe_read_begin(struct pipe_reader *r, struct pipe *p, int fd, pipe_t
 static int pipe_block_start(struct pipe_reader *r, struct pipe_block *b)
 {
     size_t cap = r->p->cfg.block_bytes;
+    if (r->carry_len > cap)
+        cap = r->max_cap; /* the start of a long line, left by a block that grew */
     b->pre_long = 0;
     if (b->cap < cap) {
         char *t = realloc(b->text, cap);
