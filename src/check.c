@@ -1,12 +1,15 @@
 /*
- * check.c — --check-config.  Reuses the real write path: each target gets a
- * one-record batch setting a probe key, so "ok" means memcached accepted a
- * meta-protocol set, not merely that a TCP port was open.
+ * check.c — --check-config.  The spool directory must exist, and every
+ * target must take a write.  That reuses the real write path: each target
+ * gets a one-record batch setting a probe key, so "ok" means memcached
+ * accepted a meta-protocol set, not merely that a TCP port was open.
  */
 #include "check.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "memc.h"
 
@@ -19,10 +22,28 @@ int check_config(const struct cfg *c)
         return CFG_EX_CONFIG;
     }
     cfg_split_pattern(c->pattern, dir, sizeof(dir), glob, sizeof(glob));
-    printf("config:   %s\nspool:    %s\npattern:  %s\nworkers:  %d x %d packer threads\n\n",
-           c->config_file, dir, glob, c->workers, c->threads);
-    printf("%-6s %-32s %s\n", "TYPE", "SERVER", "STATE");
+    /* The daemon would wait for a missing spool (a mount that comes later),
+     * but a check says so: most often the pattern is mistyped. */
+    struct stat st;
+    char spool_why[256] = "";
+    if (stat(dir, &st) < 0)
+        snprintf(spool_why, sizeof(spool_why), "%s", strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(spool_why, sizeof(spool_why), "not a directory");
+    printf("config:   %s\n", c->config_file);
+    if (spool_why[0])
+        printf("spool:    %s (%s)\n", dir, spool_why);
+    else
+        printf("spool:    %s\n", dir);
+    printf("pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n\n", glob,
+           c->workers, c->threads, cfg_distribution_name(c->distribution));
     int bad = 0;
+    if (spool_why[0]) {
+        fprintf(stderr, "memc-load: spool directory %s (from pattern %s): %s\n", dir, c->pattern,
+                spool_why);
+        bad = 1;
+    }
+    printf("%-6s %-32s %s\n", "TYPE", "SERVER", "STATE");
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
         if (!map.count[t])
             printf("%-6s %-32s %s\n", cfg_type_name(t), "-", "not configured (lines are errors)");

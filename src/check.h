@@ -7,7 +7,8 @@
 
 #include "config.h"
 
-/* Exit status: 0 every target answered, 1 some did not. */
+/* Exit status: 0 every target answered and the spool directory exists,
+ * 1 otherwise. */
 int check_config(const struct cfg *c);
 
 #endif

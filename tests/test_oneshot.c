@@ -392,27 +392,42 @@ static void test_check_config(void **state)
     struct h_mc dead;
     assert_int_equal(h_mc_start(&dead, NULL), 0);
     h_mc_stop(&dead);
-    char cmd[PATH_MAX * 3], out[PATH_MAX + 16];
+    char cmd[PATH_MAX * 4], out[PATH_MAX + 16];
     snprintf(out, sizeof(out), "%s/check.out", t->dir);
     snprintf(cmd, sizeof(cmd),
-             "%s --check-config --config /dev/null --idfa %s --gaid %s --adid %s --dvid '' > %s",
-             MEMC_BIN, servers[0], servers[1], h_endpoint(dead.port), out);
+             "%s --check-config --config /dev/null --pattern '%s' --idfa %s --gaid %s --adid %s "
+             "--dvid '' > %s",
+             MEMC_BIN, t->pattern, servers[0], servers[1], h_endpoint(dead.port), out);
     const char *sh[] = {"sh", "-c", cmd, NULL};
     assert_int_equal(h_run(sh, t->log, 30), 1); /* a target is down */
     char *table = h_read_file(out, NULL);
     assert_non_null(table);
     assert_non_null(strstr(table, "TYPE"));
-    char want[128];
+    char want[PATH_MAX + 128];
     snprintf(want, sizeof(want), "idfa   %-32s ok", servers[0]);
     assert_non_null(strstr(table, want));
     assert_non_null(strstr(table, "Connection refused"));
     assert_non_null(strstr(table, "not configured"));
     free(table);
     snprintf(cmd, sizeof(cmd),
-             "%s --check-config --config /dev/null --idfa %s --gaid %s "
+             "%s --check-config --config /dev/null --pattern '%s' --idfa %s --gaid %s "
              "--adid %s --dvid %s > %s",
-             MEMC_BIN, servers[0], servers[1], servers[2], servers[3], out);
+             MEMC_BIN, t->pattern, servers[0], servers[1], servers[2], servers[3], out);
     assert_int_equal(h_run(sh, t->log, 30), 0); /* all up */
+    /* every target up, but the spool directory missing: fails, naming it */
+    snprintf(cmd, sizeof(cmd),
+             "%s --check-config --config /dev/null --pattern '%s/nospool/*.tsv.gz' --idfa %s "
+             "--gaid %s --adid %s --dvid %s > %s",
+             MEMC_BIN, t->dir, servers[0], servers[1], servers[2], servers[3], out);
+    assert_int_equal(h_run(sh, t->log, 30), 1);
+    snprintf(want, sizeof(want), "spool directory %s/nospool", t->dir);
+    assert_true(log_has(t, want));
+    assert_true(log_has(t, "No such file or directory"));
+    table = h_read_file(out, NULL);
+    assert_non_null(table);
+    snprintf(want, sizeof(want), "idfa   %-32s ok", servers[0]);
+    assert_non_null(strstr(table, want)); /* the targets are still probed */
+    free(table);
 }
 
 static void test_self_test(void **state)
