@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -36,30 +35,22 @@ def user_apps_class():
         return message_factory.MessageFactory(pool).GetPrototype(desc)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+MEMCACHED_START = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib",
+                               "memcached-start")
 
 
 def start_memcached():
+    """memcached on a free loopback port (tests/lib/memcached-start): (Popen, port)."""
     for _ in range(5):
-        port = free_port()
-        args = ["memcached", "-p", str(port), "-l", "127.0.0.1", "-U", "0", "-m", "256"]
-        if os.getuid() == 0:
-            args += ["-u", "root"]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                return proc, port
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.01)
+        proc = subprocess.Popen([MEMCACHED_START, "-U", "0", "-m", "256"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        port = int(proc.stdout.readline() or 0)  # then it execs memcached: proc.pid is memcached
+        proc.stdout.close()
+        if port and subprocess.run([MEMCACHED_START, "--wait", str(proc.pid), str(port), "2"]
+                                   ).returncode == 0:
+            return proc, port
         proc.kill()
+        proc.wait()
     sys.exit("cannot start memcached")
 
 

@@ -5,12 +5,11 @@ set -euo pipefail
 memc=$1 gen=$2
 command -v valgrind >/dev/null || { echo "valgrind not installed: skipped"; exit 77; }
 work=$(mktemp -d /tmp/memc-valgrind-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-user=(); [ "$(id -u)" -eq 0 ] && user=(-u root)
-memcached -l 127.0.0.1 -p "$port" -U 0 -m 64 "${user[@]}" &
-mc=$!
+trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/lib/memcached-start"
+memcached_start -U 0 -m 64
+mc=$MC_PID port=$MC_PORT
 trap 'kill $mc 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.02; done
 "$gen" -n 3000 -f 2 -e 0.01 "$work/spool" >/dev/null
 printf 'not gzip\n' >"$work/spool/zz-corrupt.tsv.gz"
 a=127.0.0.1:$port

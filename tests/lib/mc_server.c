@@ -18,65 +18,63 @@
 
 #include "procs.h"
 
-static int h_free_port(void)
+/* Run tests/lib/memcached-start, which prints the port and then execs
+ * memcached: the child's pid is memcached's.  *port gets the port (0 if it
+ * printed none). */
+static pid_t h_mc_exec(int want_port, const char *const *extra, int *port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        if (fd >= 0)
-            close(fd);
+    char pbuf[16];
+    snprintf(pbuf, sizeof(pbuf), "%d", want_port);
+    const char *argv[32] = {MEMCACHED_START, "--port", pbuf, "-U", "0",   "-m",
+                            "256",           "-t",     "1",  "-c", "1024"};
+    int n = 11, out[2];
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    *port = 0;
+    if (pipe2(out, O_CLOEXEC) < 0)
         return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int dn = open("/dev/null", O_RDWR);
+        dup2(out[1], 1);
+        dup2(dn, 2);
+        execv(MEMCACHED_START, (char *const *)argv);
+        _exit(127);
     }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int h_can_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    close(out[1]);
+    char buf[32];
+    size_t len = 0;
+    ssize_t got;
+    while (pid > 0 && len < sizeof(buf) - 1 &&
+           (got = read(out[0], buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)got;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    close(out[0]);
+    buf[len] = 0;
+    *port = atoi(buf);
+    return pid;
 }
 
 /* Start memcached on port (0: a free one, retried if taken meanwhile). */
 int h_mc_start_at(struct h_mc *mc, int want_port, const char *const *extra)
 {
     for (int attempt = 0; attempt < (want_port ? 50 : 5); attempt++) {
-        int port = want_port ? want_port : h_free_port();
-        char pbuf[16];
-        snprintf(pbuf, sizeof(pbuf), "%d", port);
-        const char *argv[32] = {"memcached", "-p",  pbuf, "-l", "127.0.0.1", "-U",  "0",
-                                "-m",        "256", "-t", "1",  "-c",        "1024"};
-        int n = 13;
-        if (getuid() == 0)
-            argv[n++] = "-u", argv[n++] = "root";
-        for (int i = 0; extra && extra[i] && n < 31; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        pid_t pid = fork();
-        if (pid == 0) {
-            int dn = open("/dev/null", O_RDWR);
-            dup2(dn, 1);
-            dup2(dn, 2);
-            execvp("memcached", (char *const *)argv);
-            _exit(127);
-        }
-        for (int i = 0; i < 200; i++) {
-            if (h_can_connect(port)) {
-                mc->pid = pid;
-                mc->port = port;
-                return 0;
-            }
-            if (waitpid(pid, NULL, WNOHANG) == pid)
-                break; /* died: port taken (TIME_WAIT, or by another) */
-            h_sleep_ms(10);
+        int port;
+        pid_t pid = h_mc_exec(want_port, extra, &port);
+        if (pid < 0)
+            return -1;
+        char pidbuf[16], portbuf[16];
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+        snprintf(portbuf, sizeof(portbuf), "%d", port);
+        /* until it listens (0), or it died: port taken (TIME_WAIT, or by another) */
+        const char *wait[] = {MEMCACHED_START, "--wait", pidbuf, portbuf, "2", NULL};
+        if (port > 0 && h_run(wait, NULL, 30) == 0) {
+            mc->pid = pid;
+            mc->port = port;
+            return 0;
         }
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
