@@ -29,6 +29,7 @@ struct infl {
     int eof;           /* no more file data */
     uint64_t bytes_in;
     char err[160];
+    int truncated; /* err is "truncated": the input ended inside a member */
     unsigned char in[INFL_INBUF];
 };
 
@@ -66,13 +67,18 @@ static int infl_fill(struct infl *z)
 }
 
 /* Between members: skip zero padding; 1 if a member starts here, 0 if the
- * input is used up. */
+ * input is used up, -1 (z->err set) if what follows is not a gzip member:
+ * wrong bytes are corrupt at once, never "truncated" (which may heal). */
 static int infl_member_start(struct infl *z)
 {
     while (z->io.in_len && *z->io.in == 0)
         z->io.in++, z->io.in_len--;
     if (!z->io.in_len)
         return 0;
+    if (z->io.in[0] != 0x1f || (z->io.in_len > 1 && z->io.in[1] != 0x8b)) {
+        snprintf(z->err, sizeof(z->err), "corrupt gzip data: not a gzip member (no 1f 8b magic)");
+        return -1;
+    }
     infl_be_member(z->be);
     z->in_member = 1;
     return 1;
@@ -95,6 +101,7 @@ static int infl_step(struct infl *z)
     }
     if (z->io.in_len == in_before && z->io.out_len == out_before && z->eof && !z->io.in_len) {
         snprintf(z->err, sizeof(z->err), "truncated gzip data (unexpected end of file)");
+        z->truncated = 1;
         return -EBADMSG;
     }
     return 0;
@@ -110,10 +117,14 @@ ssize_t infl_read(struct infl *z, void *buf, size_t len)
         int r = infl_fill(z);
         if (r < 0)
             return r;
-        if (!z->in_member && !infl_member_start(z)) {
-            if (z->eof)
+        if (!z->in_member) {
+            int m = infl_member_start(z);
+            if (m < 0)
                 break;
-            continue;
+            if (m == 0 && z->eof)
+                break;
+            if (m == 0)
+                continue;
         }
         if (infl_step(z) < 0)
             break;
@@ -127,6 +138,11 @@ ssize_t infl_read(struct infl *z, void *buf, size_t len)
 const char *infl_error(const struct infl *z)
 {
     return z->err;
+}
+
+int infl_truncated(const struct infl *z)
+{
+    return z->truncated;
 }
 
 uint64_t infl_bytes_in(const struct infl *z)

@@ -29,6 +29,8 @@ int infl_open(struct infl **out, int fd);
 ssize_t infl_read(struct infl *z, void *buf, size_t len);
 
 const char *infl_error(const struct infl *z);
+/* 1 when the -EBADMSG was the data ending short (the file may still grow). */
+int infl_truncated(const struct infl *z);
 
 /* Compressed bytes consumed so far (for progress). */
 uint64_t infl_bytes_in(const struct infl *z);

@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -58,6 +59,8 @@ struct master {
     int exit_code;
     int rate_failed; /* a file loaded at or above the error threshold */
     int any_left;
+    int64_t spool_try_ms; /* waiting for the spool directory: next look */
+    int64_t extended_ms;  /* waiting before READY: last EXTEND_TIMEOUT_USEC */
 };
 
 enum { TAG_SIG = 1, TAG_INOTIFY, TAG_TIMER, TAG_WORKER = 100 };
@@ -79,9 +82,16 @@ static void master_poll_del(struct master *m, int fd)
         log_printf(LOG_WARNING, "epoll_ctl(DEL): %s", strerror(errno));
 }
 
+/* watch.c found a name: the spool decides what it means. */
+static void master_on_name(void *ctx, const char *name, enum watch_how how)
+{
+    struct master *m = ctx;
+    spool_add(&m->spool, name, how, io_now_ms(), io_wall_us() / 1000);
+}
+
 static void master_rescan(struct master *m)
 {
-    int r = watch_scan(&m->watch, spool_add, &m->spool);
+    int r = watch_scan(&m->watch, master_on_name, m);
     if (r < 0)
         log_printf(LOG_ERR, "cannot scan %s: %s", m->watch.dir, strerror(-r));
 }
@@ -124,6 +134,10 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
         /* Truncated under the reader looks corrupt: only a file that stayed
          * the same is judged by its bytes. */
         if (spool_requeue_if_changed(&m->spool, f, now))
+            return;
+        /* Data that ends short may still be written: final only when it is
+         * still short after the file stayed unchanged for settle_time. */
+        if (st->truncated && spool_hold_truncated(&m->spool, f, now))
             return;
         spool_set_state(&m->spool, f, SPOOL_BAD);
         report_set_aside(&m->report, f, st, now);
@@ -202,29 +216,88 @@ static void master_stop(struct master *m, const char *why)
     pool_stop(&m->pool);
 }
 
+/* The spool directory was removed or moved away: stop listening, forget
+ * what is not loading, and wait for it to come back.  Loads in flight
+ * finish against the old directory (its fd stays open until they have). */
 static void master_spool_gone(struct master *m)
 {
-    log_printf(LOG_ERR, "spool directory %s was deleted or moved; exiting", m->watch.dir);
+    log_printf(LOG_ERR,
+               "spool directory %s was deleted or moved; waiting for it to come back "
+               "(files not yet renamed are loaded again then)",
+               m->watch.dir);
     master_poll_del(m, m->watch.infd);
-    m->exit_code = 1;
-    master_stop(m, "spool directory gone");
+    watch_stop_events(&m->watch);
+    spool_forget_idle(&m->spool);
+    m->spool_try_ms = 0;
+}
+
+static int master_open_watch(struct master *m, struct watch *w, int quiet);
+
+/* Not watching: close the old directory once its last load is done, then
+ * look for the spool twice a second and start watching when it is there. */
+static void master_find_spool(struct master *m, int64_t now)
+{
+    if (m->watch.dirfd >= 0) {
+        if (m->spool.count[SPOOL_LOADING])
+            return;
+        watch_close(&m->watch);
+        m->spool.dirfd = -1;
+    }
+    if (now < m->spool_try_ms)
+        return;
+    m->spool_try_ms = now + 500;
+    struct watch w;
+    if (master_open_watch(m, &w, 1) < 0)
+        return;
+    if (master_poll_add(m, w.infd, TAG_INOTIFY) < 0) {
+        watch_close(&w);
+        return;
+    }
+    m->watch = w;
+    m->spool.dirfd = w.dirfd;
+    log_printf(LOG_NOTICE, "spool directory %s is there; watching it", w.dir);
+    master_rescan(m);
+}
+
+/* Before READY=1 while the spool is missing: keep systemd's start timeout
+ * from running out (a spool on a mount that comes later). */
+static void master_keep_starting(struct master *m, int64_t now)
+{
+    if (m->ready_sent || now - m->extended_ms < 1000)
+        return;
+    m->extended_ms = now;
+    notify_extend_timeout(&m->notify, 5 * 1000000ULL);
 }
 
 static void master_maybe_ready(struct master *m)
 {
     if (m->ready_sent || m->stopping || !pool_all_ready(&m->pool))
         return;
+    if (!m->cfg.oneshot && m->watch.infd < 0)
+        return; /* READY=1 means watching */
     notify_ready(&m->notify);
     m->ready_sent = 1;
     log_printf(LOG_INFO, "ready: %d workers x %d packer threads, watching %s/%s%s", m->cfg.workers,
                m->cfg.threads, m->watch.dir, m->watch.glob, m->cfg.oneshot ? " (one-shot)" : "");
 }
 
+/* The spool directory we wait for, or NULL when watching it. */
+static const char *master_waiting_for(const struct master *m)
+{
+    return !m->cfg.oneshot && m->watch.infd < 0 ? m->watch.dir : NULL;
+}
+
 static void master_checks(struct master *m)
 {
     int64_t now = io_now_ms();
-    if (!m->stopping && m->watch.infd >= 0 && watch_gone(&m->watch))
-        master_spool_gone(m);
+    if (!m->stopping && !m->cfg.oneshot) {
+        if (m->watch.infd >= 0 && watch_gone(&m->watch))
+            master_spool_gone(m);
+        if (m->watch.infd < 0) {
+            master_find_spool(m, now);
+            master_keep_starting(m, now);
+        }
+    }
     pool_check_stalls(&m->pool, now);
     if (!m->stopping) {
         pool_fill(&m->pool, now);
@@ -236,19 +309,21 @@ static void master_checks(struct master *m)
     }
     master_maybe_ready(m);
     notify_watchdog(&m->notify);
-    report_status(&m->report, &m->spool, &m->pool, &m->map, m->stopping, &m->notify, 0);
+    report_status(&m->report, &m->spool, &m->pool, &m->map, master_waiting_for(m), m->stopping,
+                  &m->notify, 0);
     if (m->report.tty)
         report_tty_draw(&m->report, &m->pool, now);
 }
 
 /* ---- reload -------------------------------------------------------------- */
 
-static int master_open_watch(struct master *m, struct watch *w)
+/* quiet: a missing directory is not worth a message (we wait for it). */
+static int master_open_watch(struct master *m, struct watch *w, int quiet)
 {
     char dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
     cfg_split_pattern(m->cfg.pattern, dir, sizeof(dir), glob, sizeof(glob));
     int r = watch_open(w, dir, glob, !m->cfg.oneshot);
-    if (r < 0)
+    if (r < 0 && !(quiet && (r == -ENOENT || r == -ENOTDIR)))
         log_printf(LOG_ERR, "cannot watch spool directory %s: %s", dir, strerror(-r));
     return r;
 }
@@ -258,7 +333,7 @@ static int master_open_watch(struct master *m, struct watch *w)
 static int master_switch_spool(struct master *m)
 {
     struct watch w;
-    if (master_open_watch(m, &w) < 0)
+    if (master_open_watch(m, &w, 0) < 0)
         return -1;
     if (w.infd >= 0 && master_poll_add(m, w.infd, TAG_INOTIFY) < 0) {
         watch_close(&w);
@@ -332,7 +407,7 @@ static void master_on_signal(struct master *m)
 
 static void master_on_inotify(struct master *m)
 {
-    int r = watch_read(&m->watch, spool_add, &m->spool);
+    int r = watch_read(&m->watch, master_on_name, m);
     if (r == -EOVERFLOW) {
         log_printf(LOG_WARNING, "inotify queue overflowed; rescanning %s", m->watch.dir);
         master_rescan(m);
@@ -381,11 +456,19 @@ static int master_setup(struct master *m)
     }
     if (master_poll_add(m, m->sigfd, TAG_SIG) < 0 || master_poll_add(m, m->timerfd, TAG_TIMER) < 0)
         return -1;
-    if (master_open_watch(m, &m->watch) < 0)
+    int r = master_open_watch(m, &m->watch, 1);
+    if ((r == -ENOENT || r == -ENOTDIR) && m->cfg.oneshot) {
+        log_printf(LOG_ERR, "spool directory %s does not exist", m->watch.dir);
+        return -EX_NOINPUT;
+    }
+    if (r == -ENOENT || r == -ENOTDIR)
+        log_printf(LOG_WARNING, "spool directory %s does not exist (yet); waiting for it",
+                   m->watch.dir);
+    else if (r < 0)
         return -1;
     if (m->watch.infd >= 0 && master_poll_add(m, m->watch.infd, TAG_INOTIFY) < 0)
         return -1;
-    spool_init(&m->spool, m->watch.dirfd, m->watch.dir);
+    spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
     struct pool_events ev = {m, master_on_result, master_on_died, master_in_child};
     pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev);
     return 0;
@@ -406,7 +489,7 @@ static void master_loop(struct master *m)
         for (int i = 0; i < n; i++)
             master_on_event(m, evs[i].data.u64);
         master_dispatch(m);
-        spool_renames(&m->spool);
+        spool_renames(&m->spool, io_now_ms());
         master_checks(m);
         if (m->cfg.oneshot && !m->stopping && m->ready_sent && !spool_unfinished(&m->spool)) {
             m->stopping = 1; /* quietly: every worker is idle and told to QUIT */
@@ -460,7 +543,7 @@ int master_run(const struct cfg *c, int argc, char **argv)
     m->argv = argv;
     m->sigfd = m->epfd = m->timerfd = -1;
     m->watch.dirfd = m->watch.infd = -1;
-    spool_init(&m->spool, -1, "");
+    spool_init(&m->spool, -1, "", c->settle_ms);
     notify_init(&m->notify);
     /* On a terminal the progress lines and the summary table replace the
      * per-file info lines; warnings and errors still show. */
@@ -473,13 +556,16 @@ int master_run(const struct cfg *c, int argc, char **argv)
     if (memc_map_init(&m->map, c, err, sizeof(err)) < 0) {
         log_printf(LOG_ERR, "%s", err);
         code = CFG_EX_CONFIG;
-    } else if (master_setup(m) == 0) {
+    } else if ((code = master_setup(m)) == 0) {
         master_loop(m);
-        spool_renames(&m->spool);
-        report_status(&m->report, &m->spool, &m->pool, &m->map, m->stopping, &m->notify, 1);
+        spool_renames(&m->spool, INT64_MAX); /* a last try, whatever the back-off */
+        report_status(&m->report, &m->spool, &m->pool, &m->map, master_waiting_for(m), m->stopping,
+                      &m->notify, 1);
         if (m->report.tty)
             report_tty_summary(&m->report);
         code = master_exit_code(m);
+    } else {
+        code = code == -EX_NOINPUT ? EX_NOINPUT : 1;
     }
     master_free(m);
     return code;

@@ -344,6 +344,7 @@ struct pipe_reader {
     int eof;        /* no more input: end of file, or a failure */
     int skipping;   /* dropping the rest of an overlong line */
     int status;     /* enum pipe_status */
+    int truncated;  /* PIPE_CORRUPT because the data ends short */
     char why[192];  /* for PIPE_CORRUPT / PIPE_IOERR */
     uint64_t bytes_out;
     uint64_t lost_before; /* acks lost before this load (possibly_lost) */
@@ -516,6 +517,7 @@ static void pipe_read_some(struct pipe_reader *r, struct pipe_block *b)
     ssize_t n = infl_read(r->z, b->text + b->len, b->cap - b->len);
     if (n < 0) {
         pipe_read_fail(r, n == -EBADMSG ? PIPE_CORRUPT : PIPE_IOERR, infl_error(r->z));
+        r->truncated = n == -EBADMSG && infl_truncated(r->z);
         r->eof = 1; /* load the whole lines read so far, then stop */
         return;
     }
@@ -621,6 +623,7 @@ static int pipe_read_end(struct pipe_reader *r, struct pipe_stats *st)
     if (r->status == PIPE_DONE && (st->deferred || st->possibly_lost))
         r->status = PIPE_INCOMPLETE;
     st->status = r->status;
+    st->truncated = r->truncated;
     snprintf(st->why, sizeof(st->why), "%s", r->why);
     infl_free(r->z);
     free(r->carry);

@@ -52,6 +52,7 @@ struct pipe_stats {
     uint64_t bytes_in;  /* compressed bytes consumed */
     uint64_t bytes_out; /* inflated bytes */
     int possibly_lost;  /* a server failed after acking records of this file */
+    int truncated;      /* PIPE_CORRUPT because the data ends short (may still grow) */
     int status;         /* enum pipe_status */
     char why[192];      /* for PIPE_CORRUPT / PIPE_IOERR */
     int nexamples;

@@ -25,6 +25,7 @@ static const char *const spool_state_names[SPOOL_NSTATES] = {
     [SPOOL_QUEUED] = "queued", [SPOOL_LOADING] = "loading", [SPOOL_RETRY] = "retry",
     [SPOOL_SETTLE] = "settle", [SPOOL_DONE] = "done",       [SPOOL_BAD] = "bad",
     [SPOOL_LEFT] = "left",     [SPOOL_SKIP] = "skip",       [SPOOL_KEPT] = "kept",
+    [SPOOL_STUCK] = "stuck",   [SPOOL_REFUSED] = "refused",
 };
 
 const char *spool_state_name(enum spool_state st)
@@ -66,20 +67,37 @@ static int spool_key_name(const void *key, const struct treap_node *n)
     return strcmp(key, treap_entry(n, struct spool_file, by_name)->name);
 }
 
-void spool_init(struct spool *s, int dirfd, const char *dir)
+static void spool_stat_set(struct spool_stat *d, const struct stat *st)
+{
+    d->dev = st->st_dev;
+    d->ino = st->st_ino;
+    d->size = st->st_size;
+    d->mtime = st->st_mtim;
+}
+
+static int spool_same_stat(const struct spool_stat *a, const struct stat *b)
+{
+    return a->ino == b->st_ino && a->dev == b->st_dev && a->size == b->st_size &&
+           a->mtime.tv_sec == b->st_mtim.tv_sec && a->mtime.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+void spool_init(struct spool *s, int dirfd, const char *dir, int64_t settle_ms)
 {
     memset(s, 0, sizeof(*s));
     s->dirfd = dirfd;
     s->dir = dir;
+    s->settle_ms = settle_ms;
+    s->rename_fn = renameat;
     treap_init(&s->names, spool_cmp_name);
     treap_init(&s->order, spool_cmp_order);
     treap_init(&s->ready, spool_cmp_ready);
     treap_init(&s->timers, spool_cmp_due);
 }
 
+/* Still to be renamed (or to finish first): holds back later names. */
 static int spool_in_order(enum spool_state st)
 {
-    return st != SPOOL_SKIP && st != SPOOL_KEPT;
+    return st != SPOOL_SKIP && st != SPOOL_KEPT && st != SPOOL_STUCK && st != SPOOL_REFUSED;
 }
 
 static struct treap *spool_turn_tree(struct spool *s, enum spool_state st)
@@ -125,6 +143,8 @@ void spool_set_state(struct spool *s, struct spool_file *f, enum spool_state to)
     spool_index(s, f, 1);
     if (to == SPOOL_BAD)
         s->set_aside++;
+    if (to == SPOOL_STUCK)
+        s->stuck++;
 }
 
 /* ---- names come and go --------------------------------------------------- */
@@ -135,31 +155,100 @@ struct spool_file *spool_find(const struct spool *s, const char *name)
     return n ? treap_entry(n, struct spool_file, by_name) : NULL;
 }
 
-void spool_add(void *spool, const char *name)
+static struct spool_file *spool_new(struct spool *s, const char *name, size_t len,
+                                    enum spool_state st)
 {
-    struct spool *s = spool;
+    struct spool_file *f = calloc(1, sizeof(*f) + len + 1);
+    if (!f) {
+        log_printf(LOG_ERR, "out of memory queueing a file; it is picked up at the next scan");
+        return NULL;
+    }
+    memcpy(f->name, name, len + 1);
+    f->state = st;
+    treap_insert(&s->names, &f->by_name);
+    spool_index(s, f, 1);
+    return f;
+}
+
+static void spool_refuse(struct spool *s, const char *name, size_t len)
+{
+    if (!spool_new(s, name, len, SPOOL_REFUSED))
+        return;
+    char esc[LOG_NAME_LEN];
+    log_printf(LOG_ERR,
+               "%s: the name is %zu bytes, too long to rename it to .NAME.failed (at most %d "
+               "bytes); it is never loaded: give it a shorter name",
+               log_name(name, esc, sizeof(esc)), len, SPOOL_NAME_MAX);
+}
+
+/* Look at f's stat now; 0 when it is a regular file (f->st updated). */
+static int spool_restat(struct spool *s, struct spool_file *f, struct stat *st)
+{
+    if (fstatat(s->dirfd, f->name, st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st->st_mode))
+        return -1; /* gone or not a file: queued, spool_open decides and says why */
+    spool_stat_set(&f->st, st);
+    return 0;
+}
+
+/* Written in place, linked in or young: wait until its stat stays still. */
+static void spool_settle(struct spool *s, struct spool_file *f, int64_t now)
+{
+    struct stat st;
+    if (spool_restat(s, f, &st) < 0)
+        spool_set_state(s, f, SPOOL_QUEUED);
+    else
+        spool_wait(s, f, SPOOL_SETTLE, now + s->settle_ms);
+}
+
+/* A name we know appeared again. */
+static void spool_again(struct spool *s, struct spool_file *f, enum watch_how how, int64_t now)
+{
+    if (how == WATCH_SCANNED)
+        return; /* a rescan tells nothing new about a name we know */
+    switch (f->state) {
+    case SPOOL_LOADING:
+        f->changed = 1;
+        return;
+    case SPOOL_DONE:
+    case SPOOL_SKIP:
+    case SPOOL_BAD:
+    case SPOOL_STUCK:
+        f->changed = 0;
+        f->truncated = 0;
+        /* fall through */
+    case SPOOL_QUEUED:
+    case SPOOL_SETTLE:
+        if (how == WATCH_MOVED_IN)
+            spool_set_state(s, f, SPOOL_QUEUED);
+        else
+            spool_settle(s, f, now);
+        return;
+    default: /* RETRY keeps its timer; LEFT, KEPT, REFUSED stay */
+        return;
+    }
+}
+
+void spool_add(struct spool *s, const char *name, enum watch_how how, int64_t now, int64_t wall_ms)
+{
     size_t len = strlen(name);
     if (len > NAME_MAX)
         return;
     struct spool_file *f = spool_find(s, name);
     if (f) {
-        if (f->state == SPOOL_LOADING) {
-            f->changed = 1;
-        } else if (f->state == SPOOL_DONE || f->state == SPOOL_SKIP || f->state == SPOOL_BAD) {
-            f->changed = 0;
-            spool_set_state(s, f, SPOOL_QUEUED);
-        }
+        spool_again(s, f, how, now);
         return;
     }
-    f = calloc(1, sizeof(*f) + len + 1);
-    if (!f) {
-        log_printf(LOG_ERR, "out of memory queueing a file; it is picked up at the next scan");
+    if (len > SPOOL_NAME_MAX) {
+        spool_refuse(s, name, len);
         return;
     }
-    memcpy(f->name, name, len + 1);
-    f->state = SPOOL_QUEUED;
-    treap_insert(&s->names, &f->by_name);
-    spool_index(s, f, 1);
+    f = spool_new(s, name, len, SPOOL_QUEUED);
+    struct stat st;
+    if (!f || how == WATCH_MOVED_IN || spool_restat(s, f, &st) < 0)
+        return;
+    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (how != WATCH_SCANNED || wall_ms - mtime_ms < s->settle_ms)
+        spool_wait(s, f, SPOOL_SETTLE, now + s->settle_ms);
 }
 
 void spool_remove(struct spool *s, struct spool_file *f)
@@ -188,20 +277,6 @@ void spool_free(struct spool *s)
 }
 
 /* ---- timers and dispatch ------------------------------------------------- */
-
-static void spool_stat_set(struct spool_stat *d, const struct stat *st)
-{
-    d->dev = st->st_dev;
-    d->ino = st->st_ino;
-    d->size = st->st_size;
-    d->mtime = st->st_mtim;
-}
-
-static int spool_same_stat(const struct spool_stat *a, const struct stat *b)
-{
-    return a->ino == b->st_ino && a->dev == b->st_dev && a->size == b->st_size &&
-           a->mtime.tv_sec == b->st_mtim.tv_sec && a->mtime.tv_nsec == b->st_mtim.tv_nsec;
-}
 
 void spool_wait(struct spool *s, struct spool_file *f, enum spool_state st, int64_t due)
 {
@@ -233,7 +308,7 @@ void spool_tick(struct spool *s, int64_t now)
         if (f->due_ms > now)
             return;
         if (f->state == SPOOL_SETTLE && spool_still_moving(s, f))
-            spool_wait(s, f, SPOOL_SETTLE, now + SPOOL_SETTLE_MS);
+            spool_wait(s, f, SPOOL_SETTLE, now + s->settle_ms);
         else
             spool_set_state(s, f, SPOOL_QUEUED);
     }
@@ -315,11 +390,12 @@ int spool_requeue_if_changed(struct spool *s, struct spool_file *f, int64_t now)
         return 0;
     log_printf(LOG_WARNING,
                "%s changed while loading (replaced, truncated, grown or touched); "
-               "loading it again once it is unchanged for %d ms",
-               esc, SPOOL_SETTLE_MS);
+               "loading it again once it is unchanged for %lld ms",
+               esc, (long long)s->settle_ms);
     spool_stat_set(&f->st, &st);
     f->changed = 0;
-    spool_wait(s, f, SPOOL_SETTLE, now + SPOOL_SETTLE_MS);
+    f->truncated = 0;
+    spool_wait(s, f, SPOOL_SETTLE, now + s->settle_ms);
     return 1;
 }
 
@@ -334,21 +410,110 @@ int spool_loader_died(struct spool *s, struct spool_file *f, int stopping)
     return 0;
 }
 
-void spool_renames(struct spool *s)
+int spool_hold_truncated(struct spool *s, struct spool_file *f, int64_t now)
+{
+    int64_t mtime_ns = (int64_t)f->st.mtime.tv_sec * 1000000000 + f->st.mtime.tv_nsec;
+    if (f->truncated && f->trunc_size == (int64_t)f->st.size && f->trunc_mtime_ns == mtime_ns)
+        return 0; /* settled, unchanged, and short again: it is truncated */
+    f->truncated = 1;
+    f->trunc_size = (int64_t)f->st.size;
+    f->trunc_mtime_ns = mtime_ns;
+    char esc[LOG_NAME_LEN];
+    log_printf(LOG_WARNING,
+               "%s: the gzip data ends short (a producer may still be writing it); loading "
+               "it again once it is unchanged for %lld ms",
+               log_name(f->name, esc, sizeof(esc)), (long long)s->settle_ms);
+    spool_settle(s, f, now);
+    return 1;
+}
+
+/* Errors that waiting cannot fix: the name or what sits at ".name". */
+static int spool_rename_is_final(int e)
+{
+    switch (e) {
+    case ENAMETOOLONG:
+    case EISDIR:
+    case ENOTEMPTY:
+    case EEXIST:
+    case ENOTDIR:
+    case EINVAL:
+    case ELOOP:
+    case EMLINK:
+    case EXDEV:
+    case EBUSY:
+        return 1;
+    default: /* EACCES, EPERM, EROFS, ENOSPC, EDQUOT, EIO: the operator fixes the spool */
+        return 0;
+    }
+}
+
+/* 0 when renamed (or already gone), else -errno. */
+static int spool_rename_one(struct spool *s, struct spool_file *f, char *to, size_t tolen)
+{
+    struct stat st;
+    char esc[LOG_NAME_LEN];
+    snprintf(to, tolen, ".%s%s", f->name, f->state == SPOOL_BAD ? ".failed" : "");
+    if (fstatat(s->dirfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        log_printf(LOG_NOTICE, "%s replaces %s from an earlier load",
+                   log_name(f->name, esc, sizeof(esc)), to);
+    if (s->rename_fn(s->dirfd, f->name, s->dirfd, to) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+static void spool_rename_stuck(struct spool *s, struct spool_file *f, const char *to, int e)
+{
+    char esc[LOG_NAME_LEN], msg[LOG_NAME_LEN * 2 + 400], f1[LOG_NAME_LEN + 16], f2[64];
+    log_name(f->name, esc, sizeof(esc));
+    snprintf(msg, sizeof(msg),
+             "cannot rename %s to %s: %s; waiting will not fix that, so it keeps its name, is "
+             "not loaded again until it is written again, and later files are renamed",
+             esc, to, strerror(e));
+    snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
+    snprintf(f2, sizeof(f2), "MEMC_ERRNO=%d", e);
+    log_event(LOG_ERR, LOG_MSGID_RENAME_FAILED, msg, (const char *const[]){f1, f2, NULL});
+    spool_set_state(s, f, SPOOL_STUCK);
+}
+
+static void spool_rename_blocked(struct spool *s, struct spool_file *f, const char *to, int e,
+                                 int64_t now)
+{
+    if (!s->renames_blocked) {
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_ERR, "cannot rename %s to %s: %s; will retry (later files wait)",
+                   log_name(f->name, esc, sizeof(esc)), to, strerror(e));
+        s->renames_blocked = 1;
+        s->blocked_since = now;
+        s->rename_wait = 100;
+    } else if (s->rename_wait < 10000) {
+        s->rename_wait *= 2;
+    }
+    s->rename_at = now + s->rename_wait;
+}
+
+void spool_renames(struct spool *s, int64_t now)
 {
     struct treap_node *n;
     while ((n = treap_first(&s->order))) {
         struct spool_file *f = treap_entry(n, struct spool_file, by_order);
         if (f->state != SPOOL_DONE && f->state != SPOOL_BAD)
             return;
-        char to[NAME_MAX + 16], esc[LOG_NAME_LEN];
-        snprintf(to, sizeof(to), ".%s%s", f->name, f->state == SPOOL_BAD ? ".failed" : "");
-        if (renameat(s->dirfd, f->name, s->dirfd, to) < 0 && errno != ENOENT) {
-            if (!f->rename_failed)
-                log_printf(LOG_ERR, "cannot rename %s to %s: %s; will retry (later files wait)",
-                           log_name(f->name, esc, sizeof(esc)), to, strerror(errno));
-            f->rename_failed = 1;
+        if (s->renames_blocked && now < s->rename_at)
             return;
+        char to[NAME_MAX + 16];
+        int r = spool_rename_one(s, f, to, sizeof(to));
+        if (r < 0 && spool_rename_is_final(-r)) {
+            spool_rename_stuck(s, f, to, -r);
+            continue;
+        }
+        if (r < 0) {
+            spool_rename_blocked(s, f, to, -r, now);
+            return;
+        }
+        if (s->renames_blocked) {
+            log_printf(LOG_NOTICE, "renames resumed after %.1f s",
+                       (double)(now - s->blocked_since) / 1000.0);
+            s->renames_blocked = 0;
         }
         spool_remove(s, f);
     }

@@ -3,12 +3,15 @@
  *
  * Every name the watcher reports becomes a struct spool_file with a state:
  *
- *   QUEUED --dispatch--> LOADING --result--> DONE | BAD | KEPT | RETRY
- *     ^                     |                  |      |
- *     |                     +-- changed -----> SETTLE (again once its stat
- *     +-- timer due ------- RETRY, SETTLE        is still for settle_ms)
- *   DONE -> renamed ".name", BAD -> ".name.failed", strictly in name order
+ *   moved in -> QUEUED --dispatch--> LOADING --result--> DONE | BAD | KEPT | RETRY
+ *                ^                       |                  |      |
+ *   written,     |                       +-- changed, ----> SETTLE (again once its
+ *   linked, -> SETTLE, RETRY --due------->   truncated        stat is still for
+ *   young at start-up                                          settle_ms)
+ *   DONE -> renamed ".name", BAD -> ".name.failed", strictly in name order;
+ *     a rename that cannot succeed -> STUCK (keeps its name, later files go on)
  *   SKIP: symlink, FIFO, directory (never loaded, never renamed)
+ *   REFUSED: a name too long to rename (never loaded)
  *   LEFT: one-shot only, not finished, keeps its name
  *
  * The state changes only in spool_set_state(), which keeps four ordered
@@ -28,8 +31,11 @@
 
 #include "treap.h"
 
-#define SPOOL_MAX_CRASHES 3  /* worker deaths on one file before it is set aside */
-#define SPOOL_SETTLE_MS 1000 /* a changed file must keep its stat this long */
+#include "watch.h"
+
+#define SPOOL_MAX_CRASHES 3 /* worker deaths on one file before it is set aside */
+/* ".NAME.failed" must fit in NAME_MAX: longer names are refused at pick-up. */
+#define SPOOL_NAME_MAX (NAME_MAX - 8)
 
 enum spool_state {
     SPOOL_QUEUED,  /* waiting for a worker */
@@ -41,6 +47,8 @@ enum spool_state {
     SPOOL_LEFT,    /* one-shot: not finished, keeps its name */
     SPOOL_SKIP,    /* not a regular file (symlink, FIFO, directory): ignored */
     SPOOL_KEPT,    /* dry run: finished, keeps its name */
+    SPOOL_STUCK,   /* its rename failed for good: keeps its name, not loaded again */
+    SPOOL_REFUSED, /* name too long for ".NAME.failed": never loaded */
     SPOOL_NSTATES
 };
 
@@ -57,14 +65,16 @@ struct spool_file {
     struct treap_node by_order; /* not SKIP/KEPT: the rename walk */
     struct treap_node by_turn;  /* QUEUED: by name; RETRY/SETTLE: by due_ms */
     enum spool_state state;
-    uint8_t changed;       /* an inotify event came while loading */
-    uint8_t rename_failed; /* the failure is logged once */
-    uint16_t crashes;      /* workers that died loading it */
-    uint32_t attempts;     /* loads that ended incomplete */
-    int64_t due_ms;        /* RETRY / SETTLE: when to look again */
-    int64_t started_ms;    /* LOADING: when it was handed out */
-    struct spool_stat st;  /* at open */
-    char name[];           /* sized to the name */
+    uint8_t changed;      /* an inotify event came while loading */
+    uint8_t truncated;    /* its gzip data ended short: held once to settle */
+    uint16_t crashes;     /* workers that died loading it */
+    uint32_t attempts;    /* loads that ended incomplete */
+    int64_t due_ms;       /* RETRY / SETTLE: when to look again */
+    int64_t started_ms;   /* LOADING: when it was handed out */
+    struct spool_stat st; /* at open */
+    int64_t trunc_size;   /* size and mtime when its data last ended short */
+    int64_t trunc_mtime_ns;
+    char name[]; /* sized to the name */
 };
 
 struct spool {
@@ -72,10 +82,16 @@ struct spool {
     const char *dir; /* its path, for messages */
     struct treap names, order, ready, timers;
     size_t count[SPOOL_NSTATES];
-    uint64_t set_aside; /* files that went BAD (any_failed for one-shot) */
+    uint64_t set_aside;  /* files that went BAD (any_failed for one-shot) */
+    uint64_t stuck;      /* files whose rename failed for good */
+    int64_t settle_ms;   /* how long a file written in place must keep its stat */
+    int renames_blocked; /* by an error the operator fixes (EACCES, EROFS, ...) */
+    /* renameat(2); a test puts a failing one here */
+    int (*rename_fn)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+    int64_t blocked_since, rename_at, rename_wait; /* and its back-off */
 };
 
-void spool_init(struct spool *s, int dirfd, const char *dir);
+void spool_init(struct spool *s, int dirfd, const char *dir, int64_t settle_ms);
 /* Forget every file. */
 void spool_free(struct spool *s);
 const char *spool_state_name(enum spool_state st);
@@ -83,10 +99,12 @@ const char *spool_state_name(enum spool_state st);
 /* The only way a file changes state. */
 void spool_set_state(struct spool *s, struct spool_file *f, enum spool_state to);
 
-/* A name appeared (scan or inotify; a watch_fn).  New names are queued; a
- * file being loaded is marked changed; a finished or skipped one that was
- * written again is queued again. */
-void spool_add(void *spool, const char *name);
+/* A name appeared (scan or inotify).  Moved in: ready now.  Written in
+ * place, hard-linked, or found at start-up with an mtime younger than
+ * settle_ms: it SETTLEs first.  A file being loaded is marked changed; a
+ * finished, skipped or stuck one that appears again is looked at again.
+ * now: monotonic ms; wall_ms: real-time ms (to judge an mtime's age). */
+void spool_add(struct spool *s, const char *name, enum watch_how how, int64_t now, int64_t wall_ms);
 struct spool_file *spool_find(const struct spool *s, const char *name);
 void spool_remove(struct spool *s, struct spool_file *f);
 /* Reload onto another directory: forget every file not being loaded. */
@@ -113,10 +131,18 @@ void spool_wait(struct spool *s, struct spool_file *f, enum spool_state st, int6
 /* A worker died loading f: queued again, or BAD after SPOOL_MAX_CRASHES
  * (never while stopping).  Returns 1 when it was set aside. */
 int spool_loader_died(struct spool *s, struct spool_file *f, int stopping);
+/* f's gzip data ended short.  The first time (or after it was written
+ * again) it SETTLEs and is loaded again: returns 1.  Unchanged and short
+ * again after settling: 0, it is truly truncated. */
+int spool_hold_truncated(struct spool *s, struct spool_file *f, int64_t now);
 
 /* Rename finished files, lowest name first, stopping at the first file that
- * is not finished: dot files appear in name (= time) order. */
-void spool_renames(struct spool *s);
+ * is not finished: dot files appear in name (= time) order.  A rename that
+ * waiting cannot fix (ENAMETOOLONG, EISDIR, ENOTEMPTY, EEXIST, ...) makes
+ * that file STUCK and the walk goes on; one the operator fixes for the
+ * whole spool (EACCES, EROFS, ENOSPC, ...) is retried with a back-off while
+ * later files wait. */
+void spool_renames(struct spool *s, int64_t now);
 
 /* QUEUED + SETTLE + LOADING: work that a one-shot run still waits for. */
 size_t spool_unfinished(const struct spool *s);

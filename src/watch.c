@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,9 +28,9 @@ int watch_open(struct watch *w, const char *dir, const char *glob, int use_inoti
         if (w->infd < 0)
             goto err;
         /* IN_CLOSE_WRITE: written in place; IN_MOVED_TO: renamed in (the
-         * producer rule); IN_CREATE: only to report symlinks, FIFOs and
-         * directories, which are never written; *_SELF: the spool itself
-         * went away. */
+         * producer rule); IN_CREATE: hard links (never written, so never
+         * closed after writing), symlinks, FIFOs and directories; *_SELF:
+         * the spool itself went away. */
         if (inotify_add_watch(w->infd, dir,
                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF |
                                   IN_MOVE_SELF | IN_ONLYDIR) < 0)
@@ -51,6 +52,13 @@ void watch_close(struct watch *w)
     w->infd = w->dirfd = -1;
 }
 
+void watch_stop_events(struct watch *w)
+{
+    if (w->infd >= 0)
+        close(w->infd);
+    w->infd = -1;
+}
+
 int watch_match(const struct watch *w, const char *name)
 {
     return name[0] != '.' && fnmatch(w->glob, name, FNM_PERIOD) == 0;
@@ -70,15 +78,16 @@ int watch_scan(struct watch *w, watch_fn fn, void *ctx)
     struct dirent *de;
     while ((de = readdir(d)))
         if (watch_match(w, de->d_name))
-            fn(ctx, de->d_name);
+            fn(ctx, de->d_name, WATCH_SCANNED);
     closedir(d);
     return 0;
 }
 
-static int watch_is_regular(const struct watch *w, const char *name)
+static enum watch_how watch_how(uint32_t mask)
 {
-    struct stat st;
-    return fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    if (mask & IN_MOVED_TO)
+        return WATCH_MOVED_IN;
+    return mask & IN_CLOSE_WRITE ? WATCH_WRITTEN : WATCH_CREATED;
 }
 
 int watch_read(struct watch *w, watch_fn fn, void *ctx)
@@ -101,9 +110,8 @@ int watch_read(struct watch *w, watch_fn fn, void *ctx)
                 r = -EOVERFLOW;
             else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
                 return -ENOENT;
-            else if (ev->len && watch_match(w, ev->name) &&
-                     (!(ev->mask & IN_CREATE) || !watch_is_regular(w, ev->name)))
-                fn(ctx, ev->name); /* a new regular file waits for its close */
+            else if (ev->len && watch_match(w, ev->name))
+                fn(ctx, ev->name, watch_how(ev->mask));
         }
     }
 }

@@ -18,10 +18,20 @@ struct watch {
     char glob[NAME_MAX + 1];
 };
 
-typedef void (*watch_fn)(void *ctx, const char *name);
+/* How a name came to our attention. */
+enum watch_how {
+    WATCH_SCANNED,  /* found by a directory scan (start-up, overflow, reload) */
+    WATCH_MOVED_IN, /* IN_MOVED_TO: renamed in, complete (the producer rule) */
+    WATCH_WRITTEN,  /* IN_CLOSE_WRITE: written in place, maybe not for the last time */
+    WATCH_CREATED,  /* IN_CREATE: a hard link, symlink, FIFO, directory or new file */
+};
+
+typedef void (*watch_fn)(void *ctx, const char *name, enum watch_how how);
 
 int watch_open(struct watch *w, const char *dir, const char *glob, int use_inotify);
 void watch_close(struct watch *w);
+/* Stop the inotify events (the directory went away); dirfd stays open. */
+void watch_stop_events(struct watch *w);
 
 int watch_match(const struct watch *w, const char *name);
 
@@ -29,8 +39,9 @@ int watch_match(const struct watch *w, const char *name);
 int watch_scan(struct watch *w, watch_fn fn, void *ctx);
 
 /* Drain pending inotify events, calling fn for matching names that were
- * closed after writing or moved in.  Returns 0, -EOVERFLOW when events
- * were lost (rescan), -ENOENT when the directory was deleted or moved. */
+ * created, closed after writing or moved in.  Returns 0, -EOVERFLOW when
+ * events were lost (rescan), -ENOENT when the directory was deleted or
+ * moved. */
 int watch_read(struct watch *w, watch_fn fn, void *ctx);
 
 /* 1 when the spool directory has been removed.  inotify says IN_DELETE_SELF

@@ -2,7 +2,8 @@
  * test_faults.c — the fault matrix against the real daemon and real
  * memcached: servers down, killed, slow or missing from a cluster; workers
  * and the master killed; inotify overflow; hostile files in the spool;
- * files changed, deleted or impossible to rename while loading.  Each test
+ * files changed or deleted while loading (names that cannot be renamed and
+ * a spool that goes away: test_spool_edges.c).  Each test
  * ends by reading back every key of the files it dropped: nothing lost.
  */
 #include <errno.h>
@@ -347,51 +348,6 @@ static void test_changed_or_deleted_while_loading(void **state)
 /* The spool directory moved away or deleted under the daemon: a clear
  * journal line and a non-zero exit (systemd's Restart=on-failure then
  * starts it again and it waits for the directory). */
-static void test_spool_dir_gone(void **state)
-{
-    struct t *t = *state;
-    char moved[PATH_MAX + 16];
-    snprintf(moved, sizeof(moved), "%s.moved", t->spool);
-    start_daemon(t, NULL);
-    assert_int_equal(rename(t->spool, moved), 0);
-    assert_int_equal(h_wait(t->pid, 10), 1);
-    t->pid = 0;
-    must_log(t, "was deleted or moved; exiting", 100);
-    assert_int_equal(rename(moved, t->spool), 0);
-    start_daemon(t, NULL);
-    assert_int_equal(rmdir(t->spool), 0);
-    assert_int_equal(h_wait(t->pid, 10), 1);
-    t->pid = 0;
-    assert_int_equal(mkdir(t->spool, 0755), 0); /* for teardown */
-}
-
-static void test_rename_fails(void **state)
-{
-    struct t *t = *state;
-    start_daemon(t, NULL);
-    /* a non-empty directory where the dot name should go: rename() fails */
-    char blocker[PATH_MAX * 2], inner[PATH_MAX * 3];
-    snprintf(blocker, sizeof(blocker), "%s/.x-0000.tsv.gz", t->spool);
-    snprintf(inner, sizeof(inner), "%s/keep", blocker);
-    mkdir(blocker, 0755);
-    h_write_file(inner, "x");
-    gen(t, "300", "1", "42", "x-", t->incoming);
-    move_in(t, "x-0000.tsv.gz");
-    must_log(t, "cannot rename x-0000.tsv.gz", 10000);
-    const char *args[] = {"-n", "300", "-s", "43", "-p", "y-", t->incoming, NULL};
-    assert_int_equal(h_gen(args), 0);
-    move_in(t, "y-0000.tsv.gz");
-    must_log(t, "y-0000.tsv.gz loaded", 10000);
-    h_sleep_ms(300);
-    assert_false(spool_has(t, ".y-0000.tsv.gz")); /* waits for x, in name order */
-    assert_true(spool_has(t, "x-0000.tsv.gz"));
-    unlink(inner);
-    rmdir(blocker);
-    wait_done(t, "x-0000.tsv.gz", 5000);
-    wait_done(t, "y-0000.tsv.gz", 5000);
-    check_keys(t, 300); /* expect holds x- */
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,8 +360,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_burst_with_inotify_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_spool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_or_deleted_while_loading, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spool_dir_gone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,8 @@ static int file_of(const void *data, size_t len)
 
 /* Inflate the whole fd with reads of step bytes; returns the status of the
  * last call and the data in *out. */
+static int slurp_truncated; /* infl_truncated() after the last slurp */
+
 static ssize_t slurp(int fd, size_t step, char **out, size_t *outlen)
 {
     struct infl *z;
@@ -67,6 +69,7 @@ static ssize_t slurp(int fd, size_t step, char **out, size_t *outlen)
     }
     if (n < 0)
         assert_true(strlen(infl_error(z)) > 0);
+    slurp_truncated = infl_truncated(z);
     infl_free(z);
     *out = buf;
     *outlen = len;
@@ -127,7 +130,9 @@ static void test_multi_member_and_padding(void **state)
     free(b);
 }
 
-static void expect_bad(const void *data, size_t len, const char *what)
+/* truncated: the data ends short (a file may still be growing), as
+ * opposed to bytes that are wrong. */
+static void expect_bad(const void *data, size_t len, const char *what, int truncated)
 {
     int fd = file_of(data, len);
     char *out;
@@ -135,6 +140,8 @@ static void expect_bad(const void *data, size_t len, const char *what)
     ssize_t r = slurp(fd, 4096, &out, &ol);
     if (r != -EBADMSG)
         fail_msg("%s: got %zd, want -EBADMSG", what, r);
+    if (slurp_truncated != truncated)
+        fail_msg("%s: infl_truncated() is %d, want %d", what, slurp_truncated, truncated);
     free(out);
     close(fd);
 }
@@ -145,21 +152,21 @@ static void test_broken_files(void **state)
     size_t tl, gl;
     char *text = big_text(&tl);
     unsigned char *g = gz(text, tl, &gl);
-    expect_bad(g, gl / 2, "truncated in the middle");
-    expect_bad(g, gl - 4, "truncated trailer");
-    expect_bad(g, 5, "truncated header");
+    expect_bad(g, gl / 2, "truncated in the middle", 1);
+    expect_bad(g, gl - 4, "truncated trailer", 1);
+    expect_bad(g, 5, "truncated header", 1);
     unsigned char *c = malloc(gl);
     memcpy(c, g, gl);
     c[gl - 6] ^= 0xff; /* CRC32 trailer */
-    expect_bad(c, gl, "bad CRC");
+    expect_bad(c, gl, "bad CRC", 0);
     memcpy(c, g, gl);
     c[gl / 2] ^= 0x55; /* deflate data */
-    expect_bad(c, gl, "corrupt data");
-    expect_bad("this is not gzip at all\n", 24, "not gzip");
+    expect_bad(c, gl, "corrupt data", 0);
+    expect_bad("this is not gzip at all\n", 24, "not gzip", 0);
     unsigned char *t = malloc(gl + 8);
     memcpy(t, g, gl);
     memcpy(t + gl, "garbage!", 8);
-    expect_bad(t, gl + 8, "garbage after a member");
+    expect_bad(t, gl + 8, "garbage after a member", 0);
     free(t);
     free(c);
     free(g);

@@ -17,14 +17,34 @@
 
 struct h_mc mc[5];
 
+/* Does the config text set key (at the start of a line)? */
+static int sets_key(const char *text, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, key, kl) == 0 && (p[kl] == ' ' || p[kl] == '='))
+            return 1;
+    return 0;
+}
+
+/* The fixture's defaults, then extra; a key in extra replaces its default
+ * (a key given twice is a config error). */
 void write_conf_addr(struct t *t, const char *idfa_addr, const char *extra)
 {
+    static const char *const defaults[][2] = {{"workers", "2"},
+                                              {"io_timeout_ms", "1000"},
+                                              {"retry_interval", "1"},
+                                              {"stop_timeout", "10"}};
     char text[4096];
-    snprintf(text, sizeof(text),
-             "pattern = %s/*.tsv.gz\nidfa = %s\ngaid = %s\nadid = %s\ndvid = %s\n"
-             "workers = 2\nio_timeout_ms = 1000\nretry_interval = 1\nstop_timeout = 10\n%s",
-             t->spool, idfa_addr, h_endpoint(mc[1].port), h_endpoint(mc[2].port),
-             h_endpoint(mc[3].port), extra ? extra : "");
+    int off =
+        snprintf(text, sizeof(text),
+                 "pattern = %s/*.tsv.gz\nidfa = %s\ngaid = %s\nadid = %s\ndvid = %s\n", t->spool,
+                 idfa_addr, h_endpoint(mc[1].port), h_endpoint(mc[2].port), h_endpoint(mc[3].port));
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (!extra || !sets_key(extra, defaults[i][0]))
+            off += snprintf(text + off, sizeof(text) - (size_t)off, "%s = %s\n", defaults[i][0],
+                            defaults[i][1]);
+    snprintf(text + off, sizeof(text) - (size_t)off, "%s", extra ? extra : "");
     h_write_file(t->conf, text);
     char *copy = strdup(idfa_addr);
     free((char *)t->servers[0]);
