@@ -506,7 +506,9 @@ static int master_exit_code(struct master *m)
     int code = m->exit_code;
     if (m->cfg.oneshot && !code) {
         int failed = m->spool.set_aside || m->rate_failed;
-        int left = m->any_left || spool_unfinished(&m->spool);
+        const size_t *n = m->spool.count; /* not renamed is left too */
+        int left = m->any_left || spool_unfinished(&m->spool) || n[SPOOL_DONE] || n[SPOOL_BAD] ||
+                   n[SPOOL_STUCK];
         code = failed ? MASTER_EX_FAILED : left ? MASTER_EX_TEMPFAIL : 0;
     }
     struct rusage self;

@@ -119,6 +119,24 @@ static void test_unrenamable_names(void **state)
     assert_int_equal(rmdir(blocker), 0);
 }
 
+/* --oneshot: a file loaded but not renamed is left in place: exit 75. */
+static void test_oneshot_rename_fails_is_75(void **state)
+{
+    struct t *t = *state;
+    char blocker[PATH_MAX * 2];
+    gen(t, "100", "1", "65", "o-", t->incoming);
+    move_in(t, "o-0000.tsv.gz");
+    spool_path(t, ".o-0000.tsv.gz", blocker, sizeof(blocker));
+    assert_int_equal(mkdir(blocker, 0755), 0);
+    const char *argv[] = {MEMC_BIN, "--oneshot", "--config", t->conf, NULL};
+    assert_int_equal(h_run(argv, t->log, 60), 75);
+    must_log(t, "waiting will not fix that", 100);
+    check_keys(t, 100);
+    assert_int_equal(rmdir(blocker), 0);
+    assert_int_equal(h_run(argv, t->log, 60), 0);
+    assert_true(spool_has(t, ".o-0000.tsv.gz"));
+}
+
 /* Renames fail for a reason the operator fixes for the whole spool
  * (here an immutable directory: EPERM even for root): later files wait,
  * retried with back-off, and everything is renamed once it is fixed. */
@@ -281,6 +299,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unrenamable_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oneshot_rename_fails_is_75, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_blocked_until_fixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hard_link_is_loaded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_during_in_place_write, setup, teardown),
