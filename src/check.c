@@ -1,17 +1,78 @@
 /*
- * check.c — --check-config.  The spool directory must exist, and every
- * target must take a write.  That reuses the real write path: each target
- * gets a one-record batch setting a probe key, so "ok" means memcached
- * accepted a meta-protocol set, not merely that a TCP port was open.
+ * check.c — --check-config.  The spool directory must exist and the service
+ * user must be able to create and rename files in it, and every target must
+ * take a write.  That reuses the real write path: each target gets a
+ * one-record batch setting a probe key, so "ok" means memcached accepted a
+ * meta-protocol set, not merely that a TCP port was open.  --no-probe (the
+ * unit's ExecReload=) leaves memcached alone: a reload must not depend on
+ * every server answering.
  */
 #include "check.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "memc.h"
+
+/* The user the unit runs the daemon as (systemd/memc-load.service.in,
+ * systemd/memc-load.sysusers). */
+#define CHECK_SERVICE_USER "memc-load"
+
+/* Can the service user create and rename files in dir?  Run as that user
+ * (ExecReload=, or the operator as memc-load) it is our own access(); run as
+ * root, a child switches to the service user and asks the kernel, so groups,
+ * ACLs and read-only mounts all count.  who names the user checked; why is
+ * empty when writable. */
+static void check_spool_writable(const char *dir, char *who, size_t wholen, char *why,
+                                 size_t whylen)
+{
+    why[0] = 0;
+    if (geteuid() != 0) {
+        struct passwd *me = getpwuid(geteuid());
+        if (me)
+            snprintf(who, wholen, "%s", me->pw_name);
+        else
+            snprintf(who, wholen, "uid %d", (int)geteuid());
+        if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0)
+            snprintf(why, whylen, "%s", strerror(errno));
+        return;
+    }
+    struct passwd *pw = getpwnam(CHECK_SERVICE_USER);
+    if (!pw) {
+        /* a build-tree run without the service installed: root can write */
+        snprintf(who, wholen, "root (no user %s)", CHECK_SERVICE_USER);
+        return;
+    }
+    snprintf(who, wholen, "%s", CHECK_SERVICE_USER);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+            setuid(pw->pw_uid) < 0)
+            _exit(255);
+        _exit(faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0 ? 0 : (errno & 0xff));
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(st))
+        snprintf(why, whylen, "the check as %s crashed", CHECK_SERVICE_USER);
+    else if (WEXITSTATUS(st) == 255)
+        snprintf(why, whylen, "cannot switch to user %s", CHECK_SERVICE_USER);
+    else if (WEXITSTATUS(st))
+        snprintf(why, whylen, "%s", strerror(WEXITSTATUS(st)));
+}
 
 int check_config(const struct cfg *c)
 {
@@ -25,16 +86,20 @@ int check_config(const struct cfg *c)
     /* The daemon would wait for a missing spool (a mount that comes later),
      * but a check says so: most often the pattern is mistyped. */
     struct stat st;
-    char spool_why[256] = "";
+    char spool_why[256] = "", who[128] = "", write_why[256] = "";
     if (stat(dir, &st) < 0)
         snprintf(spool_why, sizeof(spool_why), "%s", strerror(errno));
     else if (!S_ISDIR(st.st_mode))
         snprintf(spool_why, sizeof(spool_why), "not a directory");
+    else
+        check_spool_writable(dir, who, sizeof(who), write_why, sizeof(write_why));
     printf("config:   %s\n", c->config_file);
     if (spool_why[0])
         printf("spool:    %s (%s)\n", dir, spool_why);
+    else if (write_why[0])
+        printf("spool:    %s (not writable by %s: %s)\n", dir, who, write_why);
     else
-        printf("spool:    %s\n", dir);
+        printf("spool:    %s (writable by %s)\n", dir, who);
     printf("pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n\n", glob,
            c->workers, c->threads, cfg_distribution_name(c->distribution));
     int bad = 0;
@@ -42,12 +107,20 @@ int check_config(const struct cfg *c)
         fprintf(stderr, "memc-load: spool directory %s (from pattern %s): %s\n", dir, c->pattern,
                 spool_why);
         bad = 1;
+    } else if (write_why[0]) {
+        fprintf(stderr, "memc-load: spool directory %s: not writable by %s: %s\n", dir, who,
+                write_why);
+        bad = 1;
     }
     printf("%-6s %-32s %s\n", "TYPE", "SERVER", "STATE");
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
         if (!map.count[t])
             printf("%-6s %-32s %s\n", cfg_type_name(t), "-", "not configured (lines are errors)");
         for (int g = map.first[t]; g < map.first[t] + map.count[t]; g++) {
+            if (c->no_probe) {
+                printf("%-6s %-32s %s\n", cfg_type_name(t), map.servers[g].name, "not probed");
+                continue;
+            }
             struct memc_conn conn;
             struct memc_seg seg;
             memset(&seg, 0, sizeof(seg));

@@ -7,8 +7,9 @@
 
 #include "config.h"
 
-/* Exit status: 0 every target answered and the spool directory exists,
- * 1 otherwise. */
+/* Exit status: 0 every target answered (or --no-probe) and the spool
+ * directory exists and the service user can write it, 1 otherwise, 78 a
+ * server list that does not resolve into a map. */
 int check_config(const struct cfg *c);
 
 #endif

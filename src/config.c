@@ -548,17 +548,23 @@ void cfg_usage(void)
            "  -w, --workers N       worker processes (default 3)\n"
            "  -j, --threads N       packer threads per worker (default 1)\n"
            "  -l, --log-level L     error, warning, info or debug (default info)\n"
-           "      --check-config    validate the configuration and exit\n"
+           "      --check-config    validate the configuration, check that the spool\n"
+           "                        directory exists and the service user can write it,\n"
+           "                        probe every memcached with a test write, and exit\n"
+           "      --no-probe        with --check-config: no memcached probes\n"
            "  -h, --help            this text\n"
            "  -V, --version         print the version\n"
            "\n"
            "Exit status: 0 success; 1 a file failed (error rate, corrupt input);\n"
            "75 a file was left in place (memcached unreachable, stopped);\n"
-           "64 bad command line; 78 bad configuration.\n",
+           "64 bad command line; 78 bad configuration.\n"
+           "--check-config: 0 all good; 1 spool missing or not writable by the service\n"
+           "user, or a memcached failed its probe; 64 bad command line; 78 bad\n"
+           "configuration.\n",
            CFG_DEFAULT_FILE);
 }
 
-enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK, OPT_DIST };
+enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK, OPT_DIST, OPT_NOPROBE };
 
 static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"pattern", required_argument, 0, 'p'},
@@ -574,6 +580,7 @@ static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"threads", required_argument, 0, 'j'},
                                          {"log-level", required_argument, 0, 'l'},
                                          {"check-config", no_argument, 0, OPT_CHECK},
+                                         {"no-probe", no_argument, 0, OPT_NOPROBE},
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
@@ -622,6 +629,9 @@ static int cfg_opt_flag(struct cfg *c, int o)
         return 1;
     case OPT_CHECK:
         c->check_config = 1;
+        return 1;
+    case OPT_NOPROBE:
+        c->no_probe = 1;
         return 1;
     default:
         return 0;
@@ -690,6 +700,10 @@ static int cfg_read_args(struct cfg *c, int argc, char **argv, struct cfg_cli *c
         cfg_errf(err, errlen, "unexpected argument '%s'", argv[optind]);
         return CFG_EX_USAGE;
     }
+    if (c->no_probe && !c->check_config) {
+        cfg_errf(err, errlen, "--no-probe: only with --check-config");
+        return CFG_EX_USAGE;
+    }
     return 0;
 }
 
@@ -715,6 +729,7 @@ static int cfg_check_cli(const struct cfg_cli *cli, char *err, size_t errlen)
 static int cfg_apply_file(struct cfg *c, const struct cfg_cli *cli, char *err, size_t errlen)
 {
     int oneshot = c->oneshot, dry = c->dry, selftest = c->selftest, check = c->check_config;
+    int no_probe = c->no_probe;
     char file[CFG_PATH_LEN], why[512];
     memcpy(file, c->config_file, sizeof(file));
     if (cli->have_config || access(file, F_OK) == 0) {
@@ -726,6 +741,7 @@ static int cfg_apply_file(struct cfg *c, const struct cfg_cli *cli, char *err, s
         cfg_set(c, cli->sets[i].key, cli->sets[i].val, why, sizeof(why));
     memcpy(c->config_file, file, sizeof(file));
     c->oneshot = oneshot, c->dry = dry, c->selftest = selftest, c->check_config = check;
+    c->no_probe = no_probe;
     return 0;
 }
 

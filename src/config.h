@@ -19,7 +19,12 @@
 #define CFG_ADDR_LEN 1024  /* a device type's "host:port,host:port" list */
 #define CFG_PATH_LEN 1024
 
-#define CFG_DEFAULT_FILE "/etc/memc-load/memc-load.conf"
+/* The installed config: CMake passes CMAKE_INSTALL_FULL_SYSCONFDIR, so a
+ * build for /usr/local reads /usr/local/etc/memc-load/memc-load.conf. */
+#ifndef MEMC_SYSCONFDIR
+#define MEMC_SYSCONFDIR "/etc"
+#endif
+#define CFG_DEFAULT_FILE MEMC_SYSCONFDIR "/memc-load/memc-load.conf"
 
 /* sysexits.h values, spelled out so the meaning is visible where used. */
 #define CFG_EX_USAGE 64
@@ -58,6 +63,7 @@ struct cfg {
     int dry;
     int selftest;
     int check_config;
+    int no_probe; /* --check-config --no-probe: no memcached writes (ExecReload=) */
 };
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
