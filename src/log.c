@@ -4,6 +4,8 @@
  * Why check JOURNAL_STREAM instead of just "are we under systemd": a unit
  * may redirect stderr to a file or a pipe; only when stderr really is the
  * journal stream do native journal entries (with fields) beat text lines.
+ * On a terminal a line is the sentence alone; elsewhere the MEMC_* fields
+ * follow it as " KEY=value".
  */
 #include "log.h"
 
@@ -18,6 +20,7 @@
 
 static int log_max = LOG_INFO;
 static int log_journal;
+static int log_tty; /* stderr is a terminal: a person reads it, fields go */
 static void (*log_hook)(void *ctx);
 static void *log_hook_ctx;
 
@@ -41,6 +44,7 @@ void log_init(int level)
 {
     log_max = level;
     log_journal = log_stderr_is_journal();
+    log_tty = !log_journal && isatty(STDERR_FILENO);
 }
 
 void log_set_level(int level)
@@ -107,7 +111,9 @@ void log_event(int prio, const char *msgid, const char *message, const char *con
     char line[4096];
     int off = snprintf(line, sizeof(line), "memc-load[%d]: %s: %s", (int)getpid(),
                        log_prio_name(prio), message);
-    for (int i = 0; fields && fields[i] && off > 0 && (size_t)off < sizeof(line); i++)
+    /* Not a terminal (a file, a pipe, a test): the fields follow the sentence
+     * as " KEY=value", so a script can still pick them out. */
+    for (int i = 0; !log_tty && fields && fields[i] && off > 0 && (size_t)off < sizeof(line); i++)
         off += snprintf(line + off, sizeof(line) - (size_t)off, " %s", fields[i]);
     if (log_hook)
         log_hook(log_hook_ctx);
