@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # e2e.sh — memc-load under a real systemd (PID 1 in throw-away namespaces):
-# cmake --install, systemctl start, files dropped into the spool are loaded
+# cmake --install, then systemd-sysusers and systemd-tmpfiles --create (the
+# user and the spool come from the installed fragments, nothing else);
+# --check-config reads the installed config; systemd-analyze security is at
+# most 1.1; systemctl start, files dropped into the spool are loaded
 # (records counted in memcached) and dot-renamed, systemctl status shows the
-# STATUS line, journalctl shows the structured "file loaded" entries,
-# systemctl reload, systemctl stop.  Prints the status and journal excerpts
-# it captured (they go into the closing notes).
+# STATUS line, journalctl shows the structured "file loaded" entries;
+# systemctl reload with a bad config fails and the daemon keeps the old one;
+# systemctl stop; a bad config at start fails the unit instead of restarting
+# it forever.  Prints the status and journal excerpts it captured (they go
+# into the closing notes).
 #
 # usage: e2e.sh BUILD_DIR      (needs root; skipped with exit 77 otherwise)
 set -euo pipefail
@@ -29,16 +34,43 @@ DESTDIR=$STAGE cmake --install "$BUILD" >/dev/null
 ROOT=$($SB root)
 (cd "$STAGE" && tar -c -- *) | tar -C "$ROOT" -x --keep-directory-symlink --no-overwrite-dir
 cp "$BUILD/memc-gen" "$ROOT/usr/local/bin/memc-gen"
-X useradd --system --no-create-home --shell /usr/sbin/nologin memc-load
-X install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load
+PREFIX=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")
+UNIT=$(cd "$STAGE" && find . -name memc-load.service | cut -c2-)
+CONF=$(cd "$STAGE" && find . -path '*/memc-load/memc-load.conf' | cut -c2-)
+BIN=$(cd "$STAGE" && find . -path '*/bin/memc-load' | cut -c2-)
+if [ "$PREFIX" != /usr ]; then
+    [ "$UNIT" = "${PREFIX%/}/lib/systemd/system/memc-load.service" ] ||
+        fail "unit installed at '$UNIT', not under the prefix $PREFIX"
+fi
+X id memc-load >/dev/null 2>&1 && fail "the sandbox already has a memc-load user"
+# the user and the directories: the two commands the README names
+X systemd-sysusers memc-load.conf
+X systemd-tmpfiles --create memc-load.conf
+X id memc-load >/dev/null || fail "systemd-sysusers created no memc-load user"
+[ "$(X stat -c '%U:%G %a' /var/spool/memc-load)" = "memc-load:memc-load 2775" ] ||
+    fail "spool: $(X stat -c '%U:%G %a' /var/spool/memc-load), want memc-load:memc-load 2775"
+[ "$(X stat -c '%U %a' /var/lib/memc-load)" = "memc-load 750" ] || fail "no state directory"
 # the unit must pass systemd's own checks
-X systemd-analyze verify /lib/systemd/system/memc-load.service 2>&1 | grep -v "^$" | tee /tmp/verify.$$ || true
+X systemd-analyze verify "$UNIT" 2>&1 | grep -v "^$" | tee /tmp/verify.$$ || true
 if grep -qiE "memc-load.service.*(error|unknown|failed)" /tmp/verify.$$; then
     rm -f /tmp/verify.$$; fail "systemd-analyze verify complained"
 fi
 rm -f /tmp/verify.$$
-
 X systemctl daemon-reload
+echo "--- systemd-analyze security memc-load.service"
+X systemd-analyze security --no-pager memc-load.service | tee /tmp/sec.$$ | grep -v '^✓' | sed 's/^/    /'
+score=$(sed -n 's/.*Overall exposure level for memc-load.service: \([0-9.]*\).*/\1/p' /tmp/sec.$$)
+rm -f /tmp/sec.$$
+[ -n "$score" ] || fail "no exposure level from systemd-analyze security"
+awk -v s="$score" 'BEGIN { exit !(s <= 1.1) }' || fail "exposure level $score, want <= 1.1"
+
+# the compiled-in default config is the installed one; the service user can
+# write the spool (no memcached probes yet: --no-probe)
+X "$BIN" --check-config --no-probe >/tmp/check.$$ 2>&1 || { cat /tmp/check.$$; fail "--check-config --no-probe"; }
+grep -q "^config: *$CONF\$" /tmp/check.$$ || { cat /tmp/check.$$; fail "check did not read $CONF"; }
+grep -q "writable by memc-load" /tmp/check.$$ || { cat /tmp/check.$$; fail "spool writability not checked"; }
+rm -f /tmp/check.$$
+
 X systemctl start memc-load || fail "systemctl start failed"
 X systemctl is-active --quiet memc-load || fail "memc-load is not active after start"
 
@@ -61,6 +93,8 @@ for i in 0 1 2 3; do
     items=$((items + c))
 done
 [ "$items" = 60000 ] || fail "memcached holds $items items, want 60000"
+# every memcached takes the probe write (one more key each: after the count)
+X "$BIN" --check-config >/dev/null || fail "--check-config with every memcached up"
 
 sleep 1.2 # let STATUS catch up with the last result
 echo "--- systemctl status memc-load"
@@ -82,9 +116,42 @@ sleep 0.5
 X journalctl -u memc-load --no-pager | grep -q "configuration reloaded" || fail "reload not logged"
 X systemctl is-active --quiet memc-load || fail "not active after reload"
 
+# a bad config: the reload fails with the message, the daemon keeps its
+# config and goes on loading
+pid=$(X systemctl show -P MainPID memc-load)
+X cp "$CONF" /var/tmp/good.conf
+X sh -c "printf 'nope = 1\n' >> $CONF"
+X systemctl reload memc-load 2>/tmp/reload.$$ && fail "reload with a bad config succeeded"
+X journalctl -u memc-load --no-pager | grep -q "memc-load.conf:[0-9]*: nope: unknown key" ||
+    fail "the failed reload does not say why"
+echo "--- systemctl reload with a bad config"
+sed 's/^/    /' /tmp/reload.$$; rm -f /tmp/reload.$$
+X journalctl -u memc-load --no-pager | grep "nope: unknown key" | tail -1 | sed 's/^/    /'
+X systemctl is-active --quiet memc-load || fail "not active after a failed reload"
+[ "$(X systemctl show -P MainPID memc-load)" = "$pid" ] || fail "the daemon was restarted"
+X /usr/local/bin/memc-gen -n 1000 -s 9 /var/spool/incoming >/dev/null
+X mv /var/spool/incoming/appsinstalled-0000.tsv.gz /var/spool/memc-load/after-reload.tsv.gz
+for _ in $(seq 100); do
+    X test -e /var/spool/memc-load/.after-reload.tsv.gz && break
+    sleep 0.1
+done
+X test -e /var/spool/memc-load/.after-reload.tsv.gz || fail "not loading after a failed reload"
+X cp /var/tmp/good.conf "$CONF"
+
 X systemctl stop memc-load
 X systemctl is-active --quiet memc-load && fail "still active after stop"
 X journalctl -u memc-load --no-pager | grep -q "exiting with status 0" || fail "no clean exit"
 echo "--- journalctl -u memc-load (whole run)"
 X journalctl -u memc-load --no-pager | sed 's/^/    /' | tail -25
+
+# a bad config at start: exit 78 fails the unit (RestartPreventExitStatus=),
+# no restart loop
+X sh -c "printf 'nope = 1\n' >> $CONF"
+X systemctl start memc-load && fail "started with a bad config"
+sleep 5 # RestartSec=2s: a restart would have happened by now
+echo "--- systemctl status memc-load (bad config)"
+{ X systemctl status memc-load --no-pager || true; } | sed "s/^/    /" | head -12
+[ "$(X systemctl show -P ActiveState memc-load)" = failed ] || fail "unit not failed with a bad config"
+[ "$(X systemctl show -P NRestarts memc-load)" = 0 ] || fail "restarted with a bad config"
+[ "$(X systemctl show -P ExecMainStatus memc-load)" = 78 ] || fail "exit status not 78"
 echo "1 passed, 0 failed"
