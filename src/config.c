@@ -63,6 +63,7 @@ void cfg_defaults(struct cfg *c)
     c->stop_timeout_s = 20;
     c->settle_ms = 2000;
     c->distribution = CFG_DIST_KETAMA;
+    c->verify_sample = 200;
 }
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -233,6 +234,7 @@ static int cfg_set_int(struct cfg *c, const char *key, const char *v, char *why,
         {"stall_timeout", &c->stall_timeout_s, 1, 86400},
         {"retry_interval", &c->retry_interval_s, 0, 86400},
         {"stop_timeout", &c->stop_timeout_s, 1, 3600},
+        {"verify_sample", &c->verify_sample, 0, 1000000},
     };
     long n;
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
@@ -584,6 +586,25 @@ static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
+
+int cfg_option_takes_value(const char *arg)
+{
+    if (arg[0] != '-' || !arg[1])
+        return 0;
+    if (arg[1] != '-') /* -c FILE, but not -cFILE or -n */
+        return !arg[2] && strchr("cpwjl", arg[1]) != NULL;
+    /* getopt_long takes an unambiguous prefix ("--conf") as the option */
+    const struct option *hit = NULL;
+    size_t n = strlen(arg + 2);
+    int hits = 0;
+    for (const struct option *o = cfg_opts; o->name; o++) {
+        if (strcmp(arg + 2, o->name) == 0)
+            return o->has_arg == required_argument;
+        if (strncmp(arg + 2, o->name, n) == 0)
+            hit = o, hits++;
+    }
+    return hits == 1 && hit->has_arg == required_argument;
+}
 
 /* Options that are settings: the config key each one sets. */
 static const struct {

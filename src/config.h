@@ -58,6 +58,7 @@ struct cfg {
     int stop_timeout_s;     /* SIGTERM -> SIGKILL escalation for workers at shutdown */
     int settle_ms;          /* a file not renamed in waits until its stat is unchanged this long */
     int distribution;       /* enum cfg_distribution */
+    int verify_sample;      /* records of each loaded file read back (0 = off) */
 
     int oneshot;
     int dry;
@@ -98,6 +99,11 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen);
 
 /* Split the pattern into its directory and file glob parts. */
 int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob, size_t globlen);
+
+/* 1 if the command-line argument is an option of cfg_load's that takes
+ * its value from the next argument ("--idfa", "-c"; not "--idfa=..."):
+ * `memc-load verify` passes those through and takes the rest as files. */
+int cfg_option_takes_value(const char *arg);
 
 /* Print the --help text to stdout. */
 void cfg_usage(void);

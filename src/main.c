@@ -1,6 +1,6 @@
 /*
- * main.c — command line to action: self-test, config check, or the master
- * (daemon or --oneshot).
+ * main.c — command line to action: `memc-load verify ...` (verify.c),
+ * self-test, config check, or the master (daemon or --oneshot).
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,12 +10,15 @@
 #include "master.h"
 #include "pack.h"
 #include "check.h"
+#include "verify.h"
 
 int main(int argc, char **argv)
 {
     struct cfg c;
     char err[1024];
     int exit_now = 0;
+    if (argc > 1 && strcmp(argv[1], "verify") == 0)
+        return verify_main(argc, argv);
     int r = cfg_load(&c, argc, argv, err, sizeof(err), &exit_now);
     if (exit_now)
         return 0;

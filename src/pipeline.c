@@ -21,8 +21,16 @@
 #include "io.h"
 #include "log.h"
 #include "pack.h"
+#include "sample.h"
 
 enum { BLK_FREE, BLK_FILLED, BLK_PACKING, BLK_PACKED, BLK_WRITING };
+
+/* A record that may enter the sample: its key and value are read back from
+ * its segment by the writer (smp_offer), so the packer copies nothing. */
+struct pipe_cand {
+    uint64_t h;
+    uint32_t server, rec;
+};
 
 struct pipe_block {
     int state;
@@ -34,6 +42,8 @@ struct pipe_block {
     uint64_t nlines_total; /* lines incl. blank, for numbering */
     struct pipe_stats st;  /* lines, records, errors, err_by, dirty, examples */
     struct memc_seg seg[CFG_MAX_SERVERS];
+    struct pipe_cand *cand; /* sample candidates, in line order */
+    uint32_t ncand, cand_cap;
 };
 
 struct pipe_packer {
@@ -65,6 +75,9 @@ struct pipe {
     uint64_t line_base;
     struct pipe_stats job;
     uint32_t down_mask;
+
+    struct smp *sample; /* NULL: no sample kept */
+    int sample_keep;    /* one sample across loads */
 
     int npackers;
     struct pipe_packer *packers;
@@ -106,6 +119,24 @@ static int pipe_scratch(struct pipe_packer *k, size_t len)
     return 0;
 }
 
+/* The record just added to segment g may enter the sample: note it. */
+static void pipe_cand_note(struct pipe *p, struct pipe_block *b, int g, const char *key,
+                           size_t klen)
+{
+    uint64_t h = smp_hash(p->sample->seed, key, klen);
+    if (!smp_candidate(p->sample, h))
+        return;
+    if (b->ncand == b->cand_cap) {
+        uint32_t cap = b->cand_cap ? b->cand_cap * 2 : 256;
+        struct pipe_cand *c = realloc(b->cand, cap * sizeof(*c));
+        if (!c)
+            return; /* left out of the sample: it stays a sample, a smaller one */
+        b->cand = c;
+        b->cand_cap = cap;
+    }
+    b->cand[b->ncand++] = (struct pipe_cand){h, (uint32_t)g, b->seg[g].n - 1};
+}
+
 /*
  * Parse every line of a block and append each record to its server's
  * segment.  Line ends are \n, \r\n or \r: cached positions of the next \n
@@ -121,6 +152,7 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
     uint64_t lineno = 0;
 
     memset(st, 0, sizeof(*st));
+    b->ncand = 0;
     for (int i = 0; i < p->map->nservers; i++)
         memc_seg_reset(&b->seg[i]);
     for (uint32_t i = 0; i < b->pre_long; i++) {
@@ -176,6 +208,8 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
             st->errors++;
             st->err_by[PARSE_NOT_STORED]++;
             pipe_example_add(st, lineno, PARSE_NOT_STORED, "out of memory", 13);
+        } else if (p->sample) {
+            pipe_cand_note(p, b, g, key, rec.dev_type_len + 1 + rec.dev_id_len);
         }
     }
     for (int g = 0; g < p->map->nservers; g++)
@@ -239,6 +273,27 @@ static void pipe_log_dry(struct pipe *p, struct pipe_block *b)
     }
 }
 
+/* The block's candidates into the sample, in line order (writer thread,
+ * blocks in file order: a later line of a key comes later). */
+static void pipe_offer(struct pipe *p, struct pipe_block *b)
+{
+    for (uint32_t i = 0; i < b->ncand; i++) {
+        const struct pipe_cand *c = &b->cand[i];
+        const struct memc_seg *sg = &b->seg[c->server];
+        if (c->rec >= sg->n)
+            continue; /* the segment was dropped (no room for its sync point) */
+        const char *key;
+        size_t klen = memc_seg_key(sg, c->rec, &key);
+        /* "ms <key> <len> q\r\n<value>\r\n": the value ends 2 bytes before the
+         * next record and starts after the header's line end */
+        const char *end = sg->buf + sg->off[c->rec + 1] - 2;
+        const char *v = memchr(key + klen, '\n', (size_t)(end - (key + klen)));
+        if (v)
+            smp_offer(p->sample, c->h, key, klen, (int)c->server, (const uint8_t *)v + 1,
+                      (size_t)(end - (v + 1)));
+    }
+}
+
 /* Fold a written block into the load's totals (called with mu held, in
  * block order, so line numbers can be made absolute here). */
 static void pipe_merge(struct pipe *p, struct pipe_block *b)
@@ -256,6 +311,8 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
     }
     for (int g = 0; g < p->map->nservers; g++) {
         struct memc_seg *sg = &b->seg[g];
+        if (sg->acked > sg->refused)
+            j->wrote_mask |= 1u << g;
         j->stored += sg->acked - sg->refused;
         j->errors += sg->refused;
         j->err_by[PARSE_NOT_STORED] += sg->refused;
@@ -307,6 +364,8 @@ static void *pipe_writer_main(void *arg)
         } else {
             memc_send(p->conn_ptrs, segs, p->map->nservers, p->cfg.io_timeout_ms);
         }
+        if (p->sample && !abort)
+            pipe_offer(p, b);
         uint32_t mask = 0;
         for (int g = 0; g < p->map->nservers; g++)
             if (p->conns[g].down)
@@ -456,6 +515,8 @@ static int pipe_read_begin(struct pipe_reader *r, struct pipe *p, int fd, pipe_t
     for (int g = 0; g < p->map->nservers; g++)
         memc_conn_job_begin(&p->conns[g]);
     r->lost_before = pipe_lost_acks(p);
+    if (p->sample && !p->sample_keep)
+        smp_reset(p->sample); /* the writer is idle: nothing of this load is written yet */
     pthread_mutex_unlock(&p->mu);
 
     int e = infl_open(&r->z, fd);
@@ -641,6 +702,26 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+int pipe_sample_enable(struct pipe *p, int k, uint64_t seed, int keep_across_loads)
+{
+    struct smp *s = malloc(sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    int e = smp_init(s, k, seed);
+    if (e < 0) {
+        free(s);
+        return e;
+    }
+    p->sample = s;
+    p->sample_keep = keep_across_loads;
+    return 0;
+}
+
+const struct smp *pipe_sample(const struct pipe *p)
+{
+    return p->sample;
+}
+
 uint32_t pipe_down_mask(struct pipe *p)
 {
     pthread_mutex_lock(&p->mu);
@@ -730,6 +811,11 @@ void pipe_destroy(struct pipe *p)
         free(p->blocks[i].text);
         for (int g = 0; g < CFG_MAX_SERVERS; g++)
             memc_seg_free(&p->blocks[i].seg[g]);
+        free(p->blocks[i].cand);
+    }
+    if (p->sample) {
+        smp_free(p->sample);
+        free(p->sample);
     }
     free(p->blocks);
     free(p->packers);

@@ -57,6 +57,12 @@ struct pipe_stats {
     char why[192];      /* for PIPE_CORRUPT / PIPE_IOERR */
     int nexamples;
     struct pipe_example ex[PIPE_EXAMPLES];
+    /* after the load (worker.c): */
+    uint32_t wrote_mask;       /* servers (global index) that stored records of this file */
+    uint64_t evictions;        /* items those servers evicted during the load ("stats") */
+    uint32_t verify_sampled;   /* records read back (verify_sample; 0 = off) */
+    uint32_t verify_missing;   /* ... that memcached did not have */
+    uint32_t verify_different; /* ... that it had with other bytes */
 };
 
 struct pipe;
@@ -70,6 +76,17 @@ void pipe_destroy(struct pipe *p);
 
 /* Load one gzip file from fd (not closed).  Fills *st; returns st->status. */
 int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx);
+
+/*
+ * Keep a sample of k records of each load (sample.h) for a read-back;
+ * keep_across_loads: one sample over several files (memc-load verify reads
+ * them in name order).  Call before the first load.  0 or -ENOMEM.
+ */
+struct smp;
+int pipe_sample_enable(struct pipe *p, int k, uint64_t seed, int keep_across_loads);
+/* The sample of the last load(s), or NULL when off; valid until the next
+ * pipe_load. */
+const struct smp *pipe_sample(const struct pipe *p);
 
 /* Bitmap of servers (global index) currently considered down. */
 uint32_t pipe_down_mask(struct pipe *p);

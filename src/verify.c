@@ -1,0 +1,821 @@
+/*
+ * verify.c — read-back of a sample (see verify.h): a small poll() loop that
+ * talks to every server at once (vfy_run: connect, write the whole request,
+ * read and parse answers as they come, so neither side can block the other
+ * on full buffers), the two exchanges that use it (pipelined `mg <key> v`
+ * ... `mn`, and `stats`), and the `memc-load verify` command: arguments,
+ * reading the files through the loader's pipeline in dry mode, and the
+ * report (a table, or one JSON object).
+ *
+ * These are short-lived connections of their own, not the writer's: a
+ * read-back happens once per file and must not disturb the write path.
+ */
+#include "verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "log.h"
+#include "pipeline.h"
+
+/* ---- one exchange with many servers --------------------------------------- */
+
+enum { VFY_IO_OFF, VFY_IO_RUN, VFY_IO_DONE, VFY_IO_FAILED };
+
+struct vfy_io {
+    const struct memc_server *srv;
+    int state;
+    int fd, connecting;
+    char *out; /* the whole request */
+    size_t olen, ooff;
+    char *in;
+    size_t ilen, icap;
+    int64_t last_ms;
+    char why[128];
+};
+
+/* Consume complete answers from buf; returns the bytes consumed (0: wait
+ * for more), sets *done at the end of the exchange, or -EPROTO with why. */
+typedef long (*vfy_parse_fn)(void *ctx, int i, const char *buf, size_t len, int *done, char *why,
+                             size_t whylen);
+
+static void vfy_io_fail(struct vfy_io *io, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void vfy_io_fail(struct vfy_io *io, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(io->why, sizeof(io->why), fmt, ap);
+    va_end(ap);
+    io->state = VFY_IO_FAILED;
+    if (io->fd >= 0)
+        close(io->fd);
+    io->fd = -1;
+}
+
+static void vfy_io_connect(struct vfy_io *io)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int r = getaddrinfo(io->srv->host, io->srv->port, &hints, &res);
+    if (r) {
+        vfy_io_fail(io, "cannot resolve: %s", gai_strerror(r));
+        return;
+    }
+    int err = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai && io->fd < 0; ai = ai->ai_next) {
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            io->fd = fd;
+            io->connecting = errno == EINPROGRESS;
+        } else {
+            err = errno;
+            close(fd);
+        }
+    }
+    freeaddrinfo(res);
+    io->last_ms = io_now_ms();
+    if (io->fd < 0)
+        vfy_io_fail(io, "connect: %s", strerror(err));
+}
+
+/* Read what the socket has and let the parser eat whole answers. */
+static void vfy_io_read(struct vfy_io *io, int i, vfy_parse_fn parse, void *ctx)
+{
+    if (io->ilen == io->icap) {
+        size_t cap = io->icap ? io->icap * 2 : 65536;
+        char *b = realloc(io->in, cap);
+        if (!b) {
+            vfy_io_fail(io, "%s", "out of memory");
+            return;
+        }
+        io->in = b;
+        io->icap = cap;
+    }
+    ssize_t n = recv(io->fd, io->in + io->ilen, io->icap - io->ilen, 0);
+    if (n == 0)
+        vfy_io_fail(io, "%s", "connection closed by the server");
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+        vfy_io_fail(io, "read: %s", strerror(errno));
+    if (n <= 0)
+        return;
+    io->ilen += (size_t)n;
+    io->last_ms = io_now_ms();
+    int done = 0;
+    long used = parse(ctx, i, io->in, io->ilen, &done, io->why, sizeof(io->why));
+    if (used < 0) {
+        io->state = VFY_IO_FAILED;
+        close(io->fd);
+        io->fd = -1;
+        return;
+    }
+    memmove(io->in, io->in + used, io->ilen - (size_t)used);
+    io->ilen -= (size_t)used;
+    if (done) {
+        io->state = VFY_IO_DONE;
+        close(io->fd);
+        io->fd = -1;
+    }
+}
+
+/* After poll(): finish a connect, write more, read answers. */
+static void vfy_io_step(struct vfy_io *io, int i, short rev, vfy_parse_fn parse, void *ctx)
+{
+    if (io->connecting && (rev & (POLLOUT | POLLERR | POLLHUP))) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            vfy_io_fail(io, "connect: %s", strerror(err));
+            return;
+        }
+        io->connecting = 0;
+        io->last_ms = io_now_ms();
+    }
+    if (!io->connecting && io->ooff < io->olen && (rev & (POLLOUT | POLLERR | POLLHUP))) {
+        ssize_t n = send(io->fd, io->out + io->ooff, io->olen - io->ooff, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            vfy_io_fail(io, "write: %s", strerror(errno));
+            return;
+        }
+        if (n > 0) {
+            io->ooff += (size_t)n;
+            io->last_ms = io_now_ms();
+        }
+    }
+    if (!io->connecting && (rev & (POLLIN | POLLERR | POLLHUP)))
+        vfy_io_read(io, i, parse, ctx);
+}
+
+/* Run the exchanges of every io in state RUN until each is done or failed;
+ * a server that makes no progress for timeout_ms fails. */
+static void vfy_run(struct vfy_io *ios, int n, int timeout_ms, vfy_parse_fn parse, void *ctx)
+{
+    for (int i = 0; i < n; i++)
+        if (ios[i].state == VFY_IO_RUN)
+            vfy_io_connect(&ios[i]);
+    for (;;) {
+        struct pollfd pfd[CFG_MAX_SERVERS];
+        int idx[CFG_MAX_SERVERS], k = 0;
+        int64_t now = io_now_ms();
+        for (int i = 0; i < n; i++) {
+            struct vfy_io *io = &ios[i];
+            if (io->state != VFY_IO_RUN)
+                continue;
+            if (now - io->last_ms > timeout_ms) {
+                vfy_io_fail(io, "no answer for %d ms", timeout_ms);
+                continue;
+            }
+            int want_out = io->connecting || io->ooff < io->olen;
+            pfd[k] = (struct pollfd){io->fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0};
+            idx[k++] = i;
+        }
+        if (!k)
+            return;
+        if (poll(pfd, (nfds_t)k, 100) < 0 && errno != EINTR)
+            return;
+        for (int j = 0; j < k; j++)
+            if (pfd[j].revents)
+                vfy_io_step(&ios[idx[j]], idx[j], pfd[j].revents, parse, ctx);
+    }
+}
+
+static void vfy_ios_init(struct vfy_io *ios, const struct memc_map *map)
+{
+    memset(ios, 0, sizeof(*ios) * (size_t)map->nservers);
+    for (int g = 0; g < map->nservers; g++) {
+        ios[g].srv = &map->servers[g];
+        ios[g].fd = -1;
+    }
+}
+
+static void vfy_ios_free(struct vfy_io *ios, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (ios[i].fd >= 0)
+            close(ios[i].fd);
+        free(ios[i].out);
+        free(ios[i].in);
+    }
+}
+
+/* One answer line: its length without \r\n, or -1 if it is not complete. */
+static long vfy_line(const char *buf, size_t len)
+{
+    const char *nl = memchr(buf, '\n', len);
+    if (!nl)
+        return -1;
+    long n = (long)(nl - buf);
+    return n > 0 && buf[n - 1] == '\r' ? n - 1 : n;
+}
+
+static int vfy_is(const char *line, long n, const char *word)
+{
+    size_t w = strlen(word);
+    return (size_t)n >= w && memcmp(line, word, w) == 0 && ((size_t)n == w || line[w] == ' ');
+}
+
+/* ---- read-back: mg <key> v -------------------------------------------------- */
+
+struct vfy_rb {
+    const struct smp_rec **recs; /* grouped by server */
+    uint32_t first[CFG_MAX_SERVERS], count[CFG_MAX_SERVERS], next[CFG_MAX_SERVERS];
+    struct vfy_result *r;
+};
+
+static void vfy_example(struct vfy_server *s, const struct smp_rec *rec, int missing)
+{
+    if (s->nex >= VFY_EXAMPLES)
+        return;
+    snprintf(s->ex[s->nex].key, sizeof(s->ex[0].key), "%s", rec->key);
+    s->ex[s->nex++].missing = missing;
+}
+
+/* "VA <size> ...\r\n<data>\r\n" against the expected value; the bytes
+ * consumed, 0 if the data is not all here, -EPROTO. */
+static long vfy_rb_value(struct vfy_rb *rb, int g, const char *buf, size_t len, long n, char *why,
+                         size_t whylen)
+{
+    char *end;
+    unsigned long size = strtoul(buf + 3, &end, 10);
+    if (end == buf + 3 || size > (1ul << 30)) {
+        snprintf(why, whylen, "bad answer '%.*s'", (int)(n > 40 ? 40 : n), buf);
+        return -EPROTO;
+    }
+    size_t hdr = (size_t)(memchr(buf, '\n', len) - (const void *)buf) + 1;
+    if (len < hdr + size + 2)
+        return 0;
+    const struct smp_rec *rec = rb->recs[rb->first[g] + rb->next[g]++];
+    struct vfy_server *s = &rb->r->srv[g];
+    if (size == rec->vlen && memcmp(buf + hdr, rec->val, size) == 0) {
+        s->equal++;
+    } else {
+        s->different++;
+        vfy_example(s, rec, 0);
+    }
+    return (long)(hdr + size + 2);
+}
+
+static long vfy_rb_parse(void *ctx, int g, const char *buf, size_t len, int *done, char *why,
+                         size_t whylen)
+{
+    struct vfy_rb *rb = ctx;
+    size_t off = 0;
+    while (off < len) {
+        const char *l = buf + off;
+        long n = vfy_line(l, len - off), used;
+        if (n < 0)
+            break;
+        if (vfy_is(l, n, "MN") && rb->next[g] == rb->count[g]) {
+            *done = 1;
+            return (long)(off + (size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1);
+        }
+        if (rb->next[g] >= rb->count[g] || !(vfy_is(l, n, "EN") || vfy_is(l, n, "VA"))) {
+            snprintf(why, whylen, "unexpected answer '%.*s'", (int)(n > 40 ? 40 : n), l);
+            return -EPROTO;
+        }
+        if (vfy_is(l, n, "EN")) {
+            const struct smp_rec *rec = rb->recs[rb->first[g] + rb->next[g]++];
+            rb->r->srv[g].missing++;
+            vfy_example(&rb->r->srv[g], rec, 1);
+            used = (long)((size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1);
+        } else {
+            used = vfy_rb_value(rb, g, l, len - off, n, why, whylen);
+            if (used < 0)
+                return used;
+            if (used == 0)
+                break;
+        }
+        off += (size_t)used;
+    }
+    return (long)off;
+}
+
+/* Group the sample by server and build each server's request. */
+static int vfy_rb_requests(struct vfy_rb *rb, const struct smp *s, struct vfy_io *ios, int n)
+{
+    uint32_t at = 0;
+    for (int g = 0; g < n; g++) {
+        rb->first[g] = at;
+        for (int i = 0; i < s->n; i++)
+            if (s->by_h[i]->server == g)
+                rb->recs[at++] = s->by_h[i];
+        rb->count[g] = at - rb->first[g];
+        rb->r->srv[g].sampled = rb->count[g];
+        if (!rb->count[g])
+            continue;
+        size_t cap = (size_t)rb->count[g] * (PARSE_MAX_KEY + 8) + 8, len = 0;
+        char *out = malloc(cap);
+        if (!out)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < rb->count[g]; i++) {
+            const struct smp_rec *rec = rb->recs[rb->first[g] + i];
+            len += (size_t)snprintf(out + len, cap - len, "mg %s v\r\n", rec->key);
+        }
+        memcpy(out + len, "mn\r\n", 4);
+        ios[g].out = out;
+        ios[g].olen = len + 4;
+        ios[g].state = VFY_IO_RUN;
+    }
+    return 0;
+}
+
+static void vfy_sum(struct vfy_result *r)
+{
+    for (int g = 0; g < r->nservers; g++) {
+        struct vfy_server *s = &r->srv[g];
+        if (s->unreachable) {
+            r->unreachable++;
+            continue;
+        }
+        r->sampled += s->sampled;
+        r->equal += s->equal;
+        r->missing += s->missing;
+        r->different += s->different;
+    }
+}
+
+int vfy_readback(const struct smp *s, const struct memc_map *map, int timeout_ms,
+                 struct vfy_result *r)
+{
+    struct vfy_io ios[CFG_MAX_SERVERS];
+    struct vfy_rb rb;
+    memset(r, 0, sizeof(*r));
+    memset(&rb, 0, sizeof(rb));
+    r->nservers = map->nservers;
+    rb.r = r;
+    rb.recs = calloc((size_t)s->n + 1, sizeof(*rb.recs));
+    if (!rb.recs)
+        return -ENOMEM;
+    vfy_ios_init(ios, map);
+    int e = vfy_rb_requests(&rb, s, ios, map->nservers);
+    if (e == 0)
+        vfy_run(ios, map->nservers, timeout_ms, vfy_rb_parse, &rb);
+    for (int g = 0; e == 0 && g < map->nservers; g++) {
+        if (ios[g].state != VFY_IO_FAILED)
+            continue;
+        struct vfy_server *v = &r->srv[g];
+        v->unreachable = 1;
+        v->equal = v->missing = v->different = 0;
+        v->nex = 0;
+        snprintf(v->why, sizeof(v->why), "%s", ios[g].why);
+    }
+    vfy_ios_free(ios, map->nservers);
+    free(rb.recs);
+    if (e == 0)
+        vfy_sum(r);
+    return e;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+static long vfy_stats_parse(void *ctx, int g, const char *buf, size_t len, int *done, char *why,
+                            size_t whylen)
+{
+    struct vfy_stats *st = &((struct vfy_stats *)ctx)[g];
+    size_t off = 0;
+    long n;
+    while ((n = vfy_line(buf + off, len - off)) >= 0) {
+        const char *l = buf + off;
+        off += (size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1;
+        if (vfy_is(l, n, "END")) {
+            st->ok = 1;
+            *done = 1;
+            break;
+        }
+        if (!vfy_is(l, n, "STAT")) {
+            snprintf(why, whylen, "unexpected answer '%.*s'", (int)(n > 40 ? 40 : n), l);
+            return -EPROTO;
+        }
+        static const char *const names[] = {"STAT evictions ", "STAT limit_maxbytes ",
+                                            "STAT curr_items "};
+        uint64_t *dst[] = {&st->evictions, &st->limit_maxbytes, &st->curr_items};
+        for (int i = 0; i < 3; i++)
+            if ((size_t)n > strlen(names[i]) && memcmp(l, names[i], strlen(names[i])) == 0)
+                *dst[i] = strtoull(l + strlen(names[i]), NULL, 10);
+    }
+    return (long)off;
+}
+
+int vfy_stats(const struct memc_map *map, uint32_t mask, int timeout_ms, struct vfy_stats *out)
+{
+    struct vfy_io ios[CFG_MAX_SERVERS];
+    vfy_ios_init(ios, map);
+    memset(out, 0, sizeof(*out) * (size_t)map->nservers);
+    int e = 0;
+    for (int g = 0; g < map->nservers && !e; g++) {
+        if (!(mask & (1u << g)))
+            continue;
+        ios[g].out = strdup("stats\r\n");
+        if (!ios[g].out)
+            e = -ENOMEM;
+        ios[g].olen = 7;
+        ios[g].state = VFY_IO_RUN;
+    }
+    if (!e)
+        vfy_run(ios, map->nservers, timeout_ms, vfy_stats_parse, out);
+    for (int g = 0; g < map->nservers; g++)
+        if (ios[g].state == VFY_IO_FAILED) {
+            out[g].ok = 0;
+            snprintf(out[g].why, sizeof(out[g].why), "%s", ios[g].why);
+        }
+    vfy_ios_free(ios, map->nservers);
+    return e;
+}
+
+void vfy_wilson(uint32_t x, uint32_t n, double *lo, double *hi)
+{
+    if (!n) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    const double z = 1.959963984540054;
+    double p = (double)x / n, z2n = z * z / n;
+    double mid = (p + z2n / 2) / (1 + z2n);
+    double half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
+    *lo = mid - half < 0 ? 0 : mid - half;
+    *hi = mid + half > 1 ? 1 : mid + half;
+    if (x == n)
+        *hi = 1; /* exact at the ends (rounding) */
+    if (x == 0)
+        *lo = 0;
+}
+
+/* ---- memc-load verify ------------------------------------------------------- */
+
+struct vfy_cli {
+    int sample, json, have_seed;
+    uint64_t seed;
+    const char **files;
+    int nfiles;
+    char **cargv; /* what is left for cfg_load: argv[0] and the config options */
+    int cargc;
+};
+
+static void vfy_usage(void)
+{
+    printf("Usage: memc-load verify [--sample N] [--seed S] [--json] [CONFIG OPTIONS] FILE...\n"
+           "Read a random sample of the records of FILE... (several: in name order, the\n"
+           "later line wins) back from memcached and compare the bytes.\n"
+           "\n"
+           "      --sample N   records to read back (default 1000)\n"
+           "      --seed S     which records (default: random; printed, to repeat a run)\n"
+           "      --json       one JSON object instead of the table\n"
+           "  CONFIG OPTIONS   as for the daemon: -c FILE, --idfa ADDRS, ..., --distribution\n"
+           "\n"
+           "Exit status: 0 every sampled record equal; 1 some missing or different;\n"
+           "75 a memcached unreachable; 66 a file cannot be read; 64 bad command line;\n"
+           "78 bad configuration.\n");
+}
+
+/* --sample / --seed value: from "--opt=V" or the next argument. */
+static const char *vfy_optval(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] || *i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+/* One of verify's own options at argv[*i]: 1 taken, 0 not ours, -1 bad. */
+static int vfy_own_opt(struct vfy_cli *a, int argc, char **argv, int *i, char *err, size_t len)
+{
+    const char *arg = argv[*i], *v;
+    char *end;
+    if (strcmp(arg, "--json") == 0)
+        return a->json = 1;
+    if (strncmp(arg, "--sample", 8) == 0 && (arg[8] == 0 || arg[8] == '=')) {
+        v = vfy_optval(argc, argv, i, "--sample");
+        long n = v ? strtol(v, &end, 10) : 0;
+        if (!v || *end || end == v || n < 1 || n > 1000000) {
+            snprintf(err, len, "--sample: a whole number from 1 to 1000000");
+            return -1;
+        }
+        a->sample = (int)n;
+        return 1;
+    }
+    if (strncmp(arg, "--seed", 6) == 0 && (arg[6] == 0 || arg[6] == '=')) {
+        v = vfy_optval(argc, argv, i, "--seed");
+        errno = 0;
+        a->seed = v ? strtoull(v, &end, 10) : 0;
+        if (!v || *end || end == v || errno || *v == '-') {
+            snprintf(err, len, "--seed: a whole number from 0 to 18446744073709551615");
+            return -1;
+        }
+        a->have_seed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Split the command line: verify's options, the files, and the config
+ * options (with their values) for cfg_load.  0, 1 after --help, or 64. */
+static int vfy_args(struct vfy_cli *a, int argc, char **argv, char *err, size_t len)
+{
+    memset(a, 0, sizeof(*a));
+    a->sample = 1000;
+    a->files = calloc((size_t)argc + 1, sizeof(*a->files));
+    a->cargv = calloc((size_t)argc + 1, sizeof(*a->cargv));
+    if (!a->files || !a->cargv) {
+        snprintf(err, len, "out of memory");
+        return CFG_EX_USAGE;
+    }
+    a->cargv[a->cargc++] = argv[0];
+    int only_files = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_files || arg[0] != '-' || !arg[1]) {
+            a->files[a->nfiles++] = arg;
+        } else if (strcmp(arg, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            vfy_usage();
+            return 1;
+        } else {
+            int r = vfy_own_opt(a, argc, argv, &i, err, len);
+            if (r < 0)
+                return CFG_EX_USAGE;
+            if (r)
+                continue;
+            a->cargv[a->cargc++] = argv[i];
+            if (cfg_option_takes_value(arg) && i + 1 < argc)
+                a->cargv[a->cargc++] = argv[++i];
+        }
+    }
+    if (!a->nfiles) {
+        snprintf(err, len, "verify: no FILE given");
+        return CFG_EX_USAGE;
+    }
+    return 0;
+}
+
+static const char *vfy_base(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Name order, as the daemon loads a spool: by file name, then path. */
+static int vfy_name_cmp(const void *x, const void *y)
+{
+    const char *a = *(const char *const *)x, *b = *(const char *const *)y;
+    int r = strcmp(vfy_base(a), vfy_base(b));
+    return r ? r : strcmp(a, b);
+}
+
+/* What the files held, for the report. */
+struct vfy_read {
+    uint64_t lines, records, errors;
+};
+
+/* Every file through the pipeline (dry) into one sample; 0 or 66. */
+static int vfy_read_files(struct pipe *p, const struct vfy_cli *a, struct vfy_read *rd)
+{
+    memset(rd, 0, sizeof(*rd));
+    for (int i = 0; i < a->nfiles; i++) {
+        int fd = open(a->files[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "memc-load: %s: %s\n", a->files[i], strerror(errno));
+            return 66;
+        }
+        struct pipe_stats st;
+        pipe_load(p, fd, &st, NULL, NULL);
+        close(fd);
+        rd->lines += st.lines;
+        rd->records += st.records;
+        rd->errors += st.errors;
+        if (st.status == PIPE_IOERR) {
+            fprintf(stderr, "memc-load: %s: %s\n", a->files[i], st.why);
+            return 66;
+        }
+        if (st.status == PIPE_CORRUPT)
+            fprintf(stderr,
+                    "memc-load: %s: %s; the %llu records before the damage are verified, as the "
+                    "loader loads them\n",
+                    a->files[i], st.why, (unsigned long long)st.records);
+    }
+    return 0;
+}
+
+static double vfy_share(uint32_t x, uint32_t n)
+{
+    return n ? (double)x / n : 0.0;
+}
+
+static void vfy_print_row(const char *type, const char *name, const struct vfy_server *s)
+{
+    if (s->unreachable) {
+        printf("%-6s %-24s %8u  unreachable: %s\n", type, name, s->sampled, s->why);
+        return;
+    }
+    double lo, hi;
+    vfy_wilson(s->equal, s->sampled, &lo, &hi);
+    printf("%-6s %-24s %8u %8u %8u %9u ", type, name, s->sampled, s->equal, s->missing,
+           s->different);
+    if (s->sampled)
+        printf("%8.2f%%  %6.2f%% - %6.2f%%\n", 100 * vfy_share(s->equal, s->sampled), 100 * lo,
+               100 * hi);
+    else
+        printf("%9s  %s\n", "-", "-");
+}
+
+static void vfy_print_text(const struct memc_map *map, const struct vfy_cli *a,
+                           const struct vfy_read *rd, const struct vfy_result *r)
+{
+    printf("files:    %d, read in name order (the later line of a key wins)\n", a->nfiles);
+    printf("records:  %llu (%llu error lines)\n", (unsigned long long)rd->records,
+           (unsigned long long)rd->errors);
+    uint32_t n = 0;
+    for (int g = 0; g < r->nservers; g++)
+        n += r->srv[g].sampled;
+    printf("sample:   %u keys (--sample %d), --seed %llu\n\n", n, a->sample,
+           (unsigned long long)a->seed);
+    printf("%-6s %-24s %8s %8s %8s %9s %9s  %s\n", "TYPE", "SERVER", "SAMPLED", "EQUAL", "MISSING",
+           "DIFFERENT", "PRESENT", "95% INTERVAL");
+    for (int g = 0; g < map->nservers; g++)
+        vfy_print_row(cfg_type_name(map->servers[g].type), map->servers[g].name, &r->srv[g]);
+    struct vfy_server all = {
+        .sampled = r->sampled, .equal = r->equal, .missing = r->missing, .different = r->different};
+    vfy_print_row("all", r->unreachable ? "(reachable servers)" : "", &all);
+    for (int g = 0; g < map->nservers; g++)
+        for (int i = 0; i < r->srv[g].nex; i++) {
+            char esc[PARSE_MAX_KEY * 4 + 8];
+            const char *k = r->srv[g].ex[i].key;
+            printf("%s %s on %s: %s\n", i ? "  " : "e.g.",
+                   r->srv[g].ex[i].missing ? "missing  " : "different", map->servers[g].name,
+                   log_escape(k, strlen(k), esc, sizeof(esc)));
+        }
+}
+
+/* A JSON string: quotes, backslashes and every byte outside printable
+ * ASCII escaped (a key may hold any non-blank bytes). */
+static void vfy_json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static void vfy_json_counts(const struct vfy_server *s)
+{
+    double lo, hi;
+    vfy_wilson(s->equal, s->sampled, &lo, &hi);
+    printf("\"sampled\":%u,\"equal\":%u,\"missing\":%u,\"different\":%u,", s->sampled, s->equal,
+           s->missing, s->different);
+    if (s->sampled && !s->unreachable)
+        printf("\"present\":%.6f,\"interval\":[%.6f,%.6f]", vfy_share(s->equal, s->sampled), lo,
+               hi);
+    else
+        printf("\"present\":null,\"interval\":null");
+}
+
+static void vfy_json_server(const struct memc_server *srv, const struct vfy_server *s)
+{
+    printf("{\"type\":\"%s\",\"server\":", cfg_type_name(srv->type));
+    vfy_json_str(srv->name);
+    printf(",\"reachable\":%s,", s->unreachable ? "false" : "true");
+    vfy_json_counts(s);
+    if (s->unreachable) {
+        printf(",\"error\":");
+        vfy_json_str(s->why);
+    }
+    printf(",\"examples\":[");
+    for (int i = 0; i < s->nex; i++) {
+        printf("%s{\"key\":", i ? "," : "");
+        vfy_json_str(s->ex[i].key);
+        printf(",\"state\":\"%s\"}", s->ex[i].missing ? "missing" : "different");
+    }
+    printf("]}");
+}
+
+static void vfy_print_json(const struct memc_map *map, const struct vfy_cli *a,
+                           const struct vfy_read *rd, const struct vfy_result *r, int status)
+{
+    printf("{\"files\":[");
+    for (int i = 0; i < a->nfiles; i++) {
+        printf("%s", i ? "," : "");
+        vfy_json_str(a->files[i]);
+    }
+    printf("],\"records\":%llu,\"error_lines\":%llu,\"sample\":%d,\"seed\":%llu,\"servers\":[",
+           (unsigned long long)rd->records, (unsigned long long)rd->errors, a->sample,
+           (unsigned long long)a->seed);
+    for (int g = 0; g < map->nservers; g++) {
+        printf("%s", g ? "," : "");
+        vfy_json_server(&map->servers[g], &r->srv[g]);
+    }
+    struct vfy_server all = {
+        .sampled = r->sampled, .equal = r->equal, .missing = r->missing, .different = r->different};
+    printf("],\"total\":{");
+    vfy_json_counts(&all);
+    printf(",\"unreachable\":%d},\"status\":%d}\n", r->unreachable, status);
+}
+
+/* The config as the daemon would read it, checked for verify. */
+static int vfy_config(struct cfg *c, const struct vfy_cli *a, int *exit_now)
+{
+    char err[1024];
+    int r = cfg_load(c, a->cargc, a->cargv, err, sizeof(err), exit_now);
+    if (!r && !*exit_now && (c->oneshot || c->dry || c->selftest || c->check_config)) {
+        snprintf(err, sizeof(err), "verify: --oneshot, --dry, -t and --check-config do not apply");
+        r = CFG_EX_USAGE;
+    }
+    if (r) {
+        fprintf(stderr, "memc-load: %s\n", err);
+        if (r == CFG_EX_USAGE)
+            fprintf(stderr, "Try 'memc-load verify --help'.\n");
+    }
+    return r;
+}
+
+/* Read the files into a sample and read it back; the exit status. */
+static int vfy_run_cli(struct cfg *c, struct vfy_cli *a, const struct memc_map *map)
+{
+    struct pipe *p = NULL;
+    struct vfy_read rd;
+    struct vfy_result *res = calloc(1, sizeof(*res));
+    c->dry = 1; /* the pipeline parses, packs and routes, and writes nothing */
+    int st = 70;
+    if (!res || pipe_create(&p, c, map) < 0 || pipe_sample_enable(p, a->sample, a->seed, 1) < 0) {
+        fprintf(stderr, "memc-load: verify: out of memory\n");
+        goto out;
+    }
+    st = vfy_read_files(p, a, &rd);
+    if (st)
+        goto out;
+    if (vfy_readback(pipe_sample(p), map, c->io_timeout_ms, res) < 0) {
+        fprintf(stderr, "memc-load: verify: out of memory\n");
+        st = 70;
+        goto out;
+    }
+    st = res->unreachable ? 75 : (res->missing || res->different) ? 1 : 0;
+    if (a->json)
+        vfy_print_json(map, a, &rd, res, st);
+    else
+        vfy_print_text(map, a, &rd, res);
+out:
+    pipe_destroy(p);
+    free(res);
+    return st;
+}
+
+int verify_main(int argc, char **argv)
+{
+    struct vfy_cli a;
+    struct cfg c;
+    struct memc_map map;
+    char err[512];
+    int exit_now = 0;
+    int st = vfy_args(&a, argc, argv, err, sizeof(err));
+    if (st == CFG_EX_USAGE)
+        fprintf(stderr, "memc-load: %s\nTry 'memc-load verify --help'.\n", err);
+    if (st == 1) /* --help */
+        exit_now = 1, st = 0;
+    if (!st && !exit_now)
+        st = vfy_config(&c, &a, &exit_now);
+    if (st || exit_now)
+        goto out;
+    log_init(c.log_level);
+    if (!a.have_seed && getrandom(&a.seed, sizeof(a.seed), 0) != sizeof(a.seed))
+        a.seed = (uint64_t)io_now_ms() ^ ((uint64_t)getpid() << 32);
+    qsort(a.files, (size_t)a.nfiles, sizeof(*a.files), vfy_name_cmp);
+    if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "memc-load: %s\n", err);
+        st = CFG_EX_CONFIG;
+        goto out;
+    }
+    st = vfy_run_cli(&c, &a, &map);
+    memc_map_free(&map);
+out:
+    free(a.files);
+    free(a.cargv);
+    return st;
+}
