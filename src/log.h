@@ -23,6 +23,8 @@
 #define LOG_MSGID_MEMC_DOWN "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e04"
 #define LOG_MSGID_FILE_LEFT "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e05"
 #define LOG_MSGID_RENAME_FAILED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e06"
+#define LOG_MSGID_EVICTIONS "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e09"
+#define LOG_MSGID_VERIFY_MISS "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0a"
 
 void log_init(int level);
 void log_set_level(int level);
