@@ -3,9 +3,11 @@
  * user must be able to create and rename files in it, and every target must
  * take a write.  That reuses the real write path: each target gets a
  * one-record batch setting a probe key, so "ok" means memcached accepted a
- * meta-protocol set, not merely that a TCP port was open.  --no-probe (the
- * unit's ExecReload=) leaves memcached alone: a reload must not depend on
- * every server answering.
+ * meta-protocol set, not merely that a TCP port was open.  Each server's
+ * `stats` adds its memory limit, item count and evictions: a server that
+ * evicts is too small for the data (the eviction warning, worker.c).
+ * --no-probe (the unit's ExecReload=) leaves memcached alone: a reload must
+ * not depend on every server answering.
  */
 #include "check.h"
 
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "memc.h"
+#include "verify.h"
 
 /* The user the unit runs the daemon as (systemd/memc-load.service.in,
  * systemd/memc-load.sysusers). */
@@ -74,6 +77,44 @@ static void check_spool_writable(const char *dir, char *who, size_t wholen, char
         snprintf(why, whylen, "%s", strerror(WEXITSTATUS(st)));
 }
 
+/* One server's row: what `stats` says (memory limit, items, evictions) and
+ * the probe write.  1 if it took the write (or --no-probe). */
+static int check_server(const struct cfg *c, const struct memc_map *map, int g,
+                        const struct vfy_stats *st)
+{
+    const char *type = cfg_type_name(map->servers[g].type), *name = map->servers[g].name;
+    char mem[32] = "-", items[32] = "-", ev[32] = "-";
+    if (st->ok) {
+        snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)(st->limit_maxbytes >> 20));
+        snprintf(items, sizeof(items), "%llu", (unsigned long long)st->curr_items);
+        snprintf(ev, sizeof(ev), "%llu", (unsigned long long)st->evictions);
+    }
+    if (c->no_probe) {
+        printf("%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev, "not probed");
+        return 1;
+    }
+    struct memc_conn conn;
+    struct memc_seg seg;
+    memset(&seg, 0, sizeof(seg));
+    memc_conn_init(&conn, &map->servers[g]);
+    static const unsigned char val[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0};
+    struct memc_conn *cp = &conn;
+    struct memc_seg *sp = &seg;
+    int ok = memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0 &&
+             memc_seg_finish(&seg) == 0;
+    if (ok) {
+        memc_send(&cp, &sp, 1, c->io_timeout_ms);
+        ok = seg.acked == 1 && seg.refused == 0;
+    }
+    printf("%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev,
+           ok            ? "ok"
+           : conn.why[0] ? conn.why
+                         : "refused the probe write");
+    memc_conn_close(&conn);
+    memc_seg_free(&seg);
+    return ok;
+}
+
 int check_config(const struct cfg *c)
 {
     struct memc_map map;
@@ -112,39 +153,25 @@ int check_config(const struct cfg *c)
                 write_why);
         bad = 1;
     }
-    printf("%-6s %-32s %s\n", "TYPE", "SERVER", "STATE");
+    struct vfy_stats stats[CFG_MAX_SERVERS];
+    uint32_t all = map.nservers >= 32 ? UINT32_MAX : (1u << map.nservers) - 1;
+    if (c->no_probe || vfy_stats(&map, all, c->io_timeout_ms, stats) < 0)
+        memset(stats, 0, sizeof(stats));
+    printf("%-6s %-32s %9s %10s %10s  %s\n", "TYPE", "SERVER", "MEMORY", "ITEMS", "EVICTIONS",
+           "STATE");
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
         if (!map.count[t])
-            printf("%-6s %-32s %s\n", cfg_type_name(t), "-", "not configured (lines are errors)");
-        for (int g = map.first[t]; g < map.first[t] + map.count[t]; g++) {
-            if (c->no_probe) {
-                printf("%-6s %-32s %s\n", cfg_type_name(t), map.servers[g].name, "not probed");
-                continue;
-            }
-            struct memc_conn conn;
-            struct memc_seg seg;
-            memset(&seg, 0, sizeof(seg));
-            memc_conn_init(&conn, &map.servers[g]);
-            static const unsigned char val[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                0x19, 0, 0, 0, 0, 0, 0, 0, 0};
-            struct memc_conn *cp = &conn;
-            struct memc_seg *sp = &seg;
-            int ok =
-                memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0 &&
-                memc_seg_finish(&seg) == 0;
-            if (ok) {
-                memc_send(&cp, &sp, 1, c->io_timeout_ms);
-                ok = seg.acked == 1 && seg.refused == 0;
-            }
-            printf("%-6s %-32s %s\n", cfg_type_name(t), map.servers[g].name,
-                   ok            ? "ok"
-                   : conn.why[0] ? conn.why
-                                 : "refused the probe write");
-            bad |= !ok;
-            memc_conn_close(&conn);
-            memc_seg_free(&seg);
-        }
+            printf("%-6s %-32s %9s %10s %10s  %s\n", cfg_type_name(t), "-", "", "", "",
+                   "not configured (lines are errors)");
+        for (int g = map.first[t]; g < map.first[t] + map.count[t]; g++)
+            bad |= !check_server(c, &map, g, &stats[g]);
     }
+    for (int g = 0; g < map.nservers; g++)
+        if (stats[g].ok && stats[g].evictions)
+            printf("note: %s (%s) has evicted %llu items since it started: it may be too small "
+                   "for the data (memcached -m MEGABYTES)\n",
+                   map.servers[g].name, cfg_type_name(map.servers[g].type),
+                   (unsigned long long)stats[g].evictions);
     memc_map_free(&map);
     return bad ? 1 : 0;
 }
