@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -64,6 +65,9 @@ void cfg_defaults(struct cfg *c)
     c->settle_ms = 2000;
     c->distribution = CFG_DIST_KETAMA;
     c->verify_sample = 200;
+    c->health_interval_s = 5;
+    c->rewarm_max_age_s = 7 * 86400;
+    snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/memc-load");
 }
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -235,6 +239,7 @@ static int cfg_set_int(struct cfg *c, const char *key, const char *v, char *why,
         {"retry_interval", &c->retry_interval_s, 0, 86400},
         {"stop_timeout", &c->stop_timeout_s, 1, 3600},
         {"verify_sample", &c->verify_sample, 0, 1000000},
+        {"health_interval", &c->health_interval_s, 1, 3600},
     };
     long n;
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
@@ -299,6 +304,41 @@ static int cfg_set_duration(struct cfg *c, const char *key, const char *v, char 
     return 0;
 }
 
+/* rewarm_max_age: whole seconds with an optional unit s, m, h or d. */
+static int cfg_set_age(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
+{
+    if (strcmp(key, "rewarm_max_age") != 0)
+        return -ENOENT;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    long unit = !*end               ? 1
+                : !strcmp(end, "s") ? 1
+                : !strcmp(end, "m") ? 60
+                : !strcmp(end, "h") ? 3600
+                : !strcmp(end, "d") ? 86400
+                                    : 0;
+    if (errno || end == v || !isdigit((unsigned char)*v) || !unit || n > 3650L * 86400 / unit) {
+        snprintf(why, whylen, "'%s' is not an age like 7d, 12h, 30m or 3600 (0 = off)", v);
+        return -EINVAL;
+    }
+    c->rewarm_max_age_s = n * unit;
+    return 0;
+}
+
+static int cfg_set_state_dir(struct cfg *c, const char *key, const char *v, char *why,
+                             size_t whylen)
+{
+    if (strcmp(key, "state_dir") != 0)
+        return -ENOENT;
+    if (v[0] && v[0] != '/') {
+        snprintf(why, whylen, "'%s' is not an absolute path (or empty: keep no state)", v);
+        return -EINVAL;
+    }
+    snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
+    return 0;
+}
+
 static int cfg_set_distribution(struct cfg *c, const char *key, const char *v, char *why,
                                 size_t whylen)
 {
@@ -332,8 +372,8 @@ static int cfg_set_level(struct cfg *c, const char *key, const char *v, char *wh
 static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
 {
     static int (*const setters[])(struct cfg *, const char *, const char *, char *, size_t) = {
-        cfg_set_addr,      cfg_set_pattern, cfg_set_int,      cfg_set_size,
-        cfg_set_threshold, cfg_set_level,   cfg_set_duration, cfg_set_distribution,
+        cfg_set_addr,  cfg_set_pattern,  cfg_set_int,          cfg_set_size, cfg_set_threshold,
+        cfg_set_level, cfg_set_duration, cfg_set_distribution, cfg_set_age,  cfg_set_state_dir,
     };
     why[0] = 0;
     for (size_t i = 0; i < sizeof(setters) / sizeof(setters[0]); i++) {

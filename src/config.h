@@ -59,6 +59,9 @@ struct cfg {
     int settle_ms;          /* a file not renamed in waits until its stat is unchanged this long */
     int distribution;       /* enum cfg_distribution */
     int verify_sample;      /* records of each loaded file read back (0 = off) */
+    int health_interval_s;  /* how often every memcached is asked for its identity */
+    long rewarm_max_age_s;  /* retained files this young re-warm a restarted server (0 = off) */
+    char state_dir[CFG_PATH_LEN]; /* server identities across restarts ("" = none) */
 
     int oneshot;
     int dry;

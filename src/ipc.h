@@ -7,7 +7,8 @@
  * opens spool files (O_NOFOLLOW, regular files only), so the security
  * checks live in one place and a worker never resolves a path.
  *
- *   master -> worker   IPC_LOAD  job, file name (for messages), fd attached
+ *   master -> worker   IPC_LOAD  job, file name (for messages), servers to
+ *                                 re-warm (0 = all, a normal load), fd attached
  *                      IPC_QUIT  finish nothing more, exit 0 (reload, oneshot end)
  *   worker -> master   IPC_HELLO      ready for work
  *                      IPC_PROGRESS   job, counts so far, servers down (2/s)
@@ -27,7 +28,7 @@ struct ipc_msg {
     uint32_t type;
     uint32_t job;
     uint32_t down_mask; /* servers (global index) the worker finds down */
-    uint32_t pad;
+    uint32_t only_mask; /* IPC_LOAD: re-warm only these servers (0 = a normal load) */
     char name[256]; /* IPC_LOAD only: the file name, for messages */
     struct pipe_stats st;
 };

@@ -31,11 +31,13 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "io.h"
 #include "log.h"
 #include "memc.h"
 #include "pool.h"
 #include "report.h"
+#include "rewarm.h"
 #include "sd_notify.h"
 #include "spool.h"
 #include "watch.h"
@@ -49,6 +51,9 @@ struct master {
     struct spool spool;
     struct pool pool;
     struct report report;
+    struct health health;
+    struct rewarm rewarm;
+    uint32_t down_seen; /* servers the workers found down at the last check */
     struct notify notify;
     int epfd, sigfd, timerfd;
 
@@ -63,7 +68,7 @@ struct master {
     int64_t extended_ms;  /* waiting before READY: last EXTEND_TIMEOUT_USEC */
 };
 
-enum { TAG_SIG = 1, TAG_INOTIFY, TAG_TIMER, TAG_WORKER = 100 };
+enum { TAG_SIG = 1, TAG_INOTIFY, TAG_TIMER, TAG_PROBE = 50, TAG_WORKER = 100 };
 
 static int master_poll_add(struct master *m, int fd, uint64_t tag)
 {
@@ -123,6 +128,10 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
     struct master *m = ctx;
     const struct pipe_stats *st = &msg->st;
     int64_t now = io_now_ms();
+    if (!f) {
+        rewarm_result(&m->rewarm, st, now, m->cfg.retry_interval_s);
+        return;
+    }
     m->report.stored_done += st->stored;
     switch (st->status) {
     case PIPE_ABORTED:
@@ -161,6 +170,12 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
 static void master_on_died(void *ctx, struct spool_file *f, pid_t pid, const char *why)
 {
     struct master *m = ctx;
+    if (!f) {
+        log_printf(LOG_ERR, "worker %d %s while re-warming; that file is tried again", (int)pid,
+                   why);
+        rewarm_lost(&m->rewarm, io_now_ms());
+        return;
+    }
     int aside = spool_loader_died(&m->spool, f, m->stopping);
     report_worker_died(f, pid, why, aside, m->stopping);
 }
@@ -177,12 +192,53 @@ static void master_in_child(void *ctx)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* Names of files loaded but not renamed yet: re-warmed with the dot files. */
+static size_t master_done_names(struct master *m, char ***out)
+{
+    size_t n = 0, cap = m->spool.count[SPOOL_DONE];
+    char **v = cap ? calloc(cap, sizeof(*v)) : NULL;
+    for (struct treap_node *t = treap_first(&m->spool.names); v && t && n < cap;
+         t = treap_next(&m->spool.names, t)) {
+        struct spool_file *f = treap_entry(t, struct spool_file, by_name);
+        if (f->state == SPOOL_DONE)
+            v[n++] = f->name;
+    }
+    *out = v;
+    return v ? n : 0;
+}
+
+/* A re-warm is wanted: it starts once no load is in flight (their records
+ * are newer than the retained files'), then owns the workers until done. */
+static void master_rewarm_step(struct master *m, int64_t now)
+{
+    if (m->rewarm.phase == REWARM_WAITING) {
+        if (pool_count_busy(&m->pool) || m->watch.dirfd < 0)
+            return;
+        char **done;
+        size_t n = master_done_names(m, &done);
+        int r = rewarm_plan(&m->rewarm, m->watch.dirfd, m->watch.glob, m->cfg.rewarm_max_age_s,
+                            io_wall_us() / 1000000, done, n, now);
+        free(done);
+        if (r < 0) {
+            log_printf(LOG_ERR, "re-warm: cannot list %s: %s", m->watch.dir, strerror(-r));
+            m->rewarm.phase = REWARM_IDLE;
+            return;
+        }
+    }
+    rewarm_dispatch(&m->rewarm, &m->pool, m->watch.dirfd, now);
+}
+
 static void master_dispatch(struct master *m)
 {
     if (m->stopping)
         return;
     int64_t now = io_now_ms();
     spool_tick(&m->spool, now);
+    if (m->rewarm.phase != REWARM_IDLE) {
+        master_rewarm_step(m, now);
+        if (m->rewarm.phase != REWARM_IDLE)
+            return; /* new files wait: they must not be overtaken */
+    }
     struct pool_worker *w;
     while ((w = pool_idle(&m->pool))) {
         struct spool_file *f;
@@ -191,7 +247,7 @@ static void master_dispatch(struct master *m)
             ;
         if (!f)
             return;
-        int r = pool_load(&m->pool, w, f, f->name, fd, now);
+        int r = pool_load(&m->pool, w, f, f->name, fd, 0, now);
         close(fd);
         if (r < 0)
             continue; /* the file stays queued; that worker is no longer idle */
@@ -281,10 +337,42 @@ static void master_maybe_ready(struct master *m)
                m->cfg.threads, m->watch.dir, m->watch.glob, m->cfg.oneshot ? " (one-shot)" : "");
 }
 
-/* The spool directory we wait for, or NULL when watching it. */
-static const char *master_waiting_for(const struct master *m)
+/* What STATUS says first: waiting for the spool, re-warming, or nothing. */
+static const char *master_note(const struct master *m, char *buf, size_t len)
 {
-    return !m->cfg.oneshot && m->watch.infd < 0 ? m->watch.dir : NULL;
+    if (!m->cfg.oneshot && m->watch.infd < 0)
+        snprintf(buf, len, "waiting for spool directory %s", m->watch.dir);
+    else
+        rewarm_status(&m->rewarm, buf, len);
+    return buf;
+}
+
+/* A memcached restarted (health.c): re-warm it, unless that is off. */
+static void master_on_restart(struct master *m, int g)
+{
+    const struct memc_server *srv = &m->map.servers[g];
+    if (!m->cfg.rewarm_max_age_s) {
+        log_printf(LOG_WARNING,
+                   "memcached %s (%s) restarted: its data is gone, and re-warming is off "
+                   "(rewarm_max_age = 0)",
+                   srv->name, cfg_type_name(srv->type));
+        return;
+    }
+    rewarm_request(&m->rewarm, 1u << g, srv->name);
+}
+
+/* Probe at once a server the workers just found reachable again. */
+static void master_watch_health(struct master *m, int64_t now)
+{
+    uint32_t down = 0;
+    for (int i = 0; i < POOL_MAX_WORKERS; i++)
+        if (m->pool.w[i].pid > 0)
+            down |= m->pool.w[i].down_mask;
+    for (int g = 0; g < m->map.nservers; g++)
+        if ((m->down_seen >> g & 1) && !(down >> g & 1))
+            m->health.s[g].next_ms = 0;
+    m->down_seen = down;
+    health_tick(&m->health, now);
 }
 
 static void master_checks(struct master *m)
@@ -297,6 +385,7 @@ static void master_checks(struct master *m)
             master_find_spool(m, now);
             master_keep_starting(m, now);
         }
+        master_watch_health(m, now);
     }
     pool_check_stalls(&m->pool, now);
     if (!m->stopping) {
@@ -309,8 +398,9 @@ static void master_checks(struct master *m)
     }
     master_maybe_ready(m);
     notify_watchdog(&m->notify);
-    report_status(&m->report, &m->spool, &m->pool, &m->map, master_waiting_for(m), m->stopping,
-                  &m->notify, 0);
+    char note[600];
+    report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
+                  m->stopping, &m->notify, 0);
     if (m->report.tty)
         report_tty_draw(&m->report, &m->pool, now);
 }
@@ -349,6 +439,13 @@ static int master_switch_spool(struct master *m)
     return 0;
 }
 
+/* The daemon watches its servers; a one-shot run does not (it exits). */
+static void master_health_init(struct master *m)
+{
+    health_init(&m->health, &m->map, m->epfd, TAG_PROBE, m->cfg.health_interval_s * 1000,
+                m->cfg.io_timeout_ms, m->cfg.oneshot ? "" : m->cfg.state_dir);
+}
+
 static void master_reload(struct master *m)
 {
     struct cfg n;
@@ -372,8 +469,10 @@ static void master_reload(struct master *m)
         notify_ready(&m->notify);
         return;
     }
+    health_free(&m->health);
     memc_map_free(&m->map);
     m->map = map;
+    master_health_init(m); /* the servers may be others now */
     log_set_level(n.log_level);
     pool_retire_all(&m->pool, io_now_ms());
     log_printf(LOG_INFO,
@@ -426,6 +525,10 @@ static void master_on_event(struct master *m, uint64_t tag)
             log_printf(LOG_WARNING, "read(timerfd): %s", strerror(errno));
     } else if (tag == TAG_INOTIFY) {
         master_on_inotify(m);
+    } else if (tag >= TAG_PROBE && tag < TAG_PROBE + CFG_MAX_SERVERS) {
+        int g = (int)(tag - TAG_PROBE);
+        if (health_on_event(&m->health, g, io_now_ms()))
+            master_on_restart(m, g);
     } else if (tag >= TAG_WORKER && tag < TAG_WORKER + POOL_MAX_WORKERS) {
         pool_on_readable(&m->pool, (int)(tag - TAG_WORKER));
     }
@@ -471,6 +574,7 @@ static int master_setup(struct master *m)
     spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
     struct pool_events ev = {m, master_on_result, master_on_died, master_in_child};
     pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev);
+    master_health_init(m);
     return 0;
 }
 
@@ -521,6 +625,8 @@ static void master_free(struct master *m)
 {
     log_set_stderr_hook(NULL, NULL);
     report_free(&m->report);
+    health_free(&m->health);
+    rewarm_free(&m->rewarm);
     spool_free(&m->spool);
     memc_map_free(&m->map);
     watch_close(&m->watch);
@@ -561,8 +667,9 @@ int master_run(const struct cfg *c, int argc, char **argv)
     } else if ((code = master_setup(m)) == 0) {
         master_loop(m);
         spool_renames(&m->spool, INT64_MAX); /* a last try, whatever the back-off */
-        report_status(&m->report, &m->spool, &m->pool, &m->map, master_waiting_for(m), m->stopping,
-                      &m->notify, 1);
+        char note[600];
+        report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
+                      m->stopping, &m->notify, 1);
         if (m->report.tty)
             report_tty_summary(&m->report);
         code = master_exit_code(m);

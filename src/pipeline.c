@@ -75,6 +75,7 @@ struct pipe {
     uint64_t line_base;
     struct pipe_stats job;
     uint32_t down_mask;
+    uint32_t only_mask; /* re-warm: only these servers' records are sent (0: all) */
 
     struct smp *sample; /* NULL: no sample kept */
     int sample_keep;    /* one sample across loads */
@@ -195,13 +196,15 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         }
         st->records++;
         st->dirty += rec.dirty != 0;
-        size_t vlen = pack_user_apps(k->apps, rec.napps, rec.lat, rec.lon, k->val);
         /* Route by the full key "type:id": the key readers look up. */
         char key[PARSE_MAX_KEY + 1];
         memcpy(key, rec.dev_type, rec.dev_type_len);
         key[rec.dev_type_len] = ':';
         memcpy(key + rec.dev_type_len + 1, rec.dev_id, rec.dev_id_len);
         int g = memc_map_route(&k->map, rec.type, key, rec.dev_type_len + 1 + rec.dev_id_len);
+        if (p->only_mask && !((p->only_mask >> g) & 1))
+            continue; /* re-warm of other servers: not this one's record */
+        size_t vlen = pack_user_apps(k->apps, rec.napps, rec.lat, rec.lon, k->val);
         if (memc_seg_add(&b->seg[g], rec.dev_type, rec.dev_type_len, rec.dev_id, rec.dev_id_len,
                          k->val, vlen) < 0) {
             st->records--;
@@ -701,6 +704,13 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
+
+void pipe_set_only(struct pipe *p, uint32_t mask)
+{
+    pthread_mutex_lock(&p->mu);
+    p->only_mask = mask;
+    pthread_mutex_unlock(&p->mu);
+}
 
 int pipe_sample_enable(struct pipe *p, int k, uint64_t seed, int keep_across_loads)
 {

@@ -77,6 +77,10 @@ void pipe_destroy(struct pipe *p);
 /* Load one gzip file from fd (not closed).  Fills *st; returns st->status. */
 int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx);
 
+/* Re-warm: the following loads send only the records that route to these
+ * servers (bitmap of global indexes; 0 = every record, the normal load). */
+void pipe_set_only(struct pipe *p, uint32_t mask);
+
 /*
  * Keep a sample of k records of each load (sample.h) for a read-back;
  * keep_across_loads: one sample over several files (memc-load verify reads

@@ -20,7 +20,6 @@
 
 #include "io.h"
 #include "log.h"
-#include "spool.h"
 #include "worker.h"
 
 void pool_init(struct pool *p, const struct cfg *cfg, int epfd, uint64_t tag,
@@ -39,6 +38,14 @@ int pool_count(const struct pool *p, int retiring)
     for (int i = 0; i < POOL_MAX_WORKERS; i++)
         if (p->w[i].pid > 0 && p->w[i].retiring == retiring)
             n++;
+    return n;
+}
+
+int pool_count_busy(const struct pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < POOL_MAX_WORKERS; i++)
+        n += p->w[i].pid > 0 && p->w[i].busy;
     return n;
 }
 
@@ -128,19 +135,20 @@ struct pool_worker *pool_idle(struct pool *p)
         return NULL;
     for (int i = 0; i < POOL_MAX_WORKERS; i++) {
         struct pool_worker *w = &p->w[i];
-        if (w->pid > 0 && w->ready && !w->file && !w->retiring)
+        if (w->pid > 0 && w->ready && !w->busy && !w->retiring)
             return w;
     }
     return NULL;
 }
 
 int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const char *name, int fd,
-              int64_t now)
+              uint32_t only_mask, int64_t now)
 {
     struct ipc_msg msg;
     memset(&msg, 0, sizeof(msg));
     msg.type = IPC_LOAD;
     msg.job = ++p->next_job;
+    msg.only_mask = only_mask;
     snprintf(msg.name, sizeof(msg.name), "%s", name);
     int r = ipc_send(w->sock, &msg, fd);
     if (r < 0) {
@@ -149,7 +157,9 @@ int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const
         w->ready = 0; /* not idle any more: its death is reaped */
         return r;
     }
+    w->busy = 1;
     w->file = f;
+    snprintf(w->name, sizeof(w->name), "%s", name);
     w->job = msg.job;
     w->last_change_ms = now;
     memset(&w->progress, 0, sizeof(w->progress));
@@ -187,7 +197,7 @@ static void pool_on_message(struct pool *p, struct pool_worker *w, const struct 
         w->ready = 1;
         break;
     case IPC_PROGRESS:
-        if (f && msg->job == w->job) {
+        if (w->busy && msg->job == w->job) {
             if (pool_progressed(&msg->st, &w->progress))
                 w->last_change_ms = io_now_ms();
             w->progress = msg->st;
@@ -195,8 +205,9 @@ static void pool_on_message(struct pool *p, struct pool_worker *w, const struct 
         }
         break;
     case IPC_RESULT:
-        if (!f || msg->job != w->job)
+        if (!w->busy || msg->job != w->job)
             break;
+        w->busy = 0;
         w->file = NULL;
         w->down_mask = msg->down_mask;
         if (w->retiring || p->stopping)
@@ -237,7 +248,7 @@ static void pool_gone(struct pool *p, struct pool_worker *w, int status, const s
     else
         snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
     int expected = p->stopping || w->retiring;
-    if (w->file) {
+    if (w->busy) {
         p->ev.died(p->ev.ctx, w->file, w->pid, why);
     } else if (!expected) {
         char msg[160], f2[64];
@@ -290,11 +301,11 @@ void pool_check_stalls(struct pool *p, int64_t now)
 {
     for (int i = 0; i < POOL_MAX_WORKERS; i++) {
         struct pool_worker *w = &p->w[i];
-        if (w->pid <= 0 || !w->file || now - w->last_change_ms <= p->cfg->stall_timeout_s * 1000LL)
+        if (w->pid <= 0 || !w->busy || now - w->last_change_ms <= p->cfg->stall_timeout_s * 1000LL)
             continue;
         char esc[LOG_NAME_LEN];
         log_printf(LOG_ERR, "worker %d made no progress on %s for %d s; killing it", (int)w->pid,
-                   log_name(w->file->name, esc, sizeof(esc)), p->cfg->stall_timeout_s);
+                   log_name(w->name, esc, sizeof(esc)), p->cfg->stall_timeout_s);
         pool_kill(w, SIGKILL);
         w->last_change_ms = now; /* don't repeat until reaped */
     }
@@ -307,7 +318,7 @@ void pool_retire_all(struct pool *p, int64_t now)
         if (w->pid <= 0)
             continue;
         w->retiring = 1;
-        if (!w->file)
+        if (!w->busy)
             pool_quit(w);
     }
     p->fast_deaths = 0;
@@ -322,7 +333,7 @@ void pool_stop(struct pool *p)
         struct pool_worker *w = &p->w[i];
         if (w->pid <= 0)
             continue;
-        if (w->file)
+        if (w->busy)
             pool_kill(w, SIGTERM); /* abort at a batch boundary */
         else
             pool_quit(w);

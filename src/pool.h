@@ -14,6 +14,7 @@
 #ifndef MEMC_POOL_H
 #define MEMC_POOL_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,7 +30,9 @@ struct pool_worker {
     int sock;
     int ready;               /* said HELLO */
     int retiring;            /* finish the current file, then quit (reload) */
-    struct spool_file *file; /* being loaded, NULL when idle */
+    int busy;                /* has a job: a spool file, or a re-warm file */
+    struct spool_file *file; /* the spool file it loads (NULL: idle, or a re-warm) */
+    char name[NAME_MAX + 1]; /* what it loads, for messages */
     uint32_t job;
     int64_t started_ms, last_change_ms;
     struct pipe_stats progress;
@@ -38,9 +41,10 @@ struct pool_worker {
 
 struct pool_events {
     void *ctx;
-    /* A worker finished job w->job on f (w is idle again). */
+    /* A worker finished its job on f (NULL: a re-warm file); it is idle again. */
     void (*result)(void *ctx, struct spool_file *f, const struct ipc_msg *msg);
-    /* Worker pid died (`why`: "killed by signal 9 (Killed)") while loading f. */
+    /* Worker pid died (`why`: "killed by signal 9 (Killed)") while loading f
+     * (NULL: a re-warm file). */
     void (*died)(void *ctx, struct spool_file *f, pid_t pid, const char *why);
     /* In a new worker, before worker_main(): close the master's descriptors. */
     void (*in_child)(void *ctx);
@@ -65,13 +69,16 @@ void pool_init(struct pool *p, const struct cfg *cfg, int epfd, uint64_t tag,
 void pool_fill(struct pool *p, int64_t now);
 /* Workers alive, retiring or not. */
 int pool_count(const struct pool *p, int retiring);
+/* Workers that have a job. */
+int pool_count_busy(const struct pool *p);
 /* 1 when the pool is full and every worker said HELLO. */
 int pool_all_ready(const struct pool *p);
 /* A ready, idle, non-retiring worker, or NULL. */
 struct pool_worker *pool_idle(struct pool *p);
-/* Give f (open as fd, not closed here) to w.  0 or -errno. */
+/* Give w a file open as fd (not closed here): spool file f, or with f NULL
+ * a re-warm of the servers in only_mask.  0 or -errno. */
 int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const char *name, int fd,
-              int64_t now);
+              uint32_t only_mask, int64_t now);
 
 /* Messages from worker `slot` (its socket polled readable). */
 void pool_on_readable(struct pool *p, int slot);

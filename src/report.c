@@ -232,8 +232,8 @@ static void report_rate(struct report *r, uint64_t stored, int64_t now)
 }
 
 void report_status(struct report *r, const struct spool *s, const struct pool *p,
-                   const struct memc_map *map, const char *waiting_for, int stopping,
-                   struct notify *n, int force)
+                   const struct memc_map *map, const char *note, int stopping, struct notify *n,
+                   int force)
 {
     char buf[1024];
     int off = 0;
@@ -241,8 +241,8 @@ void report_status(struct report *r, const struct spool *s, const struct pool *p
     uint32_t down = 0;
     int loading = report_loading(buf, sizeof(buf), &off, p, &stored, &down);
     report_rate(r, stored, io_now_ms());
-    if (waiting_for)
-        REPORT_ADD(buf, off, "%swaiting for spool directory %s", loading ? "; " : "", waiting_for);
+    if (note && note[0])
+        REPORT_ADD(buf, off, "%s%s", loading ? "; " : "", note);
     else if (!loading)
         off = snprintf(buf, sizeof(buf), "idle");
     REPORT_ADD(buf, off, "; %zu queued", s->count[SPOOL_QUEUED] + s->count[SPOOL_SETTLE]);

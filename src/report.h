@@ -61,10 +61,11 @@ void report_worker_died(const struct spool_file *f, pid_t pid, const char *why, 
                         int stopping);
 
 /* STATUS= for systemd (notify_status sends it at most once a second).
- * waiting_for: the spool directory we wait for, or NULL. */
+ * note: what the master is busy with ("waiting for spool directory ...",
+ * "re-warming ..."), shown first; NULL or "" for none. */
 void report_status(struct report *r, const struct spool *s, const struct pool *p,
-                   const struct memc_map *map, const char *waiting_for, int stopping,
-                   struct notify *n, int force);
+                   const struct memc_map *map, const char *note, int stopping, struct notify *n,
+                   int force);
 
 /* Terminal: erase the progress block (a log stderr hook), redraw it (at
  * most 4 times a second), print the summary table at the end. */

@@ -75,7 +75,9 @@ static void test_memcached_killed_mid_file(void **state)
     gen(t, "20000", "1", "32", "k-", t->incoming);
     move_in_held(t, "k-0000.tsv.gz");
     h_mc_pause(&mc[0], 0);
-    h_sleep_ms(40);    /* some batches acknowledged ... */
+    /* some batches acknowledged (it holds items) ... */
+    for (int i = 0; i < 5000 && h_mc_items(port) < 30; i++)
+        h_sleep_ms(1);
     h_mc_kill(&mc[0]); /* ... by an instance that loses them now */
     must_log(t, "a server failed after storing some", 10000);
     assert_true(spool_has(t, "k-0000.tsv.gz"));

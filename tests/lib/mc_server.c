@@ -139,6 +139,11 @@ char *h_mc_get(const char *servers, const char *key, size_t *len)
 
 long h_mc_items(int port)
 {
+    return h_mc_stat(port, "curr_items");
+}
+
+long h_mc_stat(int port, const char *name)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
@@ -166,8 +171,10 @@ long h_mc_items(int port)
     }
     close(fd);
     buf[len] = 0;
-    char *p = strstr(buf, "STAT curr_items ");
-    return p ? atol(p + 16) : -1;
+    char pat[64];
+    snprintf(pat, sizeof(pat), "STAT %s ", name);
+    char *p = strstr(buf, pat);
+    return p ? atol(p + strlen(pat)) : -1;
 }
 
 static int h_hexval(int c)

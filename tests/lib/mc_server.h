@@ -28,6 +28,8 @@ void h_mc_pause(struct h_mc *mc, int paused);
 char *h_mc_get(const char *servers, const char *key, size_t *len);
 /* Number of items memcached holds (stats curr_items). */
 long h_mc_items(int port);
+/* One number from "stats" (cmd_set, pid, ...); -1 if unreachable. */
+long h_mc_stat(int port, const char *name);
 
 /* flush_all on one server. */
 void h_mc_flush(int port);

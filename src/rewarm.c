@@ -1,0 +1,247 @@
+/*
+ * rewarm.c — the re-warm plan and its progress (see rewarm.h).
+ *
+ * A file that cannot be read again (deleted meanwhile, corrupt) is skipped
+ * with a warning; one whose load comes back incomplete (the server went
+ * away again) is tried again after retry_interval: skipping it would leave
+ * the server with older values for its keys.
+ */
+#include "rewarm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pool.h"
+
+void rewarm_init(struct rewarm *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+static void rewarm_drop_plan(struct rewarm *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->names[i]);
+    free(r->names);
+    r->names = NULL;
+    r->n = r->next = 0;
+}
+
+void rewarm_free(struct rewarm *r)
+{
+    rewarm_drop_plan(r);
+}
+
+void rewarm_request(struct rewarm *r, uint32_t mask, const char *names)
+{
+    if (r->phase == REWARM_IDLE) {
+        r->mask = 0;
+        r->servers[0] = 0;
+    }
+    r->mask |= mask;
+    size_t l = strlen(r->servers);
+    snprintf(r->servers + l, sizeof(r->servers) - l, "%s%s", l ? "," : "", names);
+    if (r->busy)
+        r->stale = 1; /* the file in flight belongs to the old plan */
+    rewarm_drop_plan(r);
+    r->phase = REWARM_WAITING;
+}
+
+/* "re-warm started" / "re-warm finished", with their fields. */
+static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
+{
+    int done = strcmp(msgid, LOG_MSGID_REWARM_FINISHED) == 0;
+    char msg[800], f1[560], f2[48], f3[48], f4[48];
+    if (done)
+        snprintf(msg, sizeof(msg), "re-warm of %s finished: %zu files, %llu records, %.1f s",
+                 r->servers, r->n, (unsigned long long)r->records,
+                 (double)(now - r->started_ms) / 1000.0);
+    else
+        snprintf(msg, sizeof(msg),
+                 "memcached %s restarted (its data is gone): re-warm started from %zu retained "
+                 "files; newer files wait until it is finished",
+                 r->servers, r->n);
+    snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", r->servers);
+    snprintf(f2, sizeof(f2), "MEMC_FILES=%zu", r->n);
+    snprintf(f3, sizeof(f3), "MEMC_RECORDS=%llu", (unsigned long long)r->records);
+    snprintf(f4, sizeof(f4), "MEMC_DURATION_MS=%lld", (long long)(now - r->started_ms));
+    log_event(done ? LOG_NOTICE : LOG_WARNING, msgid, msg,
+              (const char *const[]){f1, f2, f3, f4, NULL});
+}
+
+static void rewarm_finish(struct rewarm *r, int64_t now)
+{
+    rewarm_event(r, LOG_MSGID_REWARM_FINISHED, now);
+    rewarm_drop_plan(r);
+    r->phase = REWARM_IDLE;
+}
+
+/* Sort by the name the file had when it was dropped (without the dot). */
+static int rewarm_cmp(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    return strcmp(x + (*x == '.'), y + (*y == '.'));
+}
+
+static int rewarm_push(struct rewarm *r, size_t *cap, const char *name)
+{
+    if (r->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        char **nn = realloc(r->names, nc * sizeof(*nn));
+        if (!nn)
+            return -ENOMEM;
+        r->names = nn;
+        *cap = nc;
+    }
+    if (!(r->names[r->n] = strdup(name)))
+        return -ENOMEM;
+    r->n++;
+    return 0;
+}
+
+/* ".NAME" with NAME matching the glob and recent enough. */
+static int rewarm_wanted(int dirfd, const char *glob, const char *name, int64_t min_mtime)
+{
+    struct stat st;
+    if (name[0] != '.' || name[1] == '.' || name[1] == 0 || fnmatch(glob, name + 1, FNM_PERIOD))
+        return 0;
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+           (int64_t)st.st_mtim.tv_sec >= min_mtime;
+}
+
+int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s, int64_t wall_s,
+                char *const *extra, size_t nextra, int64_t now)
+{
+    rewarm_drop_plan(r);
+    size_t cap = 0;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d)))
+        if (rewarm_wanted(dirfd, glob, de->d_name, wall_s - max_age_s))
+            rc = rewarm_push(r, &cap, de->d_name);
+    closedir(d);
+    for (size_t i = 0; !rc && i < nextra; i++)
+        rc = rewarm_push(r, &cap, extra[i]);
+    if (rc < 0)
+        return rc;
+    qsort(r->names, r->n, sizeof(*r->names), rewarm_cmp);
+    r->phase = REWARM_RUNNING;
+    r->started_ms = now;
+    r->records = 0;
+    r->attempts = 0;
+    r->retry_at_ms = 0;
+    rewarm_event(r, LOG_MSGID_REWARM_STARTED, now);
+    if (!r->n)
+        rewarm_finish(r, now);
+    return 0;
+}
+
+static void rewarm_advance(struct rewarm *r, int64_t now)
+{
+    r->next++;
+    r->attempts = 0;
+    if (r->next >= r->n)
+        rewarm_finish(r, now);
+}
+
+/* One open file for the worker: the master alone opens spool files. */
+static int rewarm_open(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        errno = EINVAL;
+        fd = -1;
+    }
+    return fd;
+}
+
+void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now)
+{
+    struct pool_worker *w;
+    while (r->phase == REWARM_RUNNING && !r->busy && now >= r->retry_at_ms && (w = pool_idle(p))) {
+        const char *name = r->names[r->next];
+        int fd = rewarm_open(dirfd, name);
+        if (fd < 0) {
+            char esc[LOG_NAME_LEN];
+            log_printf(LOG_WARNING, "re-warm of %s: cannot open %s (%s); skipping it", r->servers,
+                       log_name(name, esc, sizeof(esc)), strerror(errno));
+            rewarm_advance(r, now);
+            continue;
+        }
+        int rc = pool_load(p, w, NULL, name, fd, r->mask, now);
+        close(fd);
+        if (rc == 0)
+            r->busy = 1;
+    }
+}
+
+void rewarm_result(struct rewarm *r, const struct pipe_stats *st, int64_t now, int retry_s)
+{
+    r->busy = 0;
+    if (r->stale) {
+        r->stale = 0;
+        return;
+    }
+    char esc[LOG_NAME_LEN];
+    const char *name = log_name(r->names[r->next], esc, sizeof(esc));
+    switch (st->status) {
+    case PIPE_DONE:
+        r->records += st->stored;
+        rewarm_advance(r, now);
+        return;
+    case PIPE_INCOMPLETE:
+    case PIPE_ABORTED:
+        log_printf(LOG_WARNING, "re-warm of %s: %s incomplete; trying it again in %d s", r->servers,
+                   name, retry_s);
+        r->retry_at_ms = now + (int64_t)retry_s * 1000;
+        return;
+    default:
+        log_printf(LOG_WARNING, "re-warm of %s: %s cannot be read again (%s); skipping it",
+                   r->servers, name, st->why);
+        rewarm_advance(r, now);
+    }
+}
+
+void rewarm_lost(struct rewarm *r, int64_t now)
+{
+    r->busy = 0;
+    if (r->stale) {
+        r->stale = 0;
+        return;
+    }
+    if (++r->attempts >= 3) {
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_ERR, "re-warm of %s: workers died on %s 3 times; skipping it", r->servers,
+                   log_name(r->names[r->next], esc, sizeof(esc)));
+        rewarm_advance(r, now);
+    }
+    r->retry_at_ms = now + 1000;
+}
+
+void rewarm_status(const struct rewarm *r, char *buf, size_t len)
+{
+    if (r->phase == REWARM_RUNNING)
+        snprintf(buf, len, "re-warming %s: %zu/%zu files", r->servers, r->next, r->n);
+    else if (r->phase == REWARM_WAITING)
+        snprintf(buf, len, "re-warming %s: waiting for loads in flight", r->servers);
+    else if (len)
+        buf[0] = 0;
+}
