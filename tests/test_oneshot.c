@@ -404,8 +404,10 @@ static void test_check_config(void **state)
     assert_non_null(table);
     assert_non_null(strstr(table, "TYPE"));
     char want[PATH_MAX + 128];
-    snprintf(want, sizeof(want), "idfa   %-32s ok", servers[0]);
+    /* the row: memory limit, items and evictions from stats, then the probe */
+    snprintf(want, sizeof(want), "idfa   %-32s    64 MiB          0          0  ok\n", servers[0]);
     assert_non_null(strstr(table, want));
+    assert_non_null(strstr(table, "MEMORY      ITEMS  EVICTIONS  STATE"));
     assert_non_null(strstr(table, "Connection refused"));
     assert_non_null(strstr(table, "not configured"));
     free(table);
@@ -425,8 +427,9 @@ static void test_check_config(void **state)
     assert_true(log_has(t, "No such file or directory"));
     table = h_read_file(out, NULL);
     assert_non_null(table);
-    snprintf(want, sizeof(want), "idfa   %-32s ok", servers[0]);
+    snprintf(want, sizeof(want), "idfa   %-32s ", servers[0]);
     assert_non_null(strstr(table, want)); /* the targets are still probed */
+    assert_non_null(strstr(strstr(table, want), "  ok\n"));
     free(table);
 }
 
