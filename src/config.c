@@ -594,6 +594,8 @@ void cfg_usage(void)
            "                        directory exists and the service user can write it,\n"
            "                        probe every memcached with a test write, and exit\n"
            "      --no-probe        with --check-config: no memcached probes\n"
+           "      --wait-lock       another memc-load holds the spool: wait for it\n"
+           "                        instead of exiting with 75\n"
            "  -h, --help            this text\n"
            "  -V, --version         print the version\n"
            "\n"
@@ -606,7 +608,16 @@ void cfg_usage(void)
            CFG_DEFAULT_FILE);
 }
 
-enum { OPT_IDFA = 256, OPT_GAID, OPT_ADID, OPT_DVID, OPT_CHECK, OPT_DIST, OPT_NOPROBE };
+enum {
+    OPT_IDFA = 256,
+    OPT_GAID,
+    OPT_ADID,
+    OPT_DVID,
+    OPT_CHECK,
+    OPT_DIST,
+    OPT_NOPROBE,
+    OPT_WAITLOCK
+};
 
 static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"pattern", required_argument, 0, 'p'},
@@ -623,6 +634,7 @@ static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"log-level", required_argument, 0, 'l'},
                                          {"check-config", no_argument, 0, OPT_CHECK},
                                          {"no-probe", no_argument, 0, OPT_NOPROBE},
+                                         {"wait-lock", no_argument, 0, OPT_WAITLOCK},
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
@@ -693,6 +705,9 @@ static int cfg_opt_flag(struct cfg *c, int o)
         return 1;
     case OPT_NOPROBE:
         c->no_probe = 1;
+        return 1;
+    case OPT_WAITLOCK:
+        c->wait_lock = 1;
         return 1;
     default:
         return 0;
@@ -790,7 +805,7 @@ static int cfg_check_cli(const struct cfg_cli *cli, char *err, size_t errlen)
 static int cfg_apply_file(struct cfg *c, const struct cfg_cli *cli, char *err, size_t errlen)
 {
     int oneshot = c->oneshot, dry = c->dry, selftest = c->selftest, check = c->check_config;
-    int no_probe = c->no_probe;
+    int no_probe = c->no_probe, wait_lock = c->wait_lock;
     char file[CFG_PATH_LEN], why[512];
     memcpy(file, c->config_file, sizeof(file));
     if (cli->have_config || access(file, F_OK) == 0) {
@@ -803,6 +818,7 @@ static int cfg_apply_file(struct cfg *c, const struct cfg_cli *cli, char *err, s
     memcpy(c->config_file, file, sizeof(file));
     c->oneshot = oneshot, c->dry = dry, c->selftest = selftest, c->check_config = check;
     c->no_probe = no_probe;
+    c->wait_lock = wait_lock;
     return 0;
 }
 

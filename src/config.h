@@ -67,7 +67,8 @@ struct cfg {
     int dry;
     int selftest;
     int check_config;
-    int no_probe; /* --check-config --no-probe: no memcached writes (ExecReload=) */
+    int no_probe;  /* --check-config --no-probe: no memcached writes (ExecReload=) */
+    int wait_lock; /* --wait-lock: wait for another instance to release the spool */
 };
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */

@@ -29,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "health.h"
@@ -289,6 +290,36 @@ static void master_spool_gone(struct master *m)
 
 static int master_open_watch(struct master *m, struct watch *w, int quiet);
 
+/* One memc-load per spool (watch_lock).  With --wait-lock at start (wait
+ * = 1) wait for the holder, still answering SIGTERM/SIGINT.  0; -EINTR when
+ * stopped while waiting; -EWOULDBLOCK after saying who holds it. */
+static int master_lock(struct master *m, const struct watch *w, int wait)
+{
+    pid_t holder;
+    int r = watch_lock(w, &holder), said = 0;
+    while (r == -EWOULDBLOCK && wait && m->cfg.wait_lock) {
+        if (!said++)
+            log_printf(LOG_NOTICE, "spool directory %s is locked by memc-load pid %d; waiting",
+                       w->dir, (int)holder);
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        struct timespec ts = {0, 250000000};
+        if (sigtimedwait(&stop, NULL, &ts) > 0)
+            return -EINTR;
+        r = watch_lock(w, &holder);
+    }
+    if (r == -EWOULDBLOCK)
+        log_printf(LOG_ERR,
+                   "spool directory %s is locked by memc-load pid %d: another instance loads it "
+                   "(one memc-load per spool; --wait-lock waits for it)",
+                   w->dir, (int)holder);
+    else if (r < 0)
+        log_printf(LOG_ERR, "flock(%s): %s", w->dir, strerror(-r));
+    return r;
+}
+
 /* Not watching: close the old directory once its last load is done, then
  * look for the spool twice a second and start watching when it is there. */
 static void master_find_spool(struct master *m, int64_t now)
@@ -305,7 +336,7 @@ static void master_find_spool(struct master *m, int64_t now)
     struct watch w;
     if (master_open_watch(m, &w, 1) < 0)
         return;
-    if (master_poll_add(m, w.infd, TAG_INOTIFY) < 0) {
+    if (master_lock(m, &w, 0) < 0 || master_poll_add(m, w.infd, TAG_INOTIFY) < 0) {
         watch_close(&w);
         return;
     }
@@ -425,7 +456,7 @@ static int master_switch_spool(struct master *m)
     struct watch w;
     if (master_open_watch(m, &w, 0) < 0)
         return -1;
-    if (w.infd >= 0 && master_poll_add(m, w.infd, TAG_INOTIFY) < 0) {
+    if (master_lock(m, &w, 0) < 0 || (w.infd >= 0 && master_poll_add(m, w.infd, TAG_INOTIFY) < 0)) {
         watch_close(&w);
         return -1;
     }
@@ -569,6 +600,8 @@ static int master_setup(struct master *m)
                    m->watch.dir);
     else if (r < 0)
         return -1;
+    if (r == 0 && (r = master_lock(m, &m->watch, 1)) < 0)
+        return r == -EINTR ? -EINTR : -EX_TEMPFAIL;
     if (m->watch.infd >= 0 && master_poll_add(m, m->watch.infd, TAG_INOTIFY) < 0)
         return -1;
     spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
@@ -674,7 +707,10 @@ int master_run(const struct cfg *c, int argc, char **argv)
             report_tty_summary(&m->report);
         code = master_exit_code(m);
     } else {
-        code = code == -EX_NOINPUT ? EX_NOINPUT : 1;
+        code = code == -EX_NOINPUT    ? EX_NOINPUT
+               : code == -EX_TEMPFAIL ? EX_TEMPFAIL
+               : code == -EINTR       ? 0
+                                      : 1;
     }
     master_free(m);
     return code;

@@ -9,7 +9,9 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/sysmacros.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,6 +59,40 @@ void watch_stop_events(struct watch *w)
     if (w->infd >= 0)
         close(w->infd);
     w->infd = -1;
+}
+
+/* The pid that holds a flock on the inode of st, from /proc/locks lines
+ * like "3: FLOCK  ADVISORY  WRITE 1234 fe:01:5678 0 EOF". */
+static pid_t watch_lock_holder(const struct stat *st)
+{
+    FILE *f = fopen("/proc/locks", "r");
+    char line[256];
+    pid_t pid = 0;
+    while (f && !pid && fgets(line, sizeof(line), f)) {
+        unsigned maj, min;
+        unsigned long ino;
+        int p;
+        if (strstr(line, "FLOCK") &&
+            sscanf(line, "%*s %*s %*s %*s %d %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+            ino == (unsigned long)st->st_ino && maj == major(st->st_dev) &&
+            min == minor(st->st_dev))
+            pid = p;
+    }
+    if (f)
+        fclose(f);
+    return pid;
+}
+
+int watch_lock(const struct watch *w, pid_t *holder)
+{
+    struct stat st;
+    *holder = 0;
+    if (flock(w->dirfd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    int e = errno;
+    if (e == EWOULDBLOCK && fstat(w->dirfd, &st) == 0)
+        *holder = watch_lock_holder(&st);
+    return -e;
 }
 
 int watch_match(const struct watch *w, const char *name)

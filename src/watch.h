@@ -10,6 +10,7 @@
 #define MEMC_WATCH_H
 
 #include <limits.h>
+#include <sys/types.h>
 
 struct watch {
     int dirfd; /* O_DIRECTORY; spool files are opened relative to it */
@@ -34,6 +35,11 @@ void watch_close(struct watch *w);
 void watch_stop_events(struct watch *w);
 
 int watch_match(const struct watch *w, const char *name);
+
+/* One memc-load per spool: an exclusive flock() on the directory (released
+ * when dirfd is closed; workers never inherit it).  0, or -EWOULDBLOCK with
+ * *holder set to the pid holding it (from /proc/locks; 0 if unknown). */
+int watch_lock(const struct watch *w, pid_t *holder);
 
 /* Call fn for every matching name now in the directory.  0 or -errno. */
 int watch_scan(struct watch *w, watch_fn fn, void *ctx);

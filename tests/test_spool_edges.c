@@ -237,6 +237,44 @@ static void test_appending_producer(void **state)
     check_keys(t, 2000);
 }
 
+/* Two memc-load on one spool: the second says who holds it and exits 75,
+ * or waits with --wait-lock and takes over when the first stops.  Every
+ * file is loaded and renamed exactly once. */
+static void test_one_daemon_per_spool(void **state)
+{
+    struct t *t = *state;
+    start_daemon(t, NULL);
+    char second_log[PATH_MAX + 16], want[64];
+    snprintf(second_log, sizeof(second_log), "%s/second.log", t->dir);
+    const char *oneshot[] = {MEMC_BIN, "--oneshot", "--config", t->conf, NULL};
+    assert_int_equal(h_run(oneshot, second_log, 30), 75);
+    snprintf(want, sizeof(want), "locked by memc-load pid %d", (int)t->pid);
+    assert_int_equal(h_wait_text(second_log, want, 100), 0);
+
+    const char *waiting[] = {MEMC_BIN, "--config", t->conf, "--wait-lock", NULL};
+    pid_t second = h_spawn(waiting, second_log);
+    assert_true(second > 0);
+    assert_int_equal(h_wait_text(second_log, "; waiting", 5000), 0);
+    gen(t, "300", "4", "95", "w-", t->incoming);
+    move_in(t, "w-0000.tsv.gz");
+    move_in(t, "w-0001.tsv.gz");
+    wait_done(t, "w-0000.tsv.gz", 10000);
+    wait_done(t, "w-0001.tsv.gz", 10000);
+    stop_daemon(t); /* the second takes over */
+    move_in(t, "w-0002.tsv.gz");
+    move_in(t, "w-0003.tsv.gz");
+    wait_done(t, "w-0002.tsv.gz", 10000);
+    wait_done(t, "w-0003.tsv.gz", 10000);
+    kill(second, SIGTERM);
+    assert_int_equal(h_wait(second, 30), 0);
+    for (int i = 0; i < 4; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "loading w-%04d.tsv.gz", i);
+        assert_int_equal(log_count(t, name) + (h_wait_text(second_log, name, 0) == 0), 1);
+    }
+    check_keys(t, 1200);
+}
+
 static void start_no_ready(struct t *t)
 {
     setenv("NOTIFY_SOCKET", t->n.path, 1);
@@ -305,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_during_in_place_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_appending_producer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_missing_then_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_daemon_per_spool, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
