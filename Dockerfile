@@ -1,9 +1,11 @@
 # memc-load in a container (optional; see docker-compose.yml).  Builds on
 # Debian 12 with the same packages as scripts/test, runs the daemon in the
-# foreground with its config and spool from volumes.
+# foreground.  The config comes from a volume (/etc/memc-load, the compose
+# file mounts ./etc), the spool is a volume too; docker/entrypoint.sh makes
+# the spool writable for the user the daemon runs as.
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        cmake make gcc pkg-config protobuf-c-compiler zlib1g-dev libisal-dev \
+        cmake make gcc gzip pkg-config protobuf-c-compiler zlib1g-dev libisal-dev \
         libmemcached-dev libprotobuf-c-dev libsystemd-dev && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DMEMC_TESTS=OFF \
@@ -13,12 +15,14 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DMEMC_TESTS=OFF \
 
 FROM debian:12
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        zlib1g libisal2 libmemcached11 libprotobuf-c1 libsystemd0 \
+        libisal2 libmemcached11 libprotobuf-c1 libsystemd0 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --user-group --no-create-home --shell /usr/sbin/nologin memc-load \
-    && install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load
+    && useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin memc-load \
+    && install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load \
+    && install -d /etc/memc-load
 COPY --from=build /stage/usr/bin/memc-load /usr/bin/memc-load
-COPY --from=build /stage/etc/memc-load /etc/memc-load
-USER memc-load
-VOLUME ["/var/spool/memc-load"]
-ENTRYPOINT ["/usr/bin/memc-load"]
+COPY docker/entrypoint.sh /usr/local/bin/memc-load-entrypoint
+VOLUME ["/var/spool/memc-load", "/etc/memc-load"]
+# root only until the entrypoint has fixed the spool's owner; then setpriv
+ENTRYPOINT ["/usr/local/bin/memc-load-entrypoint"]
