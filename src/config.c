@@ -68,6 +68,8 @@ void cfg_defaults(struct cfg *c)
     c->health_interval_s = 5;
     c->rewarm_max_age_s = 7 * 86400;
     snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/memc-load");
+    snprintf(c->metrics_file, sizeof(c->metrics_file),
+             "/var/lib/prometheus/node-exporter/memc-load.prom");
 }
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -326,16 +328,19 @@ static int cfg_set_age(struct cfg *c, const char *key, const char *v, char *why,
     return 0;
 }
 
-static int cfg_set_state_dir(struct cfg *c, const char *key, const char *v, char *why,
-                             size_t whylen)
+/* state_dir, metrics_file: an absolute path, or empty for none. */
+static int cfg_set_path(struct cfg *c, const char *key, const char *v, char *why, size_t whylen)
 {
-    if (strcmp(key, "state_dir") != 0)
+    char *dst = strcmp(key, "state_dir") == 0      ? c->state_dir
+                : strcmp(key, "metrics_file") == 0 ? c->metrics_file
+                                                   : NULL;
+    if (!dst)
         return -ENOENT;
     if (v[0] && v[0] != '/') {
-        snprintf(why, whylen, "'%s' is not an absolute path (or empty: keep no state)", v);
+        snprintf(why, whylen, "'%s' is not an absolute path (or empty: none)", v);
         return -EINVAL;
     }
-    snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
+    snprintf(dst, CFG_PATH_LEN, "%s", v);
     return 0;
 }
 
@@ -373,7 +378,7 @@ static int cfg_set(struct cfg *c, const char *key, const char *v, char *why, siz
 {
     static int (*const setters[])(struct cfg *, const char *, const char *, char *, size_t) = {
         cfg_set_addr,  cfg_set_pattern,  cfg_set_int,          cfg_set_size, cfg_set_threshold,
-        cfg_set_level, cfg_set_duration, cfg_set_distribution, cfg_set_age,  cfg_set_state_dir,
+        cfg_set_level, cfg_set_duration, cfg_set_distribution, cfg_set_age,  cfg_set_path,
     };
     why[0] = 0;
     for (size_t i = 0; i < sizeof(setters) / sizeof(setters[0]); i++) {
@@ -594,6 +599,7 @@ void cfg_usage(void)
            "                        directory exists and the service user can write it,\n"
            "                        probe every memcached with a test write, and exit\n"
            "      --no-probe        with --check-config: no memcached probes\n"
+           "      --metrics-file F  Prometheus textfile (\"\" = none; daemon only)\n"
            "      --wait-lock       another memc-load holds the spool: wait for it\n"
            "                        instead of exiting with 75\n"
            "  -h, --help            this text\n"
@@ -616,7 +622,8 @@ enum {
     OPT_CHECK,
     OPT_DIST,
     OPT_NOPROBE,
-    OPT_WAITLOCK
+    OPT_WAITLOCK,
+    OPT_METRICS
 };
 
 static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
@@ -635,6 +642,7 @@ static const struct option cfg_opts[] = {{"config", required_argument, 0, 'c'},
                                          {"check-config", no_argument, 0, OPT_CHECK},
                                          {"no-probe", no_argument, 0, OPT_NOPROBE},
                                          {"wait-lock", no_argument, 0, OPT_WAITLOCK},
+                                         {"metrics-file", required_argument, 0, OPT_METRICS},
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
@@ -663,9 +671,11 @@ static const struct {
     int opt;
     const char *key;
 } cfg_opt_keys[] = {
-    {'p', "pattern"},   {OPT_IDFA, "idfa"}, {OPT_GAID, "gaid"},
-    {OPT_ADID, "adid"}, {OPT_DVID, "dvid"}, {'w', "workers"},
-    {'j', "threads"},   {'l', "log_level"}, {OPT_DIST, "distribution"},
+    {'p', "pattern"},           {OPT_IDFA, "idfa"},
+    {OPT_GAID, "gaid"},         {OPT_ADID, "adid"},
+    {OPT_DVID, "dvid"},         {'w', "workers"},
+    {'j', "threads"},           {'l', "log_level"},
+    {OPT_DIST, "distribution"}, {OPT_METRICS, "metrics_file"},
 };
 
 /* Options that are settings are kept as key/value pairs and applied after

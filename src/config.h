@@ -61,7 +61,8 @@ struct cfg {
     int verify_sample;      /* records of each loaded file read back (0 = off) */
     int health_interval_s;  /* how often every memcached is asked for its identity */
     long rewarm_max_age_s;  /* retained files this young re-warm a restarted server (0 = off) */
-    char state_dir[CFG_PATH_LEN]; /* server identities across restarts ("" = none) */
+    char state_dir[CFG_PATH_LEN];    /* server identities across restarts ("" = none) */
+    char metrics_file[CFG_PATH_LEN]; /* Prometheus textfile ("" = none) */
 
     int oneshot;
     int dry;

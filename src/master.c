@@ -36,6 +36,7 @@
 #include "io.h"
 #include "log.h"
 #include "memc.h"
+#include "metrics.h"
 #include "pool.h"
 #include "report.h"
 #include "rewarm.h"
@@ -54,6 +55,7 @@ struct master {
     struct report report;
     struct health health;
     struct rewarm rewarm;
+    struct metrics metrics;
     uint32_t down_seen; /* servers the workers found down at the last check */
     struct notify notify;
     int epfd, sigfd, timerfd;
@@ -128,7 +130,8 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
 {
     struct master *m = ctx;
     const struct pipe_stats *st = &msg->st;
-    int64_t now = io_now_ms();
+    int64_t now = io_now_ms(), wall = io_wall_us() / 1000000;
+    metrics_add(&m->metrics, st);
     if (!f) {
         rewarm_result(&m->rewarm, st, now, m->cfg.retry_interval_s);
         return;
@@ -151,9 +154,12 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
             return;
         spool_set_state(&m->spool, f, SPOOL_BAD);
         report_set_aside(&m->report, f, st, now);
+        metrics_file(&m->metrics, st->status == PIPE_CORRUPT ? METRICS_CORRUPT : METRICS_UNREADABLE,
+                     wall);
         return;
     case PIPE_INCOMPLETE:
         master_left(m, f, st, now);
+        metrics_file(&m->metrics, METRICS_LEFT, wall);
         return;
     default:
         break;
@@ -166,6 +172,7 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
     f->attempts = 0;
     spool_set_state(&m->spool, f, m->cfg.dry ? SPOOL_KEPT : SPOOL_DONE);
     report_loaded(&m->report, f, st, ok, m->cfg.dry, m->cfg.error_threshold, now);
+    metrics_file(&m->metrics, ok ? METRICS_LOADED : METRICS_FAILED, wall);
 }
 
 static void master_on_died(void *ctx, struct spool_file *f, pid_t pid, const char *why)
@@ -179,6 +186,8 @@ static void master_on_died(void *ctx, struct spool_file *f, pid_t pid, const cha
     }
     int aside = spool_loader_died(&m->spool, f, m->stopping);
     report_worker_died(f, pid, why, aside, m->stopping);
+    if (aside)
+        metrics_file(&m->metrics, METRICS_CRASHED, io_wall_us() / 1000000);
 }
 
 /* In a new worker: the master's descriptors are not its business. */
@@ -429,6 +438,7 @@ static void master_checks(struct master *m)
     }
     master_maybe_ready(m);
     notify_watchdog(&m->notify);
+    metrics_tick(&m->metrics, &m->spool, &m->pool, &m->health, &m->rewarm, &m->map, now);
     char note[600];
     report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
                   m->stopping, &m->notify, 0);
@@ -504,6 +514,7 @@ static void master_reload(struct master *m)
     memc_map_free(&m->map);
     m->map = map;
     master_health_init(m); /* the servers may be others now */
+    metrics_set_path(&m->metrics, m->cfg.metrics_file);
     log_set_level(n.log_level);
     pool_retire_all(&m->pool, io_now_ms());
     log_printf(LOG_INFO,
@@ -608,6 +619,7 @@ static int master_setup(struct master *m)
     struct pool_events ev = {m, master_on_result, master_on_died, master_in_child};
     pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev);
     master_health_init(m);
+    metrics_init(&m->metrics, m->cfg.oneshot ? "" : m->cfg.metrics_file);
     return 0;
 }
 

@@ -138,6 +138,17 @@ static void pipe_cand_note(struct pipe *p, struct pipe_block *b, int g, const ch
     b->cand[b->ncand++] = (struct pipe_cand){h, (uint32_t)g, b->seg[g].n - 1};
 }
 
+/* The device type an error line starts with, or CFG_MAX_TYPES if none. */
+static int pipe_line_type(const struct parse_types *t, const char *line, size_t len)
+{
+    const char *tab = memchr(line, '\t', len);
+    size_t n = tab ? (size_t)(tab - line) : len;
+    for (int i = 0; i < t->count && i < CFG_MAX_TYPES; i++)
+        if (n == t->name_len[i] && memcmp(line, t->name[i], n) == 0)
+            return i;
+    return CFG_MAX_TYPES;
+}
+
 /*
  * Parse every line of a block and append each record to its server's
  * segment.  Line ends are \n, \r\n or \r: cached positions of the next \n
@@ -161,6 +172,7 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         st->lines++;
         st->errors++;
         st->err_by[PARSE_TOO_LONG]++;
+        st->errors_by[CFG_MAX_TYPES]++;
         pipe_example_add(st, lineno, PARSE_TOO_LONG, "", 0);
     }
     while (s < end) {
@@ -191,11 +203,13 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         if (ps != PARSE_OK) {
             st->errors++;
             st->err_by[ps]++;
+            st->errors_by[pipe_line_type(&p->types, line, len)]++;
             pipe_example_add(st, lineno, ps, line, len);
             continue;
         }
         st->records++;
         st->dirty += rec.dirty != 0;
+        st->dirty_by[rec.type] += rec.dirty != 0;
         /* Route by the full key "type:id": the key readers look up. */
         char key[PARSE_MAX_KEY + 1];
         memcpy(key, rec.dev_type, rec.dev_type_len);
@@ -210,6 +224,7 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
             st->records--;
             st->errors++;
             st->err_by[PARSE_NOT_STORED]++;
+            st->errors_by[rec.type]++;
             pipe_example_add(st, lineno, PARSE_NOT_STORED, "out of memory", 13);
         } else if (p->sample) {
             pipe_cand_note(p, b, g, key, rec.dev_type_len + 1 + rec.dev_id_len);
@@ -220,6 +235,7 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
             /* no room for the sync point: these records cannot be sent */
             st->records -= b->seg[g].n;
             st->errors += b->seg[g].n;
+            st->errors_by[p->map->servers[g].type] += b->seg[g].n;
             st->err_by[PARSE_NOT_STORED] += b->seg[g].n;
             memc_seg_reset(&b->seg[g]);
         }
@@ -308,6 +324,10 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
     j->dirty += s->dirty;
     for (int i = 0; i < PARSE_STATUS_MAX; i++)
         j->err_by[i] += s->err_by[i];
+    for (int i = 0; i <= CFG_MAX_TYPES; i++)
+        j->errors_by[i] += s->errors_by[i];
+    for (int i = 0; i < CFG_MAX_TYPES; i++)
+        j->dirty_by[i] += s->dirty_by[i];
     for (int i = 0; i < s->nexamples && j->nexamples < PIPE_EXAMPLES; i++) {
         j->ex[j->nexamples] = s->ex[i];
         j->ex[j->nexamples++].line += p->line_base;
@@ -316,8 +336,11 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
         struct memc_seg *sg = &b->seg[g];
         if (sg->acked > sg->refused)
             j->wrote_mask |= 1u << g;
+        int type = p->map->servers[g].type;
         j->stored += sg->acked - sg->refused;
+        j->stored_by[type] += sg->acked - sg->refused;
         j->errors += sg->refused;
+        j->errors_by[type] += sg->refused;
         j->err_by[PARSE_NOT_STORED] += sg->refused;
         j->deferred += sg->deferred;
         for (uint32_t i = 0; i < sg->refused && i < MEMC_SEG_EXAMPLES; i++) {

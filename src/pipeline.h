@@ -49,6 +49,9 @@ struct pipe_stats {
     uint64_t deferred; /* records not stored because a server was unreachable */
     uint64_t dirty;    /* records with dropped app items */
     uint64_t err_by[PARSE_STATUS_MAX];
+    /* by device type (index as cfg_type_name; errors: [CFG_MAX_TYPES] = no
+     * known type at the start of the line) */
+    uint64_t stored_by[CFG_MAX_TYPES], errors_by[CFG_MAX_TYPES + 1], dirty_by[CFG_MAX_TYPES];
     uint64_t bytes_in;  /* compressed bytes consumed */
     uint64_t bytes_out; /* inflated bytes */
     int possibly_lost;  /* a server failed after acking records of this file */

@@ -262,6 +262,7 @@ static void pool_gone(struct pool *p, struct pool_worker *w, int status, const s
                    (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6);
     }
     if (!expected) {
+        p->restarts++;
         /* back off if workers die right after starting (bad config, OOM) */
         if (now - w->started_ms < 2000) {
             p->fast_deaths++;

@@ -59,6 +59,7 @@ struct pool {
     int stopping;
     int64_t respawn_at_ms;
     int fast_deaths;
+    uint64_t restarts; /* workers that died unexpectedly (metrics) */
     struct pool_events ev;
 };
 

@@ -80,6 +80,8 @@ static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
 static void rewarm_finish(struct rewarm *r, int64_t now)
 {
     rewarm_event(r, LOG_MSGID_REWARM_FINISHED, now);
+    r->finished++;
+    r->records_total += r->records;
     rewarm_drop_plan(r);
     r->phase = REWARM_IDLE;
 }

@@ -40,7 +40,8 @@ struct rewarm {
     int attempts;   /* of names[next] */
     int64_t retry_at_ms, started_ms;
     uint64_t records;
-    char servers[512]; /* their names, for messages */
+    uint64_t finished, records_total; /* re-warms done, records they stored (metrics) */
+    char servers[512];                /* their names, for messages */
 };
 
 void rewarm_init(struct rewarm *r);
