@@ -149,6 +149,59 @@ static int pipe_line_type(const struct parse_types *t, const char *line, size_t 
     return CFG_MAX_TYPES;
 }
 
+/* A line that is not a record (or a record that cannot be sent). */
+static void pipe_error_line(struct pipe_stats *st, uint64_t lineno, enum parse_status ps, int type,
+                            const char *line, size_t len)
+{
+    st->errors++;
+    st->err_by[ps]++;
+    st->errors_by[type]++;
+    pipe_example_add(st, lineno, ps, line, len);
+}
+
+/* Route a parsed record by its full key "type:id" (the key readers look
+ * up), pack its value and append it to that server's segment. */
+static void pipe_pack_record(struct pipe_packer *k, struct pipe_block *b,
+                             const struct parse_rec *rec, uint64_t lineno)
+{
+    struct pipe *p = k->p;
+    struct pipe_stats *st = &b->st;
+    st->records++;
+    st->dirty += rec->dirty != 0;
+    st->dirty_by[rec->type] += rec->dirty != 0;
+    char key[PARSE_MAX_KEY + 1];
+    size_t klen = rec->dev_type_len + 1 + rec->dev_id_len;
+    memcpy(key, rec->dev_type, rec->dev_type_len);
+    key[rec->dev_type_len] = ':';
+    memcpy(key + rec->dev_type_len + 1, rec->dev_id, rec->dev_id_len);
+    int g = memc_map_route(&k->map, rec->type, key, klen);
+    if (p->only_mask && !((p->only_mask >> g) & 1))
+        return; /* re-warm of other servers: not this one's record */
+    size_t vlen = pack_user_apps(k->apps, rec->napps, rec->lat, rec->lon, k->val);
+    if (memc_seg_add(&b->seg[g], rec->dev_type, rec->dev_type_len, rec->dev_id, rec->dev_id_len,
+                     k->val, vlen) < 0) {
+        st->records--;
+        pipe_error_line(st, lineno, PARSE_NOT_STORED, rec->type, "out of memory", 13);
+    } else if (p->sample) {
+        pipe_cand_note(p, b, g, key, klen);
+    }
+}
+
+/* Segments closed with their sync point; one with no room for it cannot
+ * be sent: its records become errors. */
+static void pipe_finish_segments(struct pipe *p, struct pipe_block *b)
+{
+    struct pipe_stats *st = &b->st;
+    for (int g = 0; g < p->map->nservers; g++)
+        if (memc_seg_finish(&b->seg[g]) < 0) {
+            st->records -= b->seg[g].n;
+            st->errors += b->seg[g].n;
+            st->errors_by[p->map->servers[g].type] += b->seg[g].n;
+            st->err_by[PARSE_NOT_STORED] += b->seg[g].n;
+            memc_seg_reset(&b->seg[g]);
+        }
+}
+
 /*
  * Parse every line of a block and append each record to its server's
  * segment.  Line ends are \n, \r\n or \r: cached positions of the next \n
@@ -168,12 +221,8 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
     for (int i = 0; i < p->map->nservers; i++)
         memc_seg_reset(&b->seg[i]);
     for (uint32_t i = 0; i < b->pre_long; i++) {
-        lineno++;
         st->lines++;
-        st->errors++;
-        st->err_by[PARSE_TOO_LONG]++;
-        st->errors_by[CFG_MAX_TYPES]++;
-        pipe_example_add(st, lineno, PARSE_TOO_LONG, "", 0);
+        pipe_error_line(st, ++lineno, PARSE_TOO_LONG, CFG_MAX_TYPES, "", 0);
     }
     while (s < end) {
         if (!nl || nl < s)
@@ -200,45 +249,12 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         if (ps == PARSE_BLANK)
             continue;
         st->lines++;
-        if (ps != PARSE_OK) {
-            st->errors++;
-            st->err_by[ps]++;
-            st->errors_by[pipe_line_type(&p->types, line, len)]++;
-            pipe_example_add(st, lineno, ps, line, len);
-            continue;
-        }
-        st->records++;
-        st->dirty += rec.dirty != 0;
-        st->dirty_by[rec.type] += rec.dirty != 0;
-        /* Route by the full key "type:id": the key readers look up. */
-        char key[PARSE_MAX_KEY + 1];
-        memcpy(key, rec.dev_type, rec.dev_type_len);
-        key[rec.dev_type_len] = ':';
-        memcpy(key + rec.dev_type_len + 1, rec.dev_id, rec.dev_id_len);
-        int g = memc_map_route(&k->map, rec.type, key, rec.dev_type_len + 1 + rec.dev_id_len);
-        if (p->only_mask && !((p->only_mask >> g) & 1))
-            continue; /* re-warm of other servers: not this one's record */
-        size_t vlen = pack_user_apps(k->apps, rec.napps, rec.lat, rec.lon, k->val);
-        if (memc_seg_add(&b->seg[g], rec.dev_type, rec.dev_type_len, rec.dev_id, rec.dev_id_len,
-                         k->val, vlen) < 0) {
-            st->records--;
-            st->errors++;
-            st->err_by[PARSE_NOT_STORED]++;
-            st->errors_by[rec.type]++;
-            pipe_example_add(st, lineno, PARSE_NOT_STORED, "out of memory", 13);
-        } else if (p->sample) {
-            pipe_cand_note(p, b, g, key, rec.dev_type_len + 1 + rec.dev_id_len);
-        }
+        if (ps != PARSE_OK)
+            pipe_error_line(st, lineno, ps, pipe_line_type(&p->types, line, len), line, len);
+        else
+            pipe_pack_record(k, b, &rec, lineno);
     }
-    for (int g = 0; g < p->map->nservers; g++)
-        if (memc_seg_finish(&b->seg[g]) < 0) {
-            /* no room for the sync point: these records cannot be sent */
-            st->records -= b->seg[g].n;
-            st->errors += b->seg[g].n;
-            st->errors_by[p->map->servers[g].type] += b->seg[g].n;
-            st->err_by[PARSE_NOT_STORED] += b->seg[g].n;
-            memc_seg_reset(&b->seg[g]);
-        }
+    pipe_finish_segments(p, b);
     b->nlines_total = lineno;
 }
 
