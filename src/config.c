@@ -578,7 +578,9 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen)
 void cfg_usage(void)
 {
     printf("Usage: memc-load [OPTIONS]\n"
-           "Load gzipped app-install TSV dumps into memcached.\n"
+           "       memc-load verify [--sample N] [--seed S] [--json] [OPTIONS] FILE...\n"
+           "Load gzipped app-install TSV dumps into memcached; verify reads a sample\n"
+           "of FILE... back from memcached (memc-load verify --help).\n"
            "\n"
            "  -c, --config FILE     config file (default %s;\n"
            "                        built-in defaults if that file does not exist)\n"
