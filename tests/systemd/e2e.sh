@@ -104,8 +104,11 @@ grep -qE "Status: \"idle; 0 queued; last appsinstalled-000[0-2].tsv.gz: loaded" 
 rm -f /tmp/status.$$
 
 echo "--- journalctl -u memc-load -o verbose (one file loaded entry)"
+# to a file first: "| tee | head" would die of SIGPIPE (pipefail) once the
+# journal is longer than head reads
 X journalctl -u memc-load -o verbose --no-pager MESSAGE_ID=4d0bc1b3e5a04c0a9e3f6a1c2b7d8e01 \
-    | tee /tmp/journal.$$ | head -40 | sed 's/^/    /'
+    >/tmp/journal.$$
+head -40 /tmp/journal.$$ | sed 's/^/    /'
 [ "$(grep -c 'MEMC_RECORDS=20000' /tmp/journal.$$)" = 3 ] ||
     { rm -f /tmp/journal.$$; fail "no structured 'file loaded' entries"; }
 grep -q "MEMC_ERROR_RATE=0.000000" /tmp/journal.$$ || fail "no MEMC_ERROR_RATE field"
@@ -150,7 +153,9 @@ X sh -c "printf 'nope = 1\n' >> $CONF"
 X systemctl start memc-load && fail "started with a bad config"
 sleep 5 # RestartSec=2s: a restart would have happened by now
 echo "--- systemctl status memc-load (bad config)"
-{ X systemctl status memc-load --no-pager || true; } | sed "s/^/    /" | head -12
+X systemctl status memc-load --no-pager >/tmp/status.$$ || true
+head -12 /tmp/status.$$ | sed 's/^/    /'
+rm -f /tmp/status.$$
 [ "$(X systemctl show -P ActiveState memc-load)" = failed ] || fail "unit not failed with a bad config"
 [ "$(X systemctl show -P NRestarts memc-load)" = 0 ] || fail "restarted with a bad config"
 [ "$(X systemctl show -P ExecMainStatus memc-load)" = 78 ] || fail "exit status not 78"
