@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,25 +104,20 @@ void health_free(struct health *h)
 /* Non-blocking connect to server i, watched for writability. */
 static int health_connect(struct health *h, int i)
 {
-    const struct memc_server *srv = &h->map->servers[i];
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(srv->host, srv->port, &hints, &res) != 0)
-        return -EHOSTUNREACH;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int r = fd < 0 ? -errno : 0;
-    if (!r && connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS)
-        r = -errno;
-    freeaddrinfo(res);
+    char why[128];
+    int connecting;
+    int fd = memc_dial(&h->map->servers[i], &connecting, why, sizeof(why));
+    if (fd < 0)
+        return fd;
     struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = h->tag + (uint64_t)i};
-    if (!r && epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        r = -errno;
-        log_printf(LOG_WARNING, "health probe: epoll_ctl(ADD): %s", strerror(errno));
-    }
-    if (r < 0 && fd >= 0)
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int e = errno;
+        log_printf(LOG_WARNING, "health probe: epoll_ctl(ADD): %s", strerror(e));
         close(fd);
-    if (r == 0)
-        h->s[i].fd = fd;
-    return r;
+        return -e;
+    }
+    h->s[i].fd = fd;
+    return 0;
 }
 
 static void health_down(struct health *h, int i, const char *why)

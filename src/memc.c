@@ -282,13 +282,13 @@ void memc_conn_close(struct memc_conn *c)
 
 /* Start a non-blocking connect.  Name resolution happens here, on every
  * (re)connect, so a changed DNS entry is picked up after a failure. */
-static int memc_connect(struct memc_conn *c, int64_t now)
+int memc_dial(const struct memc_server *srv, int *connecting, char *why, size_t whylen)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL, *ai;
-    int r = getaddrinfo(c->srv->host, c->srv->port, &hints, &res);
+    int r = getaddrinfo(srv->host, srv->port, &hints, &res);
     if (r) {
-        snprintf(c->why, sizeof(c->why), "cannot resolve: %s", gai_strerror(r));
+        snprintf(why, whylen, "cannot resolve: %s", gai_strerror(r));
         return -EHOSTUNREACH;
     }
     int err = ECONNREFUSED;
@@ -302,19 +302,29 @@ static int memc_connect(struct memc_conn *c, int64_t now)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            c->fd = fd;
-            c->connecting = errno == EINPROGRESS;
-            c->last_io_ms = now;
-            c->rlen = 0;
+            *connecting = errno == EINPROGRESS;
             freeaddrinfo(res);
-            return 0;
+            return fd;
         }
         err = errno;
         close(fd);
     }
     freeaddrinfo(res);
-    snprintf(c->why, sizeof(c->why), "connect: %s", strerror(err));
+    snprintf(why, whylen, "connect: %s", strerror(err));
     return -err;
+}
+
+static int memc_connect(struct memc_conn *c, int64_t now)
+{
+    int connecting = 0;
+    int fd = memc_dial(c->srv, &connecting, c->why, sizeof(c->why));
+    if (fd < 0)
+        return fd;
+    c->fd = fd;
+    c->connecting = connecting;
+    c->last_io_ms = now;
+    c->rlen = 0;
+    return 0;
 }
 
 /*

@@ -111,6 +111,10 @@ struct memc_conn {
     char rbuf[16384];
 };
 
+/* A non-blocking TCP connection to srv (TCP_NODELAY): the fd, with
+ * *connecting set while connect() is in progress; or -errno, why says it. */
+int memc_dial(const struct memc_server *srv, int *connecting, char *why, size_t whylen);
+
 void memc_conn_init(struct memc_conn *c, const struct memc_server *srv);
 void memc_conn_close(struct memc_conn *c);
 

@@ -15,9 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,35 +66,16 @@ static void vfy_io_fail(struct vfy_io *io, const char *fmt, ...)
 
 static void vfy_io_connect(struct vfy_io *io)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int r = getaddrinfo(io->srv->host, io->srv->port, &hints, &res);
-    if (r) {
-        vfy_io_fail(io, "cannot resolve: %s", gai_strerror(r));
+    char why[160];
+    int connecting = 0;
+    int fd = memc_dial(io->srv, &connecting, why, sizeof(why));
+    io->last_ms = io_now_ms();
+    if (fd < 0) {
+        vfy_io_fail(io, "%s", why);
         return;
     }
-    int err = ECONNREFUSED;
-    for (struct addrinfo *ai = res; ai && io->fd < 0; ai = ai->ai_next) {
-        int fd =
-            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            io->fd = fd;
-            io->connecting = errno == EINPROGRESS;
-        } else {
-            err = errno;
-            close(fd);
-        }
-    }
-    freeaddrinfo(res);
-    io->last_ms = io_now_ms();
-    if (io->fd < 0)
-        vfy_io_fail(io, "connect: %s", strerror(err));
+    io->fd = fd;
+    io->connecting = connecting;
 }
 
 /* Read what the socket has and let the parser eat whole answers. */
