@@ -152,8 +152,10 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
          * still short after the file stayed unchanged for settle_time. */
         if (st->truncated && spool_hold_truncated(&m->spool, f, now))
             return;
-        spool_set_state(&m->spool, f, SPOOL_BAD);
-        report_set_aside(&m->report, f, st, now);
+        if (m->cfg.dry)
+            m->rate_failed = 1; /* a dry run renames nothing, but says it */
+        spool_set_state(&m->spool, f, m->cfg.dry ? SPOOL_KEPT : SPOOL_BAD);
+        report_set_aside(&m->report, f, st, m->cfg.dry, now);
         metrics_file(&m->metrics, st->status == PIPE_CORRUPT ? METRICS_CORRUPT : METRICS_UNREADABLE,
                      wall);
         return;

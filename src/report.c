@@ -124,14 +124,15 @@ void report_aborted(const struct spool_file *f, const struct pipe_stats *st)
 }
 
 void report_set_aside(struct report *r, const struct spool_file *f, const struct pipe_stats *st,
-                      int64_t now)
+                      int dry, int64_t now)
 {
     char esc[LOG_NAME_LEN], text[1024];
     log_name(f->name, esc, sizeof(esc));
     report_examples(esc, st);
     const char *what = st->status == PIPE_CORRUPT ? "corrupt" : "unreadable";
-    snprintf(text, sizeof(text), "%s is %s (%s) after %llu records; renaming it to .%s.failed", esc,
-             what, st->why, (unsigned long long)st->stored, esc);
+    snprintf(text, sizeof(text), "%s%s is %s (%s) after %llu records; %s .%s.failed",
+             dry ? "dry run: " : "", esc, what, st->why, (unsigned long long)st->stored,
+             dry ? "a real run renames it to" : "renaming it to", esc);
     report_entry(r, f, st, what, LOG_MSGID_FILE_FAILED, LOG_ERR, text, now);
 }
 

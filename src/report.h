@@ -51,7 +51,7 @@ double report_error_rate(const struct pipe_stats *st);
 /* The result entries (MESSAGE_ID and MEMC_* fields, see the catalog). */
 void report_aborted(const struct spool_file *f, const struct pipe_stats *st);
 void report_set_aside(struct report *r, const struct spool_file *f, const struct pipe_stats *st,
-                      int64_t now);
+                      int dry, int64_t now);
 void report_left(struct report *r, const struct spool_file *f, const struct pipe_stats *st,
                  int64_t retry_ms, int64_t now);
 /* ok: below the error threshold; dry: nothing was written. */

@@ -172,6 +172,13 @@ static void test_dry_run_writes_nothing(void **state)
     assert_true(spool_has(t, "appsinstalled-0001.tsv.gz"));
     assert_false(spool_has(t, ".appsinstalled-0000.tsv.gz"));
     assert_true(log_has(t, "dry run: would set idfa:"));
+    /* a corrupt file is reported (exit 1) but keeps its name too */
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof(p), "%s/broken.tsv.gz", t->spool);
+    h_write_file(p, "this is not gzip\n");
+    assert_int_equal(run(t, "--dry", NULL), 1);
+    assert_true(spool_has(t, "broken.tsv.gz"));
+    assert_false(spool_has(t, ".broken.tsv.gz.failed"));
 }
 
 static void test_unknown_type(void **state)
