@@ -5,7 +5,9 @@
 # --check-config reads the installed config; systemd-analyze security is at
 # most 1.1; systemctl start, files dropped into the spool are loaded
 # (records counted in memcached) and dot-renamed, systemctl status shows the
-# STATUS line, journalctl shows the structured "file loaded" entries;
+# STATUS line, journalctl shows the structured "file loaded" entries; the
+# state directory keeps memcached identities and a restarted memcached is
+# re-warmed;
 # systemctl reload with a bad config fails and the daemon keeps the old one;
 # systemctl stop; a bad config at start fails the unit instead of restarting
 # it forever.  Prints the status and journal excerpts it captured (they go
@@ -93,6 +95,28 @@ for i in 0 1 2 3; do
     items=$((items + c))
 done
 [ "$items" = 60000 ] || fail "memcached holds $items items, want 60000"
+
+# the state directory keeps the servers' identities; a restarted memcached
+# (idfa) is re-warmed from the retained files
+mc_items() {
+    X bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; printf 'stats\r\nquit\r\n' >&3; \
+        grep -a 'STAT curr_items' <&3 | tr -dc 0-9"
+}
+idfa=$(mc_items 33013)
+for _ in $(seq 100); do X test -s /var/lib/memc-load/servers && break; sleep 0.1; done
+X grep -q "^127.0.0.1:33013 " /var/lib/memc-load/servers || fail "no identities in the state directory"
+[ "$(X stat -c %U /var/lib/memc-load/servers)" = memc-load ] || fail "state file not the service user's"
+X systemctl stop memcached-0
+X systemd-run --quiet --unit=memcached-0b /usr/bin/memcached -u nobody -l 127.0.0.1 -p 33013 -U 0 -m 64
+for _ in $(seq 300); do
+    X journalctl -u memc-load --no-pager | grep -q "re-warm of 127.0.0.1:33013 finished" && break
+    sleep 0.1
+done
+echo "--- re-warm of a restarted memcached"
+X journalctl -u memc-load --no-pager | grep "re-warm" | sed 's/^/    /'
+X journalctl -u memc-load --no-pager | grep -q "re-warm of 127.0.0.1:33013 finished: 3 files" ||
+    fail "no re-warm of the restarted memcached"
+[ "$(mc_items 33013)" = "$idfa" ] || fail "re-warmed idfa holds $(mc_items 33013) items, want $idfa"
 # every memcached takes the probe write (one more key each: after the count)
 X "$BIN" --check-config >/dev/null || fail "--check-config with every memcached up"
 
@@ -125,6 +149,10 @@ pid=$(X systemctl show -P MainPID memc-load)
 X cp "$CONF" /var/tmp/good.conf
 X sh -c "printf 'nope = 1\n' >> $CONF"
 X systemctl reload memc-load 2>/tmp/reload.$$ && fail "reload with a bad config succeeded"
+for _ in $(seq 50); do # journald may take a moment to have it
+    X journalctl -u memc-load --no-pager | grep -q "memc-load.conf:[0-9]*: nope: unknown key" && break
+    sleep 0.1
+done
 X journalctl -u memc-load --no-pager | grep -q "memc-load.conf:[0-9]*: nope: unknown key" ||
     fail "the failed reload does not say why"
 echo "--- systemctl reload with a bad config"
