@@ -29,7 +29,7 @@ struct ipc_msg {
     uint32_t job;
     uint32_t down_mask; /* servers (global index) the worker finds down */
     uint32_t only_mask; /* IPC_LOAD: re-warm only these servers (0 = a normal load) */
-    char name[256]; /* IPC_LOAD only: the file name, for messages */
+    char name[256];     /* IPC_LOAD only: the file name, for messages */
     struct pipe_stats st;
 };
 
