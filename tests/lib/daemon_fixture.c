@@ -31,10 +31,10 @@ static int sets_key(const char *text, const char *key)
  * (a key given twice is a config error). */
 void write_conf_addr(struct t *t, const char *idfa_addr, const char *extra)
 {
-    static const char *const defaults[][2] = {{"workers", "2"},
-                                              {"io_timeout_ms", "1000"},
-                                              {"retry_interval", "1"},
-                                              {"stop_timeout", "10"}};
+    /* state_dir and metrics_file: the test's own (never the host's) */
+    const char *const defaults[][2] = {{"workers", "2"},        {"io_timeout_ms", "1000"},
+                                       {"retry_interval", "1"}, {"stop_timeout", "10"},
+                                       {"state_dir", t->dir},   {"metrics_file", ""}};
     char text[4096];
     int off =
         snprintf(text, sizeof(text),
