@@ -307,11 +307,13 @@ static int master_open_watch(struct master *m, struct watch *w, int quiet);
 static int master_lock(struct master *m, const struct watch *w, int wait)
 {
     pid_t holder;
+    char who[48] = "another memc-load"; /* /proc/locks may be hidden (ProcSubset=pid) */
     int r = watch_lock(w, &holder), said = 0;
+    if (holder > 0)
+        snprintf(who, sizeof(who), "memc-load pid %d", (int)holder);
     while (r == -EWOULDBLOCK && wait && m->cfg.wait_lock) {
         if (!said++)
-            log_printf(LOG_NOTICE, "spool directory %s is locked by memc-load pid %d; waiting",
-                       w->dir, (int)holder);
+            log_printf(LOG_NOTICE, "spool directory %s is locked by %s; waiting", w->dir, who);
         sigset_t stop;
         sigemptyset(&stop);
         sigaddset(&stop, SIGTERM);
@@ -323,9 +325,9 @@ static int master_lock(struct master *m, const struct watch *w, int wait)
     }
     if (r == -EWOULDBLOCK)
         log_printf(LOG_ERR,
-                   "spool directory %s is locked by memc-load pid %d: another instance loads it "
+                   "spool directory %s is locked by %s: another instance loads it "
                    "(one memc-load per spool; --wait-lock waits for it)",
-                   w->dir, (int)holder);
+                   w->dir, who);
     else if (r < 0)
         log_printf(LOG_ERR, "flock(%s): %s", w->dir, strerror(-r));
     return r;
