@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 try:
     import pylibmc
@@ -35,32 +34,12 @@ RECORDS = 6000
 BEHAVIORS = {"ketama": {"ketama": True}, "ketama_weighted": {"ketama_weighted": True}}
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import memcached  # noqa: E402  (tests/lib/memcached.py)
 
 
 def start_memcached():
-    for _ in range(5):
-        port = free_port()
-        args = ["memcached", "-p", str(port), "-l", "127.0.0.1", "-U", "0", "-m", "64"]
-        if os.getuid() == 0:
-            args += ["-u", "root"]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                return proc, port
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.01)
-        proc.kill()
-        proc.wait()
-    sys.exit("cannot start memcached")
+    return memcached.start("-m", "64")
 
 
 def command(port, line):

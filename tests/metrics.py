@@ -22,22 +22,13 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MEMCACHED_START = os.path.join(HERE, "lib", "memcached-start")
 TYPES = ["idfa", "gaid", "adid", "dvid"]
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import memcached  # noqa: E402  (tests/lib/memcached.py)
 
 
 def start_memcached():
-    for _ in range(5):
-        proc = subprocess.Popen([MEMCACHED_START, "-U", "0", "-m", "64"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        port = int(proc.stdout.readline() or 0)
-        proc.stdout.close()
-        if port and subprocess.run([MEMCACHED_START, "--wait", str(proc.pid), str(port), "2"]
-                                   ).returncode == 0:
-            return proc, port
-        proc.kill()
-        proc.wait()
-    sys.exit("cannot start memcached")
+    return memcached.start("-m", "64")
 
 
 def parse(path):

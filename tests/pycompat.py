@@ -35,23 +35,13 @@ def user_apps_class():
         return message_factory.MessageFactory(pool).GetPrototype(desc)
 
 
-MEMCACHED_START = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib",
-                               "memcached-start")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import memcached  # noqa: E402  (tests/lib/memcached.py)
 
 
 def start_memcached():
-    """memcached on a free loopback port (tests/lib/memcached-start): (Popen, port)."""
-    for _ in range(5):
-        proc = subprocess.Popen([MEMCACHED_START, "-U", "0", "-m", "256"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        port = int(proc.stdout.readline() or 0)  # then it execs memcached: proc.pid is memcached
-        proc.stdout.close()
-        if port and subprocess.run([MEMCACHED_START, "--wait", str(proc.pid), str(port), "2"]
-                                   ).returncode == 0:
-            return proc, port
-        proc.kill()
-        proc.wait()
-    sys.exit("cannot start memcached")
+    """memcached on a free loopback port: (Popen, port)."""
+    return memcached.start("-m", "256")
 
 
 def mg(sock_file, sock, key):

@@ -47,16 +47,6 @@ static void drop_file(struct t *t, int n, int from, int to, int now)
     }
 }
 
-static int log_count(struct t *t, const char *what)
-{
-    char *log = h_read_file(t->log, NULL);
-    int n = 0;
-    for (const char *p = log; p && (p = strstr(p, what)); p += strlen(what))
-        n++;
-    free(log);
-    return n;
-}
-
 static char *get_key(const char *server, int i, size_t *len)
 {
     char key[64];

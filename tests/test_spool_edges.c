@@ -30,16 +30,6 @@ static int spool_has(struct t *t, const char *name)
     return h_exists(p);
 }
 
-static int log_count(struct t *t, const char *what)
-{
-    char *log = h_read_file(t->log, NULL);
-    int n = 0;
-    for (const char *p = log; p && (p = strstr(p, what)); p += strlen(what))
-        n++;
-    free(log);
-    return n;
-}
-
 static void spool_path(struct t *t, const char *name, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", t->spool, name);

@@ -72,6 +72,16 @@ void must_log(struct t *t, const char *what, int timeout_ms)
     }
 }
 
+int log_count(struct t *t, const char *what)
+{
+    char *log = h_read_file(t->log, NULL);
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, what)); p += strlen(what))
+        n++;
+    free(log);
+    return n;
+}
+
 int log_contains(struct t *t, const char *what)
 {
     char *log = h_read_file(t->log, NULL);

@@ -44,6 +44,8 @@ void move_in_held(struct t *t, const char *name);
 void kill_workers(struct t *t, int sig, int at_least);
 void wait_done(struct t *t, const char *name, int timeout_ms);
 void check_keys(struct t *t, long want);
+/* How many times the daemon's log contains what. */
+int log_count(struct t *t, const char *what);
 /* 1 if the daemon's log contains what */
 int log_contains(struct t *t, const char *what);
 /* Wait up to timeout_ms for what in the daemon's log; fail the test (with
