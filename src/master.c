@@ -65,8 +65,7 @@ struct master {
     int64_t stop_started_ms;
     int killed_all;
     int exit_code;
-    int rate_failed; /* a file loaded at or above the error threshold */
-    int any_left;
+    int failed;           /* a file at or above the error threshold, or corrupt in a dry run */
     int64_t spool_try_ms; /* waiting for the spool directory: next look */
     int64_t extended_ms;  /* waiting before READY: last EXTEND_TIMEOUT_USEC */
 };
@@ -118,7 +117,6 @@ static void master_left(struct master *m, struct spool_file *f, const struct pip
         delay = 300000;
     if (m->cfg.oneshot) {
         spool_set_state(&m->spool, f, SPOOL_LEFT);
-        m->any_left = 1;
         report_left(&m->report, f, st, -1, now);
     } else {
         spool_wait(&m->spool, f, SPOOL_RETRY, now + delay);
@@ -153,7 +151,7 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
         if (st->truncated && spool_hold_truncated(&m->spool, f, now))
             return;
         if (m->cfg.dry)
-            m->rate_failed = 1; /* a dry run renames nothing, but says it */
+            m->failed = 1; /* a dry run renames nothing, but says it */
         spool_set_state(&m->spool, f, m->cfg.dry ? SPOOL_KEPT : SPOOL_BAD);
         report_set_aside(&m->report, f, st, m->cfg.dry, now);
         metrics_file(&m->metrics, st->status == PIPE_CORRUPT ? METRICS_CORRUPT : METRICS_UNREADABLE,
@@ -170,7 +168,7 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
         return;
     int ok = report_error_rate(st) < m->cfg.error_threshold;
     if (!ok)
-        m->rate_failed = 1;
+        m->failed = 1;
     f->attempts = 0;
     spool_set_state(&m->spool, f, m->cfg.dry ? SPOOL_KEPT : SPOOL_DONE);
     report_loaded(&m->report, f, st, ok, m->cfg.dry, m->cfg.error_threshold, now);
@@ -658,9 +656,9 @@ static int master_exit_code(struct master *m)
 {
     int code = m->exit_code;
     if (m->cfg.oneshot && !code) {
-        int failed = m->spool.set_aside || m->rate_failed;
+        int failed = m->spool.set_aside || m->failed;
         const size_t *n = m->spool.count; /* not renamed is left too */
-        int left = m->any_left || spool_unfinished(&m->spool) || n[SPOOL_DONE] || n[SPOOL_BAD] ||
+        int left = n[SPOOL_LEFT] || spool_unfinished(&m->spool) || n[SPOOL_DONE] || n[SPOOL_BAD] ||
                    n[SPOOL_STUCK];
         code = failed ? MASTER_EX_FAILED : left ? MASTER_EX_TEMPFAIL : 0;
     }
