@@ -26,25 +26,6 @@
 static struct h_mc mc[4];
 static const char *servers[4];
 
-/* Fresh memcached processes for every test, so item counts start at 0
- * (flush_all does not reset curr_items). */
-static int start_servers(void)
-{
-    for (int i = 0; i < 4; i++) {
-        if (h_mc_start(&mc[i], NULL) < 0)
-            return -1;
-        free((char *)servers[i]);
-        servers[i] = strdup(h_endpoint(mc[i].port));
-    }
-    return 0;
-}
-
-static void stop_servers(void)
-{
-    for (int i = 0; i < 4; i++)
-        h_mc_stop(&mc[i]);
-}
-
 /* Per test: fresh memcached contents and a fresh spool directory. */
 struct t {
     char *dir;
@@ -61,15 +42,13 @@ static int setup(void **state)
     snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
     mkdir(t->spool, 0755);
     *state = t;
-    if (start_servers() < 0)
-        return -1;
-    return 0;
+    return h_mc_start_all(mc, 4, servers);
 }
 
 static int teardown(void **state)
 {
     struct t *t = *state;
-    stop_servers();
+    h_mc_stop_all(mc, 4);
     h_rmrf(t->dir);
     free(t->dir);
     free(t);

@@ -35,17 +35,6 @@ struct t {
     char spool[PATH_MAX], pattern[PATH_MAX], log[PATH_MAX], out[PATH_MAX], expect[PATH_MAX];
 };
 
-static int start_servers(void)
-{
-    for (int i = 0; i < 4; i++) {
-        if (h_mc_start(&mc[i], NULL) < 0)
-            return -1;
-        free((char *)servers[i]);
-        servers[i] = strdup(h_endpoint(mc[i].port));
-    }
-    return 0;
-}
-
 static int setup(void **state)
 {
     struct t *t = calloc(1, sizeof(*t));
@@ -57,14 +46,13 @@ static int setup(void **state)
     snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
     mkdir(t->spool, 0755);
     *state = t;
-    return start_servers();
+    return h_mc_start_all(mc, 4, servers);
 }
 
 static int teardown(void **state)
 {
     struct t *t = *state;
-    for (int i = 0; i < 4; i++)
-        h_mc_stop(&mc[i]);
+    h_mc_stop_all(mc, 4);
     h_rmrf(t->dir);
     free(t->dir);
     free(t);

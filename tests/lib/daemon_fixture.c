@@ -101,9 +101,8 @@ int setup(void **state)
     snprintf(t->expect, sizeof(t->expect), "%s/expect.tsv", t->dir);
     mkdir(t->spool, 0755);
     mkdir(t->incoming, 0755);
-    for (int i = 0; i < 5; i++) /* fresh servers: item counts start at 0 */
-        if (h_mc_start(&mc[i], NULL) < 0)
-            return -1;
+    if (h_mc_start_all(mc, 5, NULL) < 0) /* fresh servers: item counts start at 0 */
+        return -1;
     for (int i = 1; i < 4; i++)
         t->servers[i] = strdup(h_endpoint(mc[i].port));
     write_conf(t, 0, NULL);
@@ -126,8 +125,7 @@ int teardown(void **state)
 {
     struct t *t = *state;
     stop_daemon(t);
-    for (int i = 0; i < 5; i++)
-        h_mc_stop(&mc[i]);
+    h_mc_stop_all(mc, 5);
     h_notify_close(&t->n);
     h_rmrf(t->dir);
     for (int i = 0; i < 4; i++)

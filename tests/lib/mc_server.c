@@ -292,3 +292,22 @@ void h_mc_flush(int port)
     memcached_flush(m, 0);
     memcached_free(m);
 }
+
+int h_mc_start_all(struct h_mc *mc, int n, const char **endpoints)
+{
+    for (int i = 0; i < n; i++) {
+        if (h_mc_start(&mc[i], NULL) < 0)
+            return -1;
+        if (endpoints) {
+            free((char *)endpoints[i]);
+            endpoints[i] = strdup(h_endpoint(mc[i].port));
+        }
+    }
+    return 0;
+}
+
+void h_mc_stop_all(struct h_mc *mc, int n)
+{
+    for (int i = 0; i < n; i++)
+        h_mc_stop(&mc[i]);
+}

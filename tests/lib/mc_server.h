@@ -19,6 +19,11 @@ struct h_mc {
 int h_mc_start(struct h_mc *mc, const char *const *extra);
 int h_mc_start_at(struct h_mc *mc, int port, const char *const *extra);
 void h_mc_stop(struct h_mc *mc);
+/* n fresh memcached (item counts start at 0: flush_all does not reset
+ * curr_items); endpoints, if not NULL, get their "127.0.0.1:port" (malloc'ed,
+ * an earlier value freed).  0 or -1. */
+int h_mc_start_all(struct h_mc *mc, int n, const char **endpoints);
+void h_mc_stop_all(struct h_mc *mc, int n);
 void h_mc_kill(struct h_mc *mc); /* SIGKILL */
 /* SIGSTOP / SIGCONT. */
 void h_mc_pause(struct h_mc *mc, int paused);
