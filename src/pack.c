@@ -8,26 +8,6 @@
 
 #include "appsinstalled.pb-c.h"
 
-static inline uint8_t *pack_varint(uint8_t *p, uint32_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-static inline uint8_t *pack_double(uint8_t *p, uint8_t tag, double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof(bits));
-    *p++ = tag;
-    for (int i = 0; i < 8; i++)
-        *p++ = (uint8_t)(bits >> (8 * i)); /* little-endian whatever the host */
-    return p;
-}
-
 size_t pack_user_apps(const uint32_t *apps, size_t napps, double lat, double lon, uint8_t *out)
 {
     uint8_t *p = out;

@@ -15,6 +15,28 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* The two encoders, shared with the fast line path (parse_fast.c). */
+static inline uint8_t *pack_varint(uint8_t *p, uint32_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint8_t *pack_double(uint8_t *p, uint8_t tag, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    *p++ = tag;
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(bits >> (8 * i)); /* little-endian whatever the host */
+    return p;
+}
 
 /* Upper bound of the packed size for napps apps. */
 static inline size_t pack_max_size(size_t napps)

@@ -21,6 +21,7 @@
 #include "io.h"
 #include "log.h"
 #include "pack.h"
+#include "parse_fast.h"
 #include "sample.h"
 
 enum { BLK_FREE, BLK_FILLED, BLK_PACKING, BLK_PACKED, BLK_WRITING };
@@ -160,9 +161,10 @@ static void pipe_error_line(struct pipe_stats *st, uint64_t lineno, enum parse_s
 }
 
 /* Route a parsed record by its full key "type:id" (the key readers look
- * up), pack its value and append it to that server's segment. */
-static void pipe_pack_record(struct pipe_packer *k, struct pipe_block *b,
-                             const struct parse_rec *rec, uint64_t lineno)
+ * up) and append it, with its value packed in k->val, to that server's
+ * segment. */
+static void pipe_store_record(struct pipe_packer *k, struct pipe_block *b,
+                              const struct parse_rec *rec, uint64_t lineno, size_t vlen)
 {
     struct pipe *p = k->p;
     struct pipe_stats *st = &b->st;
@@ -177,7 +179,6 @@ static void pipe_pack_record(struct pipe_packer *k, struct pipe_block *b,
     int g = memc_map_route(&k->map, rec->type, key, klen);
     if (p->only_mask && !((p->only_mask >> g) & 1))
         return; /* re-warm of other servers: not this one's record */
-    size_t vlen = pack_user_apps(k->apps, rec->napps, rec->lat, rec->lon, k->val);
     if (memc_seg_add(&b->seg[g], rec->dev_type, rec->dev_type_len, rec->dev_id, rec->dev_id_len,
                      k->val, vlen) < 0) {
         st->records--;
@@ -202,11 +203,35 @@ static void pipe_finish_segments(struct pipe *p, struct pipe_block *b)
         }
 }
 
+/* A line parse_fast did not take: the plain parser judges it. */
+static void pipe_pack_line(struct pipe_packer *k, struct pipe_block *b, const char *line,
+                           size_t len, uint64_t lineno)
+{
+    struct pipe *p = k->p;
+    struct parse_rec rec;
+    enum parse_status ps;
+    if (len > p->cfg.max_line_bytes)
+        ps = PARSE_TOO_LONG;
+    else if (pipe_scratch(k, len) < 0)
+        ps = PARSE_TOO_LONG; /* out of memory for this line: count, don't crash */
+    else
+        ps = parse_line(&p->types, line, len, &rec, k->apps);
+    if (ps == PARSE_BLANK)
+        return;
+    b->st.lines++;
+    if (ps != PARSE_OK)
+        pipe_error_line(&b->st, lineno, ps, pipe_line_type(&p->types, line, len), line, len);
+    else
+        pipe_store_record(k, b, &rec, lineno,
+                          pack_user_apps(k->apps, rec.napps, rec.lat, rec.lon, k->val));
+}
+
 /*
  * Parse every line of a block and append each record to its server's
- * segment.  Line ends are \n, \r\n or \r: cached positions of the next \n
- * and \r keep this O(block) for any mix (a CR-only file would otherwise
- * rescan for \n on every line).
+ * segment.  parse_fast takes the common line in one pass; the rest go
+ * through pipe_pack_line.  Line ends are \n, \r\n or \r: cached positions
+ * of the next \n and \r keep the plain path O(block) for any mix (a
+ * CR-only file would otherwise rescan for \n on every line).
  */
 static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
 {
@@ -225,34 +250,26 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         pipe_error_line(st, ++lineno, PARSE_TOO_LONG, CFG_MAX_TYPES, "", 0);
     }
     while (s < end) {
+        struct parse_rec rec;
+        size_t vlen;
+        const char *next =
+            parse_fast(&p->types, s, end, p->cfg.max_line_bytes, &rec, k->val, &vlen);
+        if (next) { /* the common line: parsed and packed in one pass */
+            s = next;
+            st->lines++;
+            pipe_store_record(k, b, &rec, ++lineno, vlen);
+            continue;
+        }
         if (!nl || nl < s)
             nl = memchr(s, '\n', (size_t)(end - s)), nl = nl ? nl : end;
         if (!cr || cr < s)
             cr = memchr(s, '\r', (size_t)(end - s)), cr = cr ? cr : end;
         const char *e = nl < cr ? nl : cr;
-        const char *next = e + 1;
+        next = e + 1;
         if (e == cr && e + 1 < end && e[1] == '\n')
             next = e + 2; /* \r\n is one line end */
-        size_t len = (size_t)(e - s);
-        const char *line = s;
+        pipe_pack_line(k, b, s, (size_t)(e - s), ++lineno);
         s = next > end ? end : next;
-        lineno++;
-
-        struct parse_rec rec;
-        enum parse_status ps;
-        if (len > p->cfg.max_line_bytes)
-            ps = PARSE_TOO_LONG;
-        else if (pipe_scratch(k, len) < 0)
-            ps = PARSE_TOO_LONG; /* out of memory for this line: count, don't crash */
-        else
-            ps = parse_line(&p->types, line, len, &rec, k->apps);
-        if (ps == PARSE_BLANK)
-            continue;
-        st->lines++;
-        if (ps != PARSE_OK)
-            pipe_error_line(st, lineno, ps, pipe_line_type(&p->types, line, len), line, len);
-        else
-            pipe_pack_record(k, b, &rec, lineno);
     }
     pipe_finish_segments(p, b);
     b->nlines_total = lineno;
@@ -809,7 +826,10 @@ int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *m
     int started = 0;
     for (int i = 0; i < p->npackers; i++) {
         p->packers[i].p = p;
-        if (memc_map_clone(&p->packers[i].map, map) < 0)
+        /* parse_fast packs into val: room for its longest line up front */
+        p->packers[i].val = malloc(PARSE_FAST_VAL_CAP);
+        p->packers[i].val_cap = PARSE_FAST_VAL_CAP;
+        if (!p->packers[i].val || memc_map_clone(&p->packers[i].map, map) < 0)
             goto err_threads;
         if (pthread_create(&p->packers[i].tid, NULL, pipe_packer_main, &p->packers[i])) {
             memc_map_free(&p->packers[i].map);
@@ -831,6 +851,8 @@ err_threads:
         pthread_join(p->packers[i].tid, NULL);
         memc_map_free(&p->packers[i].map);
     }
+    for (int i = 0; i < p->npackers; i++)
+        free(p->packers[i].val);
 err:
     free(p->blocks);
     free(p->packers);

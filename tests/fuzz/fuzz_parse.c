@@ -2,13 +2,16 @@
  * fuzz_parse.c — libFuzzer target for the line contract: parse_line() on
  * arbitrary bytes, then the packer on whatever it accepts, checking the
  * invariants the rest of the pipeline relies on (bounded apps, a storable
- * key, finite coordinates, a packed size within pack_max_size).
+ * key, finite coordinates, a packed size within pack_max_size); and the
+ * fast line path (SSE2 and scalar) against the plain one on the same bytes
+ * as a text of lines (tests/parse_fast_check.h).
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../parse_fast_check.h"
 #include "pack.h"
 #include "parse.h"
 
@@ -37,6 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     double d;
     parse_float(line, size, &d);
+    /* the first byte picks a line limit, short ones included */
+    static const pf_fn fast[2] = {parse_fast, parse_fast_scalar};
+    size_t max_len = size ? (size_t)data[0] * 4 : 1 << 20, taken = 0, lines = 0;
+    for (int i = 0; i < 2; i++) {
+        const char *where;
+        if (pf_check(fast[i], &types, line, size, max_len, &taken, &lines, &where))
+            abort();
+    }
     free(apps);
     return 0;
 }
