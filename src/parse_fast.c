@@ -6,7 +6,7 @@
  * Where the time goes in the plain path is the apps field: a loop that
  * finds an item's end, converts it, then starts the next item where that
  * one ended is one long chain of dependent instructions (~14 cycles per
- * item).  Here the field is scanned 16 bytes at a time into two bit masks
+ * item).  Here the field is scanned 32 bytes at a time into two bit masks
  * (commas, and bytes that are neither comma nor digit); each item's end is
  * the next set bit, and its value is read as the 8 bytes that end there,
  * so the conversions of neighbouring items overlap in the CPU.
@@ -69,25 +69,42 @@ static inline const char *fast_field_end(const char *p, const char *e, int is_ke
 }
 
 /*
- * Masks of the 16 bytes at q (bit i: q[i]): *comma for ',', *stop for
- * anything that is neither a digit nor a comma.  Positions from e on are
- * not read; the first of them is marked as a stop.
+ * Masks of the 32 bytes at q (bit i: q[i]): *comma for ',', *stop for
+ * anything that is neither a digit nor a comma.  Positions from e on do not
+ * count (the first of them is marked as a stop) and bytes from end on are
+ * not read (e <= end).
  */
-static inline void fast_masks(const char *q, const char *e, unsigned *comma, unsigned *stop)
+#if FAST_SSE2
+static inline void fast_masks16(const char *q, uint32_t *comma, uint32_t *stop)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i dig = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    uint32_t cm = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')));
+    *comma = cm;
+    *stop = ~(cm | (uint32_t)_mm_movemask_epi8(dig)) & 0xffffu;
+}
+#endif
+
+static inline void fast_masks(const char *q, const char *e, const char *end, uint32_t *comma,
+                              uint32_t *stop)
 {
 #if FAST_SSE2
-    if (e - q >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-        __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
-        __m128i dig = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
-        unsigned cm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')));
-        *comma = cm;
-        *stop = ~(cm | (unsigned)_mm_movemask_epi8(dig)) & 0xffffu;
+    if (end - q >= 32) {
+        uint32_t c0, s0, c1, s1;
+        fast_masks16(q, &c0, &s0);
+        fast_masks16(q + 16, &c1, &s1);
+        *comma = c0 | c1 << 16;
+        *stop = s0 | s1 << 16;
+        if (e - q < 32)
+            *stop |= 1u << (e - q);
         return;
     }
+#else
+    (void)end;
 #endif
-    unsigned cm = 0, st = 0;
-    int n = e - q < 16 ? (int)(e - q) : 16;
+    uint32_t cm = 0, st = 0;
+    int n = e - q < 32 ? (int)(e - q) : 32;
     for (int i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)q[i];
         if (ch == ',')
@@ -95,7 +112,7 @@ static inline void fast_masks(const char *q, const char *e, unsigned *comma, uns
         else if ((unsigned)(ch - '0') > 9)
             st |= 1u << i;
     }
-    if (n < 16)
+    if (n < 32)
         st |= 1u << n;
     *comma = cm;
     *stop = st;
@@ -141,16 +158,17 @@ static inline uint8_t *fast_item(uint8_t *o, const char *c, size_t len)
  * The apps field from a: items packed to *out.  Returns the byte that ended
  * it (a line end, or e), or NULL when an item or a byte is not plain.
  */
-static const char *fast_apps(const char *a, const char *e, uint8_t **out, size_t *napps)
+static const char *fast_apps(const char *a, const char *e, const char *end, uint8_t **out,
+                             size_t *napps)
 {
     uint8_t *o = *out;
     const char *item = a;
     size_t n = 0;
-    for (const char *q = a;; q += 16) {
-        unsigned comma, stop;
-        fast_masks(q, e, &comma, &stop);
-        unsigned at = stop ? (unsigned)__builtin_ctz(stop) : 16;
-        comma &= (1u << at) - 1;
+    for (const char *q = a;; q += 32) {
+        uint32_t comma, stop;
+        fast_masks(q, e, end, &comma, &stop);
+        unsigned at = stop ? (unsigned)__builtin_ctz(stop) : 32;
+        comma &= (uint32_t)((1ull << at) - 1);
         while (comma) {
             const char *c = q + __builtin_ctz(comma);
             comma &= comma - 1;
@@ -168,6 +186,40 @@ static const char *fast_apps(const char *a, const char *e, uint8_t **out, size_t
             return t;
         }
     }
+}
+
+/*
+ * A coordinate: the plain decimal "[-+]digits[.digits]" of at most 15
+ * digits (mant < 2^53, at most 15 fraction digits) the way parse_float's
+ * exact path computes it (one IEEE rounding: mant / 10^k); anything else is
+ * parse_float's.  Same bits either way (the differential test checks).
+ */
+static inline int fast_float(const char *f, size_t len, double *out)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    const char *p = f, *end = f + len, *dot = NULL;
+    int neg = 0;
+    if (p < end && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    if (end - p > 16 || p == end)
+        return parse_float(f, len, out);
+    uint64_t mant = 0;
+    for (const char *q = p; q < end; q++) {
+        unsigned d = (unsigned)(unsigned char)*q - '0';
+        if (d <= 9)
+            mant = mant * 10 + d;
+        else if (*q == '.' && !dot)
+            dot = q;
+        else
+            return parse_float(f, len, out);
+    }
+    size_t digits = (size_t)(end - p) - (dot != NULL);
+    if (!digits || digits > 15)
+        return parse_float(f, len, out);
+    double v = (double)mant / pow10[dot ? end - dot - 1 : 0];
+    *out = neg ? -v : v;
+    return 0;
 }
 
 /* Where the fields before the apps end; the apps field's start, or NULL. */
@@ -198,7 +250,7 @@ static const char *fast_fields(const struct parse_types *types, const char *s, c
     for (int i = 0; i < 2; i++) {
         const char *f = t + 1;
         t = fast_field_end(f, e, 0);
-        if (t == e || *t != '\t' || parse_float(f, (size_t)(t - f), coord[i]) < 0)
+        if (t == e || *t != '\t' || fast_float(f, (size_t)(t - f), coord[i]) < 0)
             return NULL;
     }
     return t + 1;
@@ -217,7 +269,7 @@ const char *FAST_NAME(const struct parse_types *types, const char *s, const char
     if (!a)
         return NULL;
     uint8_t *o = val;
-    const char *t = fast_apps(a, e, &o, &rec->napps);
+    const char *t = fast_apps(a, e, end, &o, &rec->napps);
     if (!t)
         return NULL;
     if (t == e ? !whole : (*t != '\n' && *t != '\r'))

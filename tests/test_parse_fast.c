@@ -131,6 +131,27 @@ static void test_mutated_lines_agree(void **state)
         assert_true(taken[i] > lines[i] / 5 && taken[i] < lines[i] * 9 / 10);
 }
 
+/* Coordinates: random decimal-ish text around the 15-digit exact path. */
+static void test_coordinates_agree(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "0123456789012345678901234567890123456789..-+e_ ";
+    char line[128], f[2][40];
+    size_t taken[2] = {0, 0}, lines[2] = {0, 0};
+    for (int round = 0; round < 100000; round++) {
+        for (int k = 0; k < 2; k++) {
+            int len = 1 + (int)(rnd() % 20);
+            for (int i = 0; i < len; i++)
+                f[k][i] = rnd() % 4 ? "0123456789"[rnd() % 10] : alphabet[rnd() % 48];
+            f[k][len] = 0;
+        }
+        int n = snprintf(line, sizeof(line), "idfa\tk\t%s\t%s\t1\n", f[0], f[1]);
+        check_text(line, (size_t)n, 1000, taken, lines);
+    }
+    for (int i = 0; i < 2; i++) /* both kinds seen */
+        assert_true(taken[i] > lines[i] / 4 && taken[i] < lines[i]);
+}
+
 /* Lines the fast path must take (and agree on) and lines it must leave. */
 static void test_edges(void **state)
 {
@@ -203,9 +224,8 @@ static void test_long_line_left(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clean_lines_all_taken),
-        cmocka_unit_test(test_mutated_lines_agree),
-        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_clean_lines_all_taken), cmocka_unit_test(test_mutated_lines_agree),
+        cmocka_unit_test(test_coordinates_agree),     cmocka_unit_test(test_edges),
         cmocka_unit_test(test_long_line_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
