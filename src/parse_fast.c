@@ -222,38 +222,127 @@ static inline int fast_float(const char *f, size_t len, double *out)
     return 0;
 }
 
-/* Where the fields before the apps end; the apps field's start, or NULL. */
-static const char *fast_fields(const struct parse_types *types, const char *s, const char *e,
-                               struct parse_rec *rec)
+/* The configured type the line starts with ("name\t"), or -1.  No early
+ * exit: types come in any order, so a loop that stops at the match would
+ * mispredict on most lines; the usual 4-byte names are compared as words. */
+static inline int fast_type(const struct parse_types *types, const char *s, const char *e)
 {
     int type = -1;
+    uint32_t w = 0;
+    if (e - s >= 5)
+        memcpy(&w, s, 4);
     for (int i = 0; i < types->count; i++) {
         size_t n = types->name_len[i];
-        if ((size_t)(e - s) > n && s[n] == '\t' && memcmp(s, types->name[i], n) == 0) {
+        if (n == 4) {
+            uint32_t nw;
+            memcpy(&nw, types->name[i], 4);
+            type = e - s >= 5 && w == nw && s[4] == '\t' ? i : type;
+        } else if ((size_t)(e - s) > n && s[n] == '\t' && memcmp(s, types->name[i], n) == 0) {
             type = i;
-            break;
         }
     }
+    return type;
+}
+
+#if FAST_SSE2
+/* Bits of the 64 bytes at q: tabs, line ends, and bytes a key may not hold
+ * (tabs and line ends among them). */
+static inline void fast_masks64(const char *q, uint64_t *tab, uint64_t *nl, uint64_t *bad)
+{
+    const __m128i ht = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+    uint64_t t = 0, n = 0, b = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * i));
+        __m128i l = _mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, cr));
+        __m128i k = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, sp), x), _mm_cmpeq_epi8(x, del));
+        t |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, ht)) << (16 * i);
+        n |= (uint64_t)(unsigned)_mm_movemask_epi8(l) << (16 * i);
+        b |= (uint64_t)(unsigned)_mm_movemask_epi8(k) << (16 * i);
+    }
+    *tab = t, *nl = n, *bad = b;
+}
+
+/* First set bit at or after from (< 128) in a 128-bit mask, or 128. */
+static inline unsigned fast_next_bit(const uint64_t m[2], unsigned from)
+{
+    if (from < 64) {
+        uint64_t w = m[0] & (~0ull << from);
+        if (w)
+            return (unsigned)__builtin_ctzll(w);
+        from = 64;
+    }
+    uint64_t w = m[1] & (~0ull << (from - 64));
+    return w ? 64 + (unsigned)__builtin_ctzll(w) : 128;
+}
+
+/*
+ * The three tabs after the type from masks of the line's first 128 bytes
+ * (the usual line has them within ~70): no loop per field, so no
+ * mispredicted loop exit per field.  0, or -1 when they are not all there
+ * (the field-by-field way then decides).  at[] are offsets from s.
+ */
+static inline int fast_tabs(const char *s, const char *e, unsigned from, unsigned at[3])
+{
+    uint64_t tab[2], nl[2], bad[2];
+    fast_masks64(s, &tab[0], &nl[0], &bad[0]);
+    fast_masks64(s + 64, &tab[1], &nl[1], &bad[1]);
+    at[0] = fast_next_bit(tab, from);
+    if (at[0] >= 127 || fast_next_bit(bad, from) != at[0])
+        return -1; /* the id holds a byte a key may not, or is too long for us */
+    at[1] = fast_next_bit(tab, at[0] + 1);
+    if (at[1] >= 127)
+        return -1;
+    at[2] = fast_next_bit(tab, at[1] + 1);
+    if (at[2] >= 128 || (size_t)(e - s) <= at[2] || fast_next_bit(nl, 0) < at[2])
+        return -1;
+    return 0;
+}
+#endif
+
+/* The tabs after the id, lat and lon, field by field: any line length. */
+static inline int fast_tabs_plain(const char *s, const char *e, unsigned from, unsigned at[3])
+{
+    const char *t = fast_field_end(s + from, e, 1);
+    if (t == e || *t != '\t')
+        return -1;
+    at[0] = (unsigned)(t - s);
+    for (int i = 1; i < 3; i++) {
+        t = fast_field_end(t + 1, e, 0);
+        if (t == e || *t != '\t')
+            return -1;
+        at[i] = (unsigned)(t - s);
+    }
+    return 0;
+}
+
+/* Where the fields before the apps end; the apps field's start, or NULL. */
+static const char *fast_fields(const struct parse_types *types, const char *s, const char *e,
+                               const char *end, struct parse_rec *rec)
+{
+    int type = fast_type(types, s, e);
     if (type < 0 || !types->enabled[type])
         return NULL;
-    const char *id = s + types->name_len[type] + 1;
-    const char *t = fast_field_end(id, e, 1);
-    if (t == e || *t != '\t' || t == id ||
-        types->name_len[type] + 1 + (size_t)(t - id) > PARSE_MAX_KEY)
-        return NULL;
+    unsigned n = types->name_len[type], at[3];
+    int r;
+#if FAST_SSE2
+    if (end - s >= 128)
+        r = fast_tabs(s, e, n + 1, at);
+    else
+#endif
+        r = fast_tabs_plain(s, e, n + 1, at);
+    (void)end;
+    if (r < 0 || at[0] == n + 1 || at[0] > PARSE_MAX_KEY)
+        return NULL; /* no id, or the key "type:id" (at[0] bytes) is too long */
     rec->type = type;
     rec->dev_type = s;
-    rec->dev_type_len = types->name_len[type];
-    rec->dev_id = id;
-    rec->dev_id_len = (size_t)(t - id);
-    double *coord[2] = {&rec->lat, &rec->lon};
-    for (int i = 0; i < 2; i++) {
-        const char *f = t + 1;
-        t = fast_field_end(f, e, 0);
-        if (t == e || *t != '\t' || fast_float(f, (size_t)(t - f), coord[i]) < 0)
-            return NULL;
-    }
-    return t + 1;
+    rec->dev_type_len = n;
+    rec->dev_id = s + n + 1;
+    rec->dev_id_len = at[0] - n - 1;
+    if (fast_float(s + at[0] + 1, at[1] - at[0] - 1, &rec->lat) < 0 ||
+        fast_float(s + at[1] + 1, at[2] - at[1] - 1, &rec->lon) < 0)
+        return NULL;
+    return s + at[2] + 1;
 }
 
 const char *FAST_NAME(const struct parse_types *types, const char *s, const char *end,
@@ -265,7 +354,7 @@ const char *FAST_NAME(const struct parse_types *types, const char *s, const char
      * the text ends a line only if that line is short enough */
     int whole = (size_t)(end - s) <= max_len;
     const char *e = whole ? end : s + max_len + 1;
-    const char *a = fast_fields(types, s, e, rec);
+    const char *a = fast_fields(types, s, e, end, rec);
     if (!a)
         return NULL;
     uint8_t *o = val;
