@@ -78,12 +78,14 @@ static int connect_to(int port)
     return fd;
 }
 
+static void chunk_put(struct chunk *c);
+
 static void dir_free(struct pipe_dir *d)
 {
     while (d->head) {
         struct chunk *c = d->head;
         d->head = c->next;
-        free(c);
+        chunk_put(c);
     }
 }
 
@@ -127,6 +129,26 @@ static void on_accept(int ep, int lfd, int target)
 #define GRID_US 50
 #define CHUNK_CAP (256 * 1024)
 
+/* Chunks are reused: a 256 KiB malloc is an mmap, and one per read would
+ * cost the proxy more page faults than copying. */
+static struct chunk *spare;
+
+static struct chunk *chunk_get(void)
+{
+    struct chunk *c = spare;
+    if (c)
+        spare = c->next;
+    else
+        c = malloc(sizeof(*c) + CHUNK_CAP);
+    return c;
+}
+
+static void chunk_put(struct chunk *c)
+{
+    c->next = spare;
+    spare = c;
+}
+
 /* Read what came in and queue it, due delay_us from now.  0, or -1 when
  * the connection is to be closed. */
 static int on_read(struct pipe_dir *d, int64_t delay_us)
@@ -146,7 +168,7 @@ static int on_read(struct pipe_dir *d, int64_t delay_us)
         t->len += (size_t)n;
         return 0;
     }
-    struct chunk *c = malloc(sizeof(*c) + CHUNK_CAP);
+    struct chunk *c = chunk_get();
     if (!c)
         return -1;
     *c = (struct chunk){.due_us = due, .len = (size_t)n};
@@ -174,7 +196,7 @@ static int64_t flush_due(struct pipe_dir *d, int64_t now)
         d->head = c->next;
         if (!d->head)
             d->tail = NULL;
-        free(c);
+        chunk_put(c);
     }
     if (!d->head && d->closed)
         return -1;
