@@ -247,8 +247,12 @@ void spool_add(struct spool *s, const char *name, enum watch_how how, int64_t no
     if (!f || how == WATCH_MOVED_IN || spool_restat(s, f, &st) < 0)
         return;
     int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-    if (how != WATCH_SCANNED || wall_ms - mtime_ms < s->settle_ms)
+    int64_t age = wall_ms - mtime_ms;
+    if (how != WATCH_SCANNED)
         spool_wait(s, f, SPOOL_SETTLE, now + s->settle_ms);
+    else if (age < s->settle_ms) /* still since its mtime: ready settle_ms after it, so
+                                  * files written in turn are ready in turn */
+        spool_wait(s, f, SPOOL_SETTLE, now + s->settle_ms - (age > 0 ? age : 0));
 }
 
 void spool_remove(struct spool *s, struct spool_file *f)

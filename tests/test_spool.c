@@ -274,13 +274,47 @@ static void test_scan_young_waits_old_goes(void **state)
     assert_int_equal(utimensat(x->dirfd, "old.tsv.gz", t, 0), 0);
     struct stat st;
     assert_int_equal(fstatat(x->dirfd, "young.tsv.gz", &st, 0), 0);
-    int64_t wall = (int64_t)st.st_mtim.tv_sec * 1000 + 500; /* half a second later */
+    int64_t wall = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 +
+                   500; /* half a second later */
     spool_add(&x->s, "old.tsv.gz", WATCH_SCANNED, 0, wall);
     spool_add(&x->s, "young.tsv.gz", WATCH_SCANNED, 0, wall);
     assert_int_equal(spool_find(&x->s, "old.tsv.gz")->state, SPOOL_QUEUED);
     assert_int_equal(spool_find(&x->s, "young.tsv.gz")->state, SPOOL_SETTLE);
     spool_add(&x->s, "young.tsv.gz", WATCH_SCANNED, 10, wall); /* a rescan: no change */
-    assert_int_equal(spool_find(&x->s, "young.tsv.gz")->due_ms, SETTLE);
+    assert_int_equal(spool_find(&x->s, "young.tsv.gz")->due_ms, SETTLE - 500);
+}
+
+/* Young files found by the start-up scan (in readdir's order, here b before
+ * a) settle until their own mtime is settle_ms old: the older one is ready
+ * first, so a single worker loads them in the order they were written, and
+ * two written together load in name order.  (Settling from the moment each
+ * was found let b, found 1 ms earlier, load first: seen in CI as "the
+ * earlier file's values won".) */
+static void test_scan_young_settle_by_mtime(void **state)
+{
+    struct fx *x = *state;
+    put(x, "a.tsv.gz", "x");
+    put(x, "b.tsv.gz", "x");
+    struct stat st;
+    assert_int_equal(fstatat(x->dirfd, "b.tsv.gz", &st, 0), 0);
+    struct timespec ta[2] = {st.st_mtim, st.st_mtim}; /* a: written 100 ms before b */
+    for (int i = 0; i < 2; i++) {
+        ta[i].tv_nsec -= 100 * 1000000;
+        if (ta[i].tv_nsec < 0)
+            ta[i].tv_nsec += 1000000000, ta[i].tv_sec--;
+    }
+    assert_int_equal(utimensat(x->dirfd, "a.tsv.gz", ta, 0), 0);
+    int64_t wall = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 + 500;
+    spool_add(&x->s, "b.tsv.gz", WATCH_SCANNED, 0, wall);
+    spool_add(&x->s, "a.tsv.gz", WATCH_SCANNED, 1, wall + 1);
+    assert_int_equal(spool_find(&x->s, "a.tsv.gz")->state, SPOOL_SETTLE);
+    assert_int_equal(spool_find(&x->s, "b.tsv.gz")->state, SPOOL_SETTLE);
+    int64_t due_b = spool_find(&x->s, "b.tsv.gz")->due_ms;
+    assert_int_equal(due_b, SETTLE - 500); /* still for 500 ms already */
+    assert_true(spool_find(&x->s, "a.tsv.gz")->due_ms <= due_b);
+    struct spool_file *f = dispatch(x, due_b);
+    assert_non_null(f);
+    assert_string_equal(f->name, "a.tsv.gz");
 }
 
 /* ".NAME.failed" must fit in 255 bytes: a longer name is never loaded, and
@@ -473,6 +507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_stuck_later_files_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_written_and_linked_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_waits_old_goes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_young_settle_by_mtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_name_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_held_then_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skipped_and_kept_do_not_hold_renames, setup, teardown),

@@ -65,7 +65,13 @@ static int load(struct t *t)
     const char *argv[] = {MEMC_BIN, "--oneshot", "--config",  "/dev/null", "--pattern", t->pattern,
                           "--idfa", servers[0],  "--gaid",    servers[1],  "--adid",    servers[2],
                           "--dvid", servers[3],  "--workers", "1",         NULL};
-    return h_run(argv, t->log, 120);
+    int r = h_run(argv, t->log, 120);
+    if (r != 0) { /* what explains the failure */
+        char *log = h_read_file(t->log, NULL);
+        fprintf(stderr, "memc-load exited %d, its log:\n%s\n", r, log ? log : "");
+        free(log);
+    }
+    return r;
 }
 
 /* memc-load verify with the four servers, extra args (NULL-terminated),
