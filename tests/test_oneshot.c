@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -344,6 +345,15 @@ static void test_terminal_progress(void **state)
     struct t *t = *state;
     const char *gen[] = {"-n", "20000", "-s", "77", t->spool, NULL};
     assert_int_equal(h_gen(gen), 0);
+    /* a minute old: loaded at once, not after settle_time (a young file
+     * would start only once the pause below is over) */
+    char file[PATH_MAX + 32];
+    snprintf(file, sizeof(file), "%s/appsinstalled-0000.tsv.gz", t->spool);
+    struct timespec old[2];
+    clock_gettime(CLOCK_REALTIME, &old[0]);
+    old[0].tv_sec -= 60;
+    old[1] = old[0];
+    assert_int_equal(utimensat(AT_FDCWD, file, old, 0), 0);
     char cmd[PATH_MAX * 3], typescript[PATH_MAX + 16];
     snprintf(cmd, sizeof(cmd),
              "%s --oneshot --config /dev/null --pattern '%s' --idfa %s --gaid %s --adid %s "
