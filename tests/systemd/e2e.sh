@@ -149,7 +149,8 @@ pid=$(X systemctl show -P MainPID memc-load)
 X cp "$CONF" /var/tmp/good.conf
 X sh -c "printf 'nope = 1\n' >> $CONF"
 X systemctl reload memc-load 2>/tmp/reload.$$ && fail "reload with a bad config succeeded"
-for _ in $(seq 50); do # journald may take a moment to have it
+for _ in $(seq 150); do # journald may take a moment to have it (seconds on a busy CI box)
+    X journalctl --sync 2>/dev/null || true
     X journalctl -u memc-load --no-pager | grep -q "memc-load.conf:[0-9]*: nope: unknown key" && break
     sleep 0.1
 done
