@@ -4,7 +4,7 @@
  * Almost every line of a real dump is "type\tid\tlat\tlon\tN,N,...,N" with
  * plain decimal app ids.  parse_fast() takes exactly those lines: it finds
  * the line's end itself (no separate search for \n and \r, no second search
- * for tabs), scans 16 bytes at a time (SSE2, part of every x86-64; plain
+ * for tabs), scans 32 bytes at a time (SSE2, part of every x86-64; plain
  * byte loops elsewhere), converts each app item without waiting for the one
  * before it (the item ends come from a bit mask, not from the previous
  * item's length), and writes the UserApps bytes straight into the value
