@@ -60,10 +60,9 @@ int parse_key_ok(const char *key, size_t len)
     return 1;
 }
 
-/* Exact powers of ten representable in a double (10^0 .. 10^22). */
-static const double parse_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+const double parse_pow10[PARSE_POW10_MAX + 1] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /*
  * The exponent part after 'e' or 'E': [sign] digitpart, added to *exp10.
@@ -190,7 +189,8 @@ int parse_float(const char *s, size_t len, double *out)
         return -1;
 
     double v;
-    if (!d.dropped && d.mant < (1ull << 53) && d.exp10 >= -22 && d.exp10 <= 22) {
+    if (!d.dropped && d.mant < (1ull << 53) && d.exp10 >= -PARSE_POW10_MAX &&
+        d.exp10 <= PARSE_POW10_MAX) {
         /* Clinger's fast path: both operands exact, one IEEE rounding. */
         v = d.exp10 < 0 ? (double)d.mant / parse_pow10[-d.exp10]
                         : (double)d.mant * parse_pow10[d.exp10];
@@ -237,12 +237,7 @@ static size_t parse_apps(const char *s, size_t len, uint32_t *apps, int *dirty)
             int nd = m ? __builtin_ctzll(m) / 8 : 8;
             if (nd > 0 && nd < 8 && (p[nd] == ',' || p + nd == end)) {
                 /* the nd digits to the top: leading zero digits below */
-                uint64_t d = y << (8 * (8 - nd));
-                d = d * 10 + (d >> 8);
-                d = (((d & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
-                     (((d >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
-                    32;
-                apps[n++] = (uint32_t)d;
+                apps[n++] = parse_swar8(y << (8 * (8 - nd)));
                 p += nd;
                 if (p >= end)
                     break;

@@ -66,6 +66,24 @@ static inline size_t parse_apps_cap(size_t len)
     return len / 2 + 1;
 }
 
+/* Exact powers of ten representable in a double (10^0 .. 10^22): with a
+ * mantissa below 2^53, mant / 10^k is Python's float() in one rounding
+ * (parse_float's exact path, and parse_fast's coordinates). */
+#define PARSE_POW10_MAX 22
+extern const double parse_pow10[PARSE_POW10_MAX + 1];
+
+/* Eight digit values (0..9, one per byte, the first digit in the lowest
+ * byte; leading bytes zero for fewer digits) to their number: pairs, quads,
+ * then all eight, in three multiply steps (SWAR). */
+static inline uint32_t parse_swar8(uint64_t d)
+{
+    d = d * 10 + (d >> 8);
+    d = (((d & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((d >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+        32;
+    return (uint32_t)d;
+}
+
 /* Python float() on decimal text, surrounding ASCII whitespace allowed.
  * 0 and *out on success, -1 if the text is not a decimal number. */
 int parse_float(const char *s, size_t len, double *out);

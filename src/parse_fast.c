@@ -45,22 +45,35 @@ static inline int fast_not_key(unsigned char ch)
     return ch <= ' ' || ch == 0x7f;
 }
 
+#if FAST_SSE2
+/* The same byte classes, 16 bytes at a time (0xff where true). */
+static inline __m128i fast_line_end16(__m128i x)
+{
+    return _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')),
+                        _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
+}
+
+static inline __m128i fast_sep16(__m128i x)
+{
+    return _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\t')), fast_line_end16(x));
+}
+
+static inline __m128i fast_not_key16(__m128i x)
+{
+    const __m128i sp = _mm_set1_epi8(' '); /* x <= ' ' unsigned: min(x, ' ') == x */
+    return _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, sp), x),
+                        _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+}
+#endif
+
 /* First byte in [p, e) that ends a field (is_key: that a key may not
  * hold), or e. */
 static inline const char *fast_field_end(const char *p, const char *e, int is_key)
 {
 #if FAST_SSE2
-    const __m128i tab = _mm_set1_epi8('\t'), nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
     for (; e - p >= 16; p += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i m;
-        if (is_key) /* x <= ' ' unsigned: min(x, ' ') == x */
-            m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, sp), x), _mm_cmpeq_epi8(x, del));
-        else
-            m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, tab), _mm_cmpeq_epi8(x, nl)),
-                             _mm_cmpeq_epi8(x, cr));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        unsigned bits = (unsigned)_mm_movemask_epi8(is_key ? fast_not_key16(x) : fast_sep16(x));
         if (bits)
             return p + __builtin_ctz(bits);
     }
@@ -137,24 +150,10 @@ static inline uint8_t *fast_item(uint8_t *o, const char *c, size_t len)
     x = __builtin_bswap64(x);
 #endif
     /* digits to their values, the bytes before the item to zero (leading
-     * zeros), then the SWAR 8-digit conversion: pairs, quads, all */
+     * zeros) */
     x = (x ^ 0x3030303030303030ull) & (~0ull << (8 * (8 - len)));
-    x = x * 10 + (x >> 8);
-    x = (((x & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
-         (((x >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
-        32;
-    uint32_t v = (uint32_t)x;
     o[0] = 0x08;
-    if (v < 0x80) {
-        o[1] = (uint8_t)v;
-        return o + 2;
-    }
-    if (v < 0x4000) {
-        o[1] = (uint8_t)(v | 0x80);
-        o[2] = (uint8_t)(v >> 7);
-        return o + 3;
-    }
-    return pack_varint(o + 1, v);
+    return pack_varint(o + 1, parse_swar8(x));
 }
 
 /*
@@ -199,8 +198,6 @@ static const char *fast_apps(const char *a, const char *e, const char *end, uint
  */
 static inline int fast_float(const char *f, size_t len, double *out)
 {
-    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     const char *p = f, *end = f + len, *dot = NULL;
     int neg = 0;
     if (p < end && (*p == '-' || *p == '+'))
@@ -220,7 +217,7 @@ static inline int fast_float(const char *f, size_t len, double *out)
     size_t digits = (size_t)(end - p) - (dot != NULL);
     if (!digits || digits > 15)
         return parse_float(f, len, out);
-    double v = (double)mant / pow10[dot ? end - dot - 1 : 0];
+    double v = (double)mant / parse_pow10[dot ? end - dot - 1 : 0];
     *out = neg ? -v : v;
     return 0;
 }
@@ -252,16 +249,13 @@ static inline int fast_type(const struct parse_types *types, const char *s, cons
  * (tabs and line ends among them). */
 static inline void fast_masks64(const char *q, uint64_t *tab, uint64_t *nl, uint64_t *bad)
 {
-    const __m128i ht = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+    const __m128i ht = _mm_set1_epi8('\t');
     uint64_t t = 0, n = 0, b = 0;
     for (int i = 0; i < 4; i++) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * i));
-        __m128i l = _mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, cr));
-        __m128i k = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, sp), x), _mm_cmpeq_epi8(x, del));
         t |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, ht)) << (16 * i);
-        n |= (uint64_t)(unsigned)_mm_movemask_epi8(l) << (16 * i);
-        b |= (uint64_t)(unsigned)_mm_movemask_epi8(k) << (16 * i);
+        n |= (uint64_t)(unsigned)_mm_movemask_epi8(fast_line_end16(x)) << (16 * i);
+        b |= (uint64_t)(unsigned)_mm_movemask_epi8(fast_not_key16(x)) << (16 * i);
     }
     *tab = t, *nl = n, *bad = b;
 }
