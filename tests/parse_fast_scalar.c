@@ -4,4 +4,4 @@
  * same contract on this one.
  */
 #define PARSE_FAST_SCALAR 1
-#include "../src/parse_fast.c"
+#include "../src/load/parse_fast.c"

@@ -1,0 +1,178 @@
+/*
+ * check.c — --check-config.  The spool directory must exist and the service
+ * user must be able to create and rename files in it, and every target must
+ * take a write.  That reuses the real write path: each target gets a
+ * one-record batch setting a probe key, so "ok" means memcached accepted a
+ * meta-protocol set, not merely that a TCP port was open.  Each server's
+ * `stats` adds its memory limit, item count and evictions: a server that
+ * evicts is too small for the data (the eviction warning, worker.c).
+ * --no-probe (the unit's ExecReload=) leaves memcached alone: a reload must
+ * not depend on every server answering.
+ */
+#include "check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "route.h"
+#include "write.h"
+#include "stats.h"
+
+/* The user the unit runs the daemon as (systemd/memc-load.service.in,
+ * systemd/memc-load.sysusers). */
+#define CHECK_SERVICE_USER "memc-load"
+
+/* Can the service user create and rename files in dir?  Run as that user
+ * (ExecReload=, or the operator as memc-load) it is our own access(); run as
+ * root, a child switches to the service user and asks the kernel, so groups,
+ * ACLs and read-only mounts all count.  who names the user checked; why is
+ * empty when writable. */
+static void check_spool_writable(const char *dir, char *who, size_t wholen, char *why,
+                                 size_t whylen)
+{
+    why[0] = 0;
+    if (geteuid() != 0) {
+        struct passwd *me = getpwuid(geteuid());
+        if (me)
+            snprintf(who, wholen, "%s", me->pw_name);
+        else
+            snprintf(who, wholen, "uid %d", (int)geteuid());
+        if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0)
+            snprintf(why, whylen, "%s", strerror(errno));
+        return;
+    }
+    struct passwd *pw = getpwnam(CHECK_SERVICE_USER);
+    if (!pw) {
+        /* a build-tree run without the service installed: root can write */
+        snprintf(who, wholen, "root (no user %s)", CHECK_SERVICE_USER);
+        return;
+    }
+    snprintf(who, wholen, "%s", CHECK_SERVICE_USER);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+            setuid(pw->pw_uid) < 0)
+            _exit(255);
+        _exit(faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0 ? 0 : (errno & 0xff));
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(st))
+        snprintf(why, whylen, "the check as %s crashed", CHECK_SERVICE_USER);
+    else if (WEXITSTATUS(st) == 255)
+        snprintf(why, whylen, "cannot switch to user %s", CHECK_SERVICE_USER);
+    else if (WEXITSTATUS(st))
+        snprintf(why, whylen, "%s", strerror(WEXITSTATUS(st)));
+}
+
+/* One server's row: what `stats` says (memory limit, items, evictions) and
+ * the probe write.  1 if it took the write (or --no-probe). */
+static int check_server(const struct cfg *c, const struct memc_map *map, int g,
+                        const struct mc_stats *st)
+{
+    const char *type = cfg_type_name(map->servers[g].type), *name = map->servers[g].name;
+    char mem[32] = "-", items[32] = "-", ev[32] = "-";
+    if (st->ok) {
+        snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)(st->limit_maxbytes >> 20));
+        snprintf(items, sizeof(items), "%llu", (unsigned long long)st->curr_items);
+        snprintf(ev, sizeof(ev), "%llu", (unsigned long long)st->evictions);
+    }
+    if (c->no_probe) {
+        printf("%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev, "not probed");
+        return 1;
+    }
+    struct memc_conn conn;
+    struct memc_seg seg;
+    memset(&seg, 0, sizeof(seg));
+    memc_conn_init(&conn, &map->servers[g]);
+    static const unsigned char val[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0};
+    struct memc_conn *cp = &conn;
+    struct memc_seg *sp = &seg;
+    int ok = memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0 &&
+             memc_seg_finish(&seg) == 0;
+    if (ok) {
+        memc_send(&cp, &sp, 1, c->io_timeout_ms);
+        ok = seg.acked == 1 && seg.refused == 0;
+    }
+    printf("%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev,
+           ok            ? "ok"
+           : conn.why[0] ? conn.why
+                         : "refused the probe write");
+    memc_conn_close(&conn);
+    memc_seg_free(&seg);
+    return ok;
+}
+
+int check_config(const struct cfg *c)
+{
+    struct memc_map map;
+    char err[512], dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
+    if (memc_map_init(&map, c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "memc-load: %s\n", err);
+        return CFG_EX_CONFIG;
+    }
+    cfg_split_pattern(c->pattern, dir, sizeof(dir), glob, sizeof(glob));
+    /* The daemon would wait for a missing spool (a mount that comes later),
+     * but a check says so: most often the pattern is mistyped. */
+    struct stat st;
+    char spool_why[256] = "", who[128] = "", write_why[256] = "";
+    if (stat(dir, &st) < 0)
+        snprintf(spool_why, sizeof(spool_why), "%s", strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(spool_why, sizeof(spool_why), "not a directory");
+    else
+        check_spool_writable(dir, who, sizeof(who), write_why, sizeof(write_why));
+    printf("config:   %s\n", c->config_file);
+    if (spool_why[0])
+        printf("spool:    %s (%s)\n", dir, spool_why);
+    else if (write_why[0])
+        printf("spool:    %s (not writable by %s: %s)\n", dir, who, write_why);
+    else
+        printf("spool:    %s (writable by %s)\n", dir, who);
+    printf("pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n\n", glob,
+           c->workers, c->threads, cfg_distribution_name(c->distribution));
+    int bad = 0;
+    if (spool_why[0]) {
+        fprintf(stderr, "memc-load: spool directory %s (from pattern %s): %s\n", dir, c->pattern,
+                spool_why);
+        bad = 1;
+    } else if (write_why[0]) {
+        fprintf(stderr, "memc-load: spool directory %s: not writable by %s: %s\n", dir, who,
+                write_why);
+        bad = 1;
+    }
+    struct mc_stats stats[CFG_MAX_SERVERS];
+    uint32_t all = map.nservers >= 32 ? UINT32_MAX : (1u << map.nservers) - 1;
+    if (c->no_probe || mc_stats_fetch(&map, all, c->io_timeout_ms, stats) < 0)
+        memset(stats, 0, sizeof(stats));
+    printf("%-6s %-32s %9s %10s %10s  %s\n", "TYPE", "SERVER", "MEMORY", "ITEMS", "EVICTIONS",
+           "STATE");
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        if (!map.count[t])
+            printf("%-6s %-32s %9s %10s %10s  %s\n", cfg_type_name(t), "-", "", "", "",
+                   "not configured (lines are errors)");
+        for (int g = map.first[t]; g < map.first[t] + map.count[t]; g++)
+            bad |= !check_server(c, &map, g, &stats[g]);
+    }
+    for (int g = 0; g < map.nservers; g++)
+        if (stats[g].ok && stats[g].evictions)
+            printf("note: %s (%s) has evicted %llu items since it started: it may be too small "
+                   "for the data (memcached -m MEGABYTES)\n",
+                   map.servers[g].name, cfg_type_name(map.servers[g].type),
+                   (unsigned long long)stats[g].evictions);
+    memc_map_free(&map);
+    return bad ? 1 : 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * main.c — command line to action: `memc-load verify ...` (verify.c),
+ * self-test, config check, or the master (daemon or --oneshot).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "pack.h"
+#include "check.h"
+#include "verify.h"
+#include "worker.h"
+
+int main(int argc, char **argv)
+{
+    struct cfg c;
+    char err[1024];
+    int exit_now = 0;
+    if (argc > 1 && strcmp(argv[1], "verify") == 0)
+        return verify_main(argc, argv);
+    int r = cfg_load(&c, argc, argv, err, sizeof(err), &exit_now);
+    if (exit_now)
+        return 0;
+    if (r) {
+        fprintf(stderr, "memc-load: %s\n", err);
+        if (r == CFG_EX_USAGE)
+            fprintf(stderr, "Try 'memc-load --help'.\n");
+        return r;
+    }
+    log_init(c.log_level);
+    if (c.selftest)
+        return pack_selftest() == 0 ? 0 : 1;
+    if (c.check_config)
+        return check_config(&c);
+    return master_run(&c, argc, argv, worker_main);
+}

@@ -1,0 +1,116 @@
+/*
+ * config.h — memc-load settings: built-in defaults, the config file
+ * (`key = value`, `#` comments) and the command line, in that order of
+ * precedence (command line wins).
+ *
+ * A struct cfg is a plain value: it owns no pointers, so it can be copied,
+ * compared and handed to a forked worker without any fix-ups.  That is also
+ * what makes SIGHUP reload simple: parse a new struct cfg, and if it is valid,
+ * new workers get the new copy while old ones finish with theirs.
+ */
+#ifndef MEMC_CONFIG_H
+#define MEMC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_TYPES 4    /* idfa gaid adid dvid */
+#define CFG_MAX_SERVERS 32 /* all servers of all device types together */
+#define CFG_ADDR_LEN 1024  /* a device type's "host:port,host:port" list */
+#define CFG_PATH_LEN 1024
+
+/* The installed config: CMake passes CMAKE_INSTALL_FULL_SYSCONFDIR, so a
+ * build for /usr/local reads /usr/local/etc/memc-load/memc-load.conf. */
+#ifndef MEMC_SYSCONFDIR
+#define MEMC_SYSCONFDIR "/etc"
+#endif
+#define CFG_DEFAULT_FILE MEMC_SYSCONFDIR "/memc-load/memc-load.conf"
+
+/* sysexits.h values, spelled out so the meaning is visible where used. */
+#define CFG_EX_USAGE 64
+#define CFG_EX_CONFIG 78
+
+enum cfg_log_level { CFG_LOG_ERR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
+
+/* How keys are spread over the servers of one device type (see mc/route.c):
+ * which readers find them depends on it (README, "Scaling out"). */
+enum cfg_distribution {
+    CFG_DIST_KETAMA,          /* libmemcached MEMCACHED_BEHAVIOR_KETAMA */
+    CFG_DIST_KETAMA_WEIGHTED, /* libketama-compatible: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED */
+};
+
+struct cfg {
+    char config_file[CFG_PATH_LEN];
+    char pattern[CFG_PATH_LEN];
+    /* Addresses per device type, index = position in cfg_type_names(); an
+     * empty string means the type is not configured (its lines are errors). */
+    char addr[CFG_MAX_TYPES][CFG_ADDR_LEN];
+
+    int workers;            /* worker processes */
+    int threads;            /* packer threads per worker */
+    double error_threshold; /* error rate at or above which a file "failed" */
+    int log_level;          /* syslog priority, enum cfg_log_level */
+    size_t block_bytes;     /* inflated bytes per batch handed to packers */
+    size_t max_line_bytes;  /* longer lines are error lines */
+    int io_timeout_ms;      /* one memcached read/write/connect making no progress */
+    int stall_timeout_s;    /* master kills a worker that reports no progress */
+    int retry_interval_s;   /* a file left because memcached was down is retried after */
+    int stop_timeout_s;     /* SIGTERM -> SIGKILL escalation for workers at shutdown */
+    int settle_ms;          /* a file not renamed in waits until its stat is unchanged this long */
+    int distribution;       /* enum cfg_distribution */
+    int verify_sample;      /* records of each loaded file read back (0 = off) */
+    int health_interval_s;  /* how often every memcached is asked for its identity */
+    long rewarm_max_age_s;  /* retained files this young re-warm a restarted server (0 = off) */
+    char state_dir[CFG_PATH_LEN];    /* server identities across restarts ("" = none) */
+    char metrics_file[CFG_PATH_LEN]; /* Prometheus textfile ("" = none) */
+
+    int oneshot;
+    int dry;
+    int selftest;
+    int check_config;
+    int no_probe;  /* --check-config --no-probe: no memcached writes (ExecReload=) */
+    int wait_lock; /* --wait-lock: wait for another instance to release the spool */
+};
+
+/* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
+const char *cfg_type_name(int type);
+
+/* "ketama" or "ketama_weighted" (the config value). */
+const char *cfg_distribution_name(int distribution);
+
+void cfg_defaults(struct cfg *c);
+
+/*
+ * Parse the command line into *c (after defaults), find the config file
+ * (--config, else the default path if it exists), load it, then apply the
+ * command line again so it overrides the file.  Writes a message to err on
+ * failure and returns 0, CFG_EX_USAGE or CFG_EX_CONFIG.  Returns 0 with
+ * *exit_now set for --help / --version (already printed).
+ */
+int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now);
+
+/* Parse one config file into *c.  0 on success, CFG_EX_CONFIG with a
+ * "file:line: key: reason" message otherwise (a key given twice names both
+ * lines).  A missing file is an error. */
+int cfg_parse_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Parse config text (used by cfg_parse_file, the fuzzer and the tests);
+ * name is used in messages only. */
+int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len, char *err,
+                   size_t errlen);
+
+/* Cross-field checks (at least one device type, a usable pattern, ...). */
+int cfg_validate(const struct cfg *c, char *err, size_t errlen);
+
+/* Split the pattern into its directory and file glob parts. */
+int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob, size_t globlen);
+
+/* 1 if the command-line argument is an option of cfg_load's that takes
+ * its value from the next argument ("--idfa", "-c"; not "--idfa=..."):
+ * `memc-load verify` passes those through and takes the rest as files. */
+int cfg_option_takes_value(const char *arg);
+
+/* Print the --help text to stdout. */
+void cfg_usage(void);
+
+#endif

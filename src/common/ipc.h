@@ -1,0 +1,43 @@
+/*
+ * ipc.h — master <-> worker messages over a SOCK_SEQPACKET socketpair.
+ *
+ * SEQPACKET keeps message boundaries and is reliable, so a message is one
+ * fixed-size struct per send: no framing code, no partial reads.  The file
+ * to load travels as an open descriptor (SCM_RIGHTS): the master alone
+ * opens spool files (O_NOFOLLOW, regular files only), so the security
+ * checks live in one place and a worker never resolves a path.
+ *
+ *   master -> worker   IPC_LOAD  job, file name (for messages), servers to
+ *                                 re-warm (0 = all, a normal load), fd attached
+ *                      IPC_QUIT  finish nothing more, exit 0 (reload, oneshot end)
+ *   worker -> master   IPC_HELLO      ready for work
+ *                      IPC_PROGRESS   job, counts so far, servers down (2/s)
+ *                      IPC_RESULT     job, final counts and status
+ * SIGTERM to a worker aborts its load at a batch boundary (shutdown).
+ */
+#ifndef MEMC_IPC_H
+#define MEMC_IPC_H
+
+#include <stdint.h>
+
+#include "result.h"
+
+enum ipc_type { IPC_HELLO = 1, IPC_LOAD, IPC_QUIT, IPC_PROGRESS, IPC_RESULT };
+
+struct ipc_msg {
+    uint32_t type;
+    uint32_t job;
+    uint32_t down_mask; /* servers (global index) the worker finds down */
+    uint32_t only_mask; /* IPC_LOAD: re-warm only these servers (0 = a normal load) */
+    char name[256];     /* IPC_LOAD only: the file name, for messages */
+    struct pipe_stats st;
+};
+
+/* Send one message, with fd attached if fd >= 0.  0 or -errno. */
+int ipc_send(int sock, const struct ipc_msg *m, int fd);
+
+/* Receive one message; *fd gets an attached descriptor or -1.  Returns 1,
+ * 0 when the peer closed, -errno (-EAGAIN, -EINTR pass through). */
+int ipc_recv(int sock, struct ipc_msg *m, int *fd, int flags);
+
+#endif

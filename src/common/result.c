@@ -1,0 +1,22 @@
+/*
+ * result.c — the words for the kinds of bad line (result.h).
+ */
+#include "result.h"
+
+static const char *const parse_texts[PARSE_STATUS_MAX] = {
+    [PARSE_OK] = "ok",
+    [PARSE_BLANK] = "blank line",
+    [PARSE_FIELDS] = "not 5 tab-separated fields",
+    [PARSE_EMPTY_FIELD] = "empty dev_type or dev_id",
+    [PARSE_UNKNOWN_TYPE] = "unknown device type",
+    [PARSE_BAD_LAT] = "lat is not a finite decimal number",
+    [PARSE_BAD_LON] = "lon is not a finite decimal number",
+    [PARSE_BAD_KEY] = "key longer than 250 bytes or with whitespace/control bytes",
+    [PARSE_TOO_LONG] = "line longer than max_line_bytes",
+    [PARSE_NOT_STORED] = "memcached did not store the value",
+};
+
+const char *parse_status_text(enum parse_status s)
+{
+    return (s >= 0 && s < PARSE_STATUS_MAX) ? parse_texts[s] : "?";
+}

@@ -1,0 +1,59 @@
+/*
+ * pipeline.h — loading one file inside one process.
+ *
+ *   reader (caller's thread)      packers (threads)         writer (thread)
+ *   inflate, cut at line ends --> parse + pack, route  -->  send batches in
+ *   into blocks                   per server segment        block order, match
+ *          ^                                                answers, count
+ *          '------------------ block freed <----------------------'
+ *
+ * Blocks live in a fixed ring of 2*threads+2 slots: the reader waits for a
+ * free slot, so memory is bounded by the ring whatever the file size, and a
+ * slow memcached slows the reader down instead of growing a queue.  Blocks
+ * are packed in any order by any packer but written strictly in file order,
+ * so two lines with the same key reach memcached in file order (last wins).
+ *
+ * A pipe is created once per worker process and reused for every file: its
+ * threads and memcached connections persist.
+ */
+#ifndef MEMC_PIPELINE_H
+#define MEMC_PIPELINE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "write.h"
+#include "parse.h"
+#include "result.h"
+
+struct pipe;
+
+/* Called by the reader at least every 100 ms during a load with the
+ * current counts; return non-zero to abort the load at a batch boundary. */
+typedef int (*pipe_tick_fn)(void *ctx, const struct pipe_stats *now);
+
+int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *map);
+void pipe_destroy(struct pipe *p);
+
+/* Load one gzip file from fd (not closed).  Fills *st; returns st->status. */
+int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx);
+
+/* Re-warm: the following loads send only the records that route to these
+ * servers (bitmap of global indexes; 0 = every record, the normal load). */
+void pipe_set_only(struct pipe *p, uint32_t mask);
+
+/*
+ * Keep a sample of k records of each load (sample.h) for a read-back;
+ * keep_across_loads: one sample over several files (memc-load verify reads
+ * them in name order).  Call before the first load.  0 or -ENOMEM.
+ */
+struct smp;
+int pipe_sample_enable(struct pipe *p, int k, uint64_t seed, int keep_across_loads);
+/* The sample of the last load(s), or NULL when off; valid until the next
+ * pipe_load. */
+const struct smp *pipe_sample(const struct pipe *p);
+
+/* Bitmap of servers (global index) currently considered down. */
+uint32_t pipe_down_mask(struct pipe *p);
+
+#endif

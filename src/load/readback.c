@@ -1,0 +1,183 @@
+/*
+ * readback.c — reading a sample of a load back from memcached (readback.h):
+ * pipelined `mg <key> v` ... `mn` to every server at once over the
+ * exchange loop (xchg.h), each value compared with the expected bytes.
+ */
+#include "readback.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "xchg.h"
+
+struct vfy_rb {
+    const struct smp_rec **recs; /* grouped by server */
+    uint32_t first[CFG_MAX_SERVERS], count[CFG_MAX_SERVERS], next[CFG_MAX_SERVERS];
+    struct vfy_result *r;
+};
+
+static void vfy_example(struct vfy_server *s, const struct smp_rec *rec, int missing)
+{
+    if (s->nex >= VFY_EXAMPLES)
+        return;
+    snprintf(s->ex[s->nex].key, sizeof(s->ex[0].key), "%s", rec->key);
+    s->ex[s->nex++].missing = missing;
+}
+
+/* "VA <size> ...\r\n<data>\r\n" against the expected value; the bytes
+ * consumed, 0 if the data is not all here, -EPROTO. */
+static long vfy_rb_value(struct vfy_rb *rb, int g, const char *buf, size_t len, long n, char *why,
+                         size_t whylen)
+{
+    char *end;
+    unsigned long size = strtoul(buf + 3, &end, 10);
+    if (end == buf + 3 || size > (1ul << 30)) {
+        snprintf(why, whylen, "bad answer '%.*s'", (int)(n > 40 ? 40 : n), buf);
+        return -EPROTO;
+    }
+    size_t hdr = (size_t)(memchr(buf, '\n', len) - (const void *)buf) + 1;
+    if (len < hdr + size + 2)
+        return 0;
+    const struct smp_rec *rec = rb->recs[rb->first[g] + rb->next[g]++];
+    struct vfy_server *s = &rb->r->srv[g];
+    if (size == rec->vlen && memcmp(buf + hdr, rec->val, size) == 0) {
+        s->equal++;
+    } else {
+        s->different++;
+        vfy_example(s, rec, 0);
+    }
+    return (long)(hdr + size + 2);
+}
+
+static long vfy_rb_parse(void *ctx, int g, const char *buf, size_t len, int *done, char *why,
+                         size_t whylen)
+{
+    struct vfy_rb *rb = ctx;
+    size_t off = 0;
+    while (off < len) {
+        const char *l = buf + off;
+        long n = mc_line(l, len - off), used;
+        if (n < 0)
+            break;
+        if (mc_line_is(l, n, "MN") && rb->next[g] == rb->count[g]) {
+            *done = 1;
+            return (long)(off + (size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1);
+        }
+        if (rb->next[g] >= rb->count[g] || !(mc_line_is(l, n, "EN") || mc_line_is(l, n, "VA"))) {
+            snprintf(why, whylen, "unexpected answer '%.*s'", (int)(n > 40 ? 40 : n), l);
+            return -EPROTO;
+        }
+        if (mc_line_is(l, n, "EN")) {
+            const struct smp_rec *rec = rb->recs[rb->first[g] + rb->next[g]++];
+            rb->r->srv[g].missing++;
+            vfy_example(&rb->r->srv[g], rec, 1);
+            used = (long)((size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1);
+        } else {
+            used = vfy_rb_value(rb, g, l, len - off, n, why, whylen);
+            if (used < 0)
+                return used;
+            if (used == 0)
+                break;
+        }
+        off += (size_t)used;
+    }
+    return (long)off;
+}
+
+/* Group the sample by server and build each server's request. */
+static int vfy_rb_requests(struct vfy_rb *rb, const struct smp *s, struct mc_xchg *ios, int n)
+{
+    uint32_t at = 0;
+    for (int g = 0; g < n; g++) {
+        rb->first[g] = at;
+        for (int i = 0; i < s->n; i++)
+            if (s->by_h[i]->server == g)
+                rb->recs[at++] = s->by_h[i];
+        rb->count[g] = at - rb->first[g];
+        rb->r->srv[g].sampled = rb->count[g];
+        if (!rb->count[g])
+            continue;
+        size_t cap = (size_t)rb->count[g] * (PARSE_MAX_KEY + 8) + 8, len = 0;
+        char *out = malloc(cap);
+        if (!out)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < rb->count[g]; i++) {
+            const struct smp_rec *rec = rb->recs[rb->first[g] + i];
+            len += (size_t)snprintf(out + len, cap - len, "mg %s v\r\n", rec->key);
+        }
+        memcpy(out + len, "mn\r\n", 4);
+        ios[g].out = out;
+        ios[g].olen = len + 4;
+        ios[g].state = MC_XCHG_RUN;
+    }
+    return 0;
+}
+
+static void vfy_sum(struct vfy_result *r)
+{
+    for (int g = 0; g < r->nservers; g++) {
+        struct vfy_server *s = &r->srv[g];
+        if (s->unreachable) {
+            r->unreachable++;
+            continue;
+        }
+        r->sampled += s->sampled;
+        r->equal += s->equal;
+        r->missing += s->missing;
+        r->different += s->different;
+    }
+}
+
+int vfy_readback(const struct smp *s, const struct memc_map *map, int timeout_ms,
+                 struct vfy_result *r)
+{
+    struct mc_xchg ios[CFG_MAX_SERVERS];
+    struct vfy_rb rb;
+    memset(r, 0, sizeof(*r));
+    memset(&rb, 0, sizeof(rb));
+    r->nservers = map->nservers;
+    rb.r = r;
+    rb.recs = calloc((size_t)s->n + 1, sizeof(*rb.recs));
+    if (!rb.recs)
+        return -ENOMEM;
+    mc_xchg_init(ios, map);
+    int e = vfy_rb_requests(&rb, s, ios, map->nservers);
+    if (e == 0)
+        mc_xchg_run(ios, map->nservers, timeout_ms, vfy_rb_parse, &rb);
+    for (int g = 0; e == 0 && g < map->nservers; g++) {
+        if (ios[g].state != MC_XCHG_FAILED)
+            continue;
+        struct vfy_server *v = &r->srv[g];
+        v->unreachable = 1;
+        v->equal = v->missing = v->different = 0;
+        v->nex = 0;
+        snprintf(v->why, sizeof(v->why), "%s", ios[g].why);
+    }
+    mc_xchg_free(ios, map->nservers);
+    free(rb.recs);
+    if (e == 0)
+        vfy_sum(r);
+    return e;
+}
+
+void vfy_wilson(uint32_t x, uint32_t n, double *lo, double *hi)
+{
+    if (!n) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    const double z = 1.959963984540054;
+    double p = (double)x / n, z2n = z * z / n;
+    double mid = (p + z2n / 2) / (1 + z2n);
+    double half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
+    *lo = mid - half < 0 ? 0 : mid - half;
+    *hi = mid + half > 1 ? 1 : mid + half;
+    if (x == n)
+        *hi = 1; /* exact at the ends (rounding) */
+    if (x == 0)
+        *lo = 0;
+}

@@ -1,0 +1,264 @@
+/*
+ * worker.c — the worker process loop.
+ *
+ * The worker's main thread is the pipeline's reader, so it is also the one
+ * that talks to the master: between blocks (and every 100 ms while waiting
+ * for the writer) the pipeline calls worker_tick(), which sends progress
+ * twice a second and turns a SIGTERM into "stop at a batch boundary".  The
+ * pipeline's threads are started with every signal blocked, so signals are
+ * always delivered to this thread and interrupt its blocking recvmsg().
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "ipc.h"
+#include "log.h"
+#include "write.h"
+#include "pipeline.h"
+#include "sample.h"
+#include "readback.h"
+#include "stats.h"
+
+static volatile sig_atomic_t worker_stop;
+
+static void worker_on_term(int sig)
+{
+    (void)sig;
+    worker_stop = 1;
+}
+
+struct worker_ctx {
+    int sock;
+    uint32_t job;
+    struct pipe *pipe;
+    int64_t last_sent_ms;
+};
+
+static int worker_tick(void *arg, const struct pipe_stats *now)
+{
+    struct worker_ctx *w = arg;
+    int64_t t = io_now_ms();
+    if (t - w->last_sent_ms >= 500) {
+        struct ipc_msg m;
+        memset(&m, 0, sizeof(m));
+        m.type = IPC_PROGRESS;
+        m.job = w->job;
+        m.down_mask = pipe_down_mask(w->pipe);
+        m.st = *now;
+        ipc_send(w->sock, &m, -1);
+        w->last_sent_ms = t;
+    }
+    return worker_stop;
+}
+
+/* ---- after a load: evictions and the read-back ---------------------------- */
+
+/* `stats` of every server that is up, before a load. */
+static void worker_stats_before(const struct cfg *c, const struct memc_map *map, struct pipe *pipe,
+                                struct mc_stats *before)
+{
+    uint32_t all = map->nservers >= 32 ? UINT32_MAX : (1u << map->nservers) - 1;
+    if (mc_stats_fetch(map, all & ~pipe_down_mask(pipe), c->io_timeout_ms, before) < 0)
+        memset(before, 0, sizeof(*before) * (size_t)map->nservers);
+}
+
+static void worker_evicted(const struct memc_server *srv, const char *esc, uint64_t n,
+                           const struct mc_stats *now)
+{
+    char msg[1024], f1[LOG_NAME_LEN + 16], f2[320], f3[64], f4[48];
+    snprintf(msg, sizeof(msg),
+             "memcached %s (%s) evicted %llu items while %s was loaded: its memory (%llu MiB, "
+             "%llu items) is full, so keys of this file or older ones are gone. Give it more "
+             "memory (memcached -m MEGABYTES) or add %s servers, then load the file again "
+             "(rename .%s back to %s)",
+             srv->name, cfg_type_name(srv->type), (unsigned long long)n, esc,
+             (unsigned long long)(now->limit_maxbytes >> 20), (unsigned long long)now->curr_items,
+             cfg_type_name(srv->type), esc, esc);
+    snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
+    snprintf(f2, sizeof(f2), "MEMC_SERVER=%s", srv->name);
+    snprintf(f3, sizeof(f3), "MEMC_DEVICE_TYPE=%s", cfg_type_name(srv->type));
+    snprintf(f4, sizeof(f4), "MEMC_EVICTIONS=%llu", (unsigned long long)n);
+    log_event(LOG_WARNING, LOG_MSGID_EVICTIONS, msg, (const char *const[]){f1, f2, f3, f4, NULL});
+}
+
+/* `stats` again on the servers the file wrote to: a grown eviction count
+ * is a warning and goes into st->evictions.  A counter that went down is a
+ * restarted server (the load says so on its own). */
+static void worker_stats_after(const struct cfg *c, const struct memc_map *map, const char *esc,
+                               const struct mc_stats *before, struct pipe_stats *st)
+{
+    struct mc_stats after[CFG_MAX_SERVERS];
+    uint32_t mask = 0;
+    for (int g = 0; g < map->nservers; g++)
+        if ((st->wrote_mask >> g & 1) && before[g].ok)
+            mask |= 1u << g;
+    if (!mask || mc_stats_fetch(map, mask, c->io_timeout_ms, after) < 0)
+        return;
+    for (int g = 0; g < map->nservers; g++) {
+        if (!(mask >> g & 1) || !after[g].ok || after[g].evictions <= before[g].evictions)
+            continue;
+        uint64_t n = after[g].evictions - before[g].evictions;
+        st->evictions += n;
+        worker_evicted(&map->servers[g], esc, n, &after[g]);
+    }
+}
+
+/* "idfa 127.0.0.1:33013: 3 missing, 1 different (e.g. idfa:x missing, ...)" */
+static int worker_miss_text(char *buf, size_t len, const struct memc_map *map,
+                            const struct vfy_result *r)
+{
+    int off = 0;
+    for (int g = 0; g < r->nservers; g++) {
+        const struct vfy_server *s = &r->srv[g];
+        if (!s->missing && !s->different)
+            continue;
+        if (off < (int)len)
+            off += snprintf(buf + off, len - (size_t)off, "; %s %s: %u missing, %u different",
+                            cfg_type_name(map->servers[g].type), map->servers[g].name, s->missing,
+                            s->different);
+        for (int i = 0; i < s->nex && off < (int)len; i++) {
+            char k[96];
+            log_escape(s->ex[i].key, strlen(s->ex[i].key), k, sizeof(k));
+            off += snprintf(buf + off, len - (size_t)off, "%s%s %s", i ? ", " : " (e.g. ", k,
+                            s->ex[i].missing ? "missing" : "different");
+        }
+        if (s->nex && off < (int)len)
+            off += snprintf(buf + off, len - (size_t)off, ")");
+    }
+    return off;
+}
+
+/* Read the load's sample back; counts into st, a warning for any miss. */
+static void worker_verify(const struct cfg *c, const struct memc_map *map, struct pipe *pipe,
+                          const char *esc, struct pipe_stats *st)
+{
+    const struct smp *s = pipe_sample(pipe);
+    struct vfy_result *r = s && s->n ? malloc(sizeof(*r)) : NULL;
+    if (!r || vfy_readback(s, map, c->io_timeout_ms, r) < 0) {
+        free(r);
+        return;
+    }
+    st->verify_sampled = r->sampled;
+    st->verify_missing = r->missing;
+    st->verify_different = r->different;
+    if (r->missing || r->different) {
+        char msg[2048], f1[LOG_NAME_LEN + 16], f2[48], f3[48], f4[48];
+        int off = snprintf(msg, sizeof(msg),
+                           "%s: read back %u sampled records right after the load: %u missing, "
+                           "%u different",
+                           esc, r->sampled, r->missing, r->different);
+        worker_miss_text(msg + off, sizeof(msg) - (size_t)off, map, r);
+        snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
+        snprintf(f2, sizeof(f2), "MEMC_VERIFY_SAMPLED=%u", r->sampled);
+        snprintf(f3, sizeof(f3), "MEMC_VERIFY_MISSING=%u", r->missing);
+        snprintf(f4, sizeof(f4), "MEMC_VERIFY_DIFFERENT=%u", r->different);
+        log_event(LOG_WARNING, LOG_MSGID_VERIFY_MISS, msg,
+                  (const char *const[]){f1, f2, f3, f4, NULL});
+    }
+    free(r);
+}
+
+/* One file: stats, the load, then (a complete load, not a dry run) the
+ * evictions and the read-back. */
+static void worker_load(const struct cfg *c, const struct memc_map *map, struct worker_ctx *w,
+                        int fd, const char *name, struct pipe_stats *st)
+{
+    struct mc_stats before[CFG_MAX_SERVERS];
+    char esc[LOG_NAME_LEN];
+    int check = !c->dry;
+    if (check)
+        worker_stats_before(c, map, w->pipe, before);
+    pipe_load(w->pipe, fd, st, worker_tick, w);
+    if (!check || st->status != PIPE_DONE)
+        return;
+    log_name(name, esc, sizeof(esc));
+    worker_stats_after(c, map, esc, before, st);
+    if (c->verify_sample > 0)
+        worker_verify(c, map, w->pipe, esc, st);
+}
+
+int worker_main(const struct cfg *c, int sock)
+{
+    struct memc_map map;
+    struct pipe *pipe = NULL;
+    char err[256];
+    sigset_t all, old;
+    int code = 1;
+
+    /* If the master dies, so do we: a new master reloads unfinished files. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 1;
+    struct sigaction sa = {.sa_handler = worker_on_term}; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (memc_map_init(&map, c, err, sizeof(err)) < 0) {
+        log_printf(LOG_ERR, "worker: %s", err);
+        return 1;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int r = pipe_create(&pipe, c, &map);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r == 0 && c->verify_sample > 0 && !c->dry) {
+        uint64_t seed = (uint64_t)io_now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+        r = pipe_sample_enable(pipe, c->verify_sample, seed, 0);
+    }
+    if (r < 0) {
+        log_printf(LOG_ERR, "worker: cannot start pipeline: %s", strerror(-r));
+        goto out;
+    }
+
+    struct worker_ctx w = {.sock = sock, .pipe = pipe};
+    struct ipc_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = IPC_HELLO;
+    if (ipc_send(sock, &m, -1) < 0)
+        goto out;
+    while (!worker_stop) {
+        int fd;
+        r = ipc_recv(sock, &m, &fd, 0);
+        if (r == -EINTR)
+            continue;
+        if (r <= 0 || m.type == IPC_QUIT) {
+            code = 0; /* master closed or told us to go */
+            break;
+        }
+        if (m.type != IPC_LOAD || fd < 0) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        w.job = m.job;
+        w.last_sent_ms = io_now_ms();
+        pipe_set_only(pipe, m.only_mask);
+        struct ipc_msg res;
+        memset(&res, 0, sizeof(res));
+        m.name[sizeof(m.name) - 1] = 0;
+        worker_load(c, &map, &w, fd, m.name, &res.st);
+        close(fd);
+        res.type = IPC_RESULT;
+        res.job = m.job;
+        res.down_mask = pipe_down_mask(pipe);
+        if (ipc_send(sock, &res, -1) < 0)
+            break;
+    }
+    if (worker_stop)
+        code = 0;
+out:
+    pipe_destroy(pipe);
+    memc_map_free(&map);
+    return code;
+}

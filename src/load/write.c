@@ -1,0 +1,495 @@
+/*
+ * write.c — request segments and the pipelined meta-protocol write path
+ * (see write.h for the why).
+ *
+ * The send loop is a small poll() state machine over at most
+ * CFG_MAX_SERVERS sockets: write what the socket takes, read what it gives,
+ * match answers to records in order.  Reading while writing matters: with a
+ * large batch memcached answers before it has read everything, and if we
+ * did not drain its answers both sides would block on full buffers.
+ * memc_arm() gets each connection ready for a poll() round, memc_step()
+ * moves it on after, and memc_parse() says what the answers mean for the
+ * batch (enum memc_answer).
+ */
+#include "write.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "io.h"
+#include "log.h"
+
+#define MEMC_BACKOFF_MIN_MS 50
+#define MEMC_BACKOFF_MAX_MS 5000
+/* ---- segments ------------------------------------------------------------ */
+
+void memc_seg_reset(struct memc_seg *s)
+{
+    s->len = 0;
+    s->n = 0;
+    s->acked = s->refused = s->deferred = s->qfail = 0;
+    s->sent = 0;
+    s->reply = 0;
+    s->synced = 0;
+    if (s->off)
+        s->off[0] = 0;
+}
+
+void memc_seg_free(struct memc_seg *s)
+{
+    free(s->buf);
+    free(s->off);
+    memset(s, 0, sizeof(*s));
+}
+
+static int memc_seg_reserve(struct memc_seg *s, size_t more)
+{
+    if (s->len + more > s->cap) {
+        size_t cap = s->cap ? s->cap : 64 * 1024;
+        while (cap < s->len + more)
+            cap *= 2;
+        char *b = realloc(s->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        s->buf = b;
+        s->cap = cap;
+    }
+    if (s->n + 2 > s->ncap) {
+        uint32_t ncap = s->ncap ? s->ncap * 2 : 1024;
+        uint32_t *o = realloc(s->off, ncap * sizeof(*o));
+        if (!o)
+            return -ENOMEM;
+        s->off = o;
+        s->ncap = ncap;
+    }
+    return 0;
+}
+
+static char *memc_utoa(char *p, size_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
+                 const uint8_t *val, size_t vlen)
+{
+    /* "ms " key " " len " q\r\n" value "\r\n", and room for "mn\r\n" */
+    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 4 + vlen + 2 + 4) < 0)
+        return -ENOMEM;
+    char *p = s->buf + s->len;
+    memcpy(p, "ms ", 3), p += 3;
+    memcpy(p, type, tlen), p += tlen;
+    *p++ = ':';
+    memcpy(p, id, idlen), p += idlen;
+    *p++ = ' ';
+    p = memc_utoa(p, vlen);
+    *p++ = ' ', *p++ = 'q';
+    *p++ = '\r', *p++ = '\n';
+    memcpy(p, val, vlen), p += vlen;
+    *p++ = '\r', *p++ = '\n';
+    s->off[s->n] = (uint32_t)s->len;
+    s->len = (size_t)(p - s->buf);
+    s->n++;
+    s->off[s->n] = (uint32_t)s->len;
+    return 0;
+}
+
+int memc_seg_finish(struct memc_seg *s)
+{
+    if (!s->n)
+        return 0;
+    if (memc_seg_reserve(s, 4) < 0)
+        return -ENOMEM;
+    memcpy(s->buf + s->len, "mn\r\n", 4);
+    s->len += 4;
+    return 0;
+}
+
+/* Quiet -> reply mode: every record's " q" becomes "  " (memcached accepts
+ * the trailing blank), so each one is answered.  O(records). */
+static void memc_seg_to_reply(struct memc_seg *s)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        char *h = s->buf + s->off[i];
+        char *cr = memchr(h, '\r', s->off[i + 1] - s->off[i]);
+        if (cr && cr[-1] == 'q')
+            cr[-1] = ' ';
+    }
+    s->reply = 1;
+    s->acked = s->refused = s->qfail = 0;
+    s->sent = 0;
+}
+
+size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key)
+{
+    const char *p = s->buf + s->off[i] + 3;
+    const char *sp = memchr(p, ' ', s->off[i + 1] - s->off[i] - 3);
+    *key = p;
+    return sp ? (size_t)(sp - p) : 0;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+void memc_conn_init(struct memc_conn *c, const struct memc_server *srv)
+{
+    memset(c, 0, sizeof(*c));
+    c->srv = srv;
+    c->fd = -1;
+    c->backoff_ms = MEMC_BACKOFF_MIN_MS;
+}
+
+void memc_conn_close(struct memc_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->connecting = 0;
+    c->rlen = 0;
+}
+
+static int memc_connect(struct memc_conn *c, int64_t now)
+{
+    int connecting = 0;
+    int fd = memc_dial(c->srv, &connecting, c->why, sizeof(c->why));
+    if (fd < 0)
+        return fd;
+    c->fd = fd;
+    c->connecting = connecting;
+    c->last_io_ms = now;
+    c->rlen = 0;
+    return 0;
+}
+
+/*
+ * A connection failed.  Three cases:
+ *  - a connection kept from an earlier batch that failed before answering
+ *    anything in this call (memcached restarted or closed it while we were
+ *    idle): reconnect at once, nothing was lost, nothing is deferred;
+ *  - otherwise the server is marked down, probed again after a backoff, and
+ *    the segment's unanswered records are deferred;
+ *  - if the connection had acknowledged records of the current load, those
+ *    may have died with the server (memcached keeps nothing on restart):
+ *    lost_acks counts that, and the load is incomplete (see pipeline.c).
+ */
+static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    int stale = c->reused && !c->answered;
+    memc_conn_close(c);
+    if (c->job_acks)
+        c->lost_acks++;
+    c->job_acks = 0;
+    if (stale) {
+        c->reused = 0;
+        return;
+    }
+    c->failures++;
+    if (!c->down) {
+        char msg[512], f1[320], f2[64];
+        snprintf(msg, sizeof(msg), "memcached %s (%s) unreachable: %s", c->srv->name,
+                 cfg_type_name(c->srv->type), c->why);
+        snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", c->srv->name);
+        snprintf(f2, sizeof(f2), "MEMC_DEVICE_TYPE=%s", cfg_type_name(c->srv->type));
+        log_event(LOG_ERR, LOG_MSGID_MEMC_DOWN, msg, (const char *const[]){f1, f2, NULL});
+    }
+    c->down = 1;
+    c->next_try_ms = now + c->backoff_ms;
+    c->backoff_ms =
+        c->backoff_ms * 2 > MEMC_BACKOFF_MAX_MS ? MEMC_BACKOFF_MAX_MS : c->backoff_ms * 2;
+    if (s)
+        s->deferred = s->n - s->acked;
+}
+
+static void memc_conn_up(struct memc_conn *c)
+{
+    if (c->down)
+        log_printf(LOG_NOTICE, "memcached %s (%s) reachable again", c->srv->name,
+                   cfg_type_name(c->srv->type));
+    c->down = 0;
+    c->backoff_ms = MEMC_BACKOFF_MIN_MS;
+}
+
+static void memc_refuse(struct memc_seg *s, const char *line, size_t len)
+{
+    if (s->refused < MEMC_SEG_EXAMPLES) {
+        s->example_rec[s->refused] = s->acked;
+        while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+            len--;
+        snprintf(s->example_why[s->refused], sizeof(s->example_why[0]), "%.*s", (int)len, line);
+    }
+    s->refused++;
+}
+
+static int memc_is(const char *line, size_t len, const char *code)
+{
+    size_t n = strlen(code);
+    return len >= n + 2 && memcmp(line, code, n) == 0 &&
+           (line[n] == ' ' || line[n] == '\r' || line[n] == '\n');
+}
+
+/* What memc_parse made of the answers read so far. */
+enum memc_answer {
+    MEMC_ANSWER_OK,     /* every complete line matched a record (or the MN) */
+    MEMC_ANSWER_RESET,  /* CLIENT_ERROR: the stream may be out of step; reconnect,
+                         * without blame, and resend what is unanswered */
+    MEMC_ANSWER_RESEND, /* a quiet batch reported failures: it goes again in reply
+                         * mode, on the same connection */
+    MEMC_ANSWER_BROKEN, /* protocol error (c->why says which): the server fails */
+};
+
+/* The batch's MN sync point arrived. */
+static enum memc_answer memc_answer_mn(struct memc_conn *c, struct memc_seg *s)
+{
+    if (!s->reply) {
+        if (s->qfail) {
+            memc_seg_to_reply(s);
+            return MEMC_ANSWER_RESEND;
+        }
+        s->acked = s->n; /* the whole quiet batch is stored */
+        s->synced = 1;
+    } else if (s->acked < s->n) {
+        snprintf(c->why, sizeof(c->why), "MN before every record was answered");
+        return MEMC_ANSWER_BROKEN;
+    } else {
+        s->synced = 1;
+    }
+    return MEMC_ANSWER_OK;
+}
+
+/* One answer line (with its '\n') against the next record. */
+static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s, const char *line,
+                                         size_t len)
+{
+    int failed = memc_is(line, len, "NS") || memc_is(line, len, "EX") || memc_is(line, len, "NF") ||
+                 memc_is(line, len, "SERVER_ERROR");
+    if (memc_is(line, len, "CLIENT_ERROR")) {
+        if (s->reply && s->acked < s->n) {
+            memc_refuse(s, line, len);
+            s->acked++;
+        } else if (!s->reply) {
+            memc_seg_to_reply(s); /* learn which record, on a new connection */
+        }
+        return MEMC_ANSWER_RESET;
+    }
+    if (memc_is(line, len, "MN"))
+        return memc_answer_mn(c, s);
+    if (!s->reply && failed) {
+        s->qfail++;
+    } else if (s->reply && s->acked < s->n && memc_is(line, len, "HD")) {
+        s->acked++;
+    } else if (s->reply && s->acked < s->n && failed) {
+        memc_refuse(s, line, len);
+        s->acked++;
+    } else {
+        snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'%s",
+                 (int)(len > 40 ? 40 : len - 1), line,
+                 memcmp(line, "ERROR", 5) == 0 ? " (memcached >= 1.6 with meta commands needed)"
+                                               : "");
+        return MEMC_ANSWER_BROKEN;
+    }
+    return MEMC_ANSWER_OK;
+}
+
+/* Match the complete answer lines in c->rbuf to records, up to the first
+ * that is not MEMC_ANSWER_OK; keep an incomplete last line for later. */
+static enum memc_answer memc_parse(struct memc_conn *c, struct memc_seg *s)
+{
+    size_t pos = 0;
+    enum memc_answer r = MEMC_ANSWER_OK;
+    while (pos < c->rlen && r == MEMC_ANSWER_OK) {
+        char *line = c->rbuf + pos;
+        char *nl = memchr(line, '\n', c->rlen - pos);
+        if (!nl)
+            break;
+        size_t len = (size_t)(nl - line) + 1;
+        pos += len;
+        r = memc_answer_line(c, s, line, len);
+    }
+    memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+    c->rlen -= pos;
+    if (r == MEMC_ANSWER_OK && c->rlen == sizeof(c->rbuf)) {
+        snprintf(c->why, sizeof(c->why), "answer line too long");
+        r = MEMC_ANSWER_BROKEN;
+    }
+    return r;
+}
+
+/* Done when the batch's MN arrived (so no answer of it can be mistaken for
+ * the next batch's) or the rest of it was given up (its connection closed). */
+static int memc_seg_done(const struct memc_seg *s)
+{
+    return !s || !s->n || s->synced || s->deferred;
+}
+
+/*
+ * Get one connection ready for this round's poll(): (re)connect if it has
+ * none, then fill *pfd and lower *timeout to its no-progress deadline.
+ * Returns 1 if it takes part in the poll, 0 if not (its segment is done, or
+ * deferred because the server is down).
+ */
+static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now,
+                    int io_timeout_ms, int *timeout)
+{
+    if (memc_seg_done(s))
+        return 0;
+    if (c->fd < 0) {
+        if (c->down && now < c->next_try_ms) {
+            s->deferred = s->n - s->acked; /* don't wait: others keep loading */
+            return 0;
+        }
+        if (memc_connect(c, now) < 0) {
+            memc_conn_fail(c, s, now);
+            return 0;
+        }
+        /* a new connection: everything not answered goes again */
+        s->sent = s->reply ? s->off[s->acked] : 0;
+    }
+    pfd->fd = c->fd;
+    pfd->events = POLLIN;
+    if (c->connecting || s->sent < s->len)
+        pfd->events |= POLLOUT;
+    pfd->revents = 0;
+    int64_t left = c->last_io_ms + io_timeout_ms - now;
+    if (left < *timeout)
+        *timeout = left < 0 ? 0 : (int)left;
+    return 1;
+}
+
+/* A non-blocking connect in progress: done, failed or timed out? */
+static void memc_step_connect(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now,
+                              int io_timeout_ms)
+{
+    if (ev & (POLLOUT | POLLERR | POLLHUP)) {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr) {
+            snprintf(c->why, sizeof(c->why), "connect: %s", strerror(soerr));
+            memc_conn_fail(c, s, now);
+            return;
+        }
+        c->connecting = 0;
+        c->last_io_ms = now;
+    } else if (now - c->last_io_ms >= io_timeout_ms) {
+        snprintf(c->why, sizeof(c->why), "connect: timed out after %d ms", io_timeout_ms);
+        memc_conn_fail(c, s, now);
+    }
+}
+
+/* Read what the socket gives and match it to records.  The connection is
+ * closed on return (c->fd < 0) if it failed or must be reset. */
+static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    ssize_t got = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    if (got <= 0) {
+        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            snprintf(c->why, sizeof(c->why), "%s",
+                     got == 0 ? "connection closed by server" : strerror(errno));
+            memc_conn_fail(c, s, now);
+        }
+        return;
+    }
+    c->rlen += (size_t)got;
+    c->last_io_ms = now;
+    uint32_t before = s->acked;
+    enum memc_answer r = memc_parse(c, s);
+    if (s->acked > before) {
+        c->answered = 1;
+        c->job_acks += s->acked - before;
+        memc_conn_up(c);
+    }
+    switch (r) {
+    case MEMC_ANSWER_OK:
+        break;
+    case MEMC_ANSWER_RESET:
+        memc_conn_close(c); /* resend the rest on a new connection */
+        break;
+    case MEMC_ANSWER_RESEND:
+        break; /* same connection, the batch goes again from byte 0 */
+    case MEMC_ANSWER_BROKEN:
+        memc_conn_fail(c, s, now);
+        break;
+    }
+}
+
+/* Write what the socket takes.  The connection is closed on return
+ * (c->fd < 0) if it failed. */
+static void memc_step_write(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    ssize_t w = send(c->fd, s->buf + s->sent, s->len - s->sent, MSG_NOSIGNAL);
+    if (w > 0) {
+        s->sent += (size_t)w;
+        c->last_io_ms = now;
+    } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+        memc_conn_fail(c, s, now);
+    }
+}
+
+/* One connection after poll(): finish connecting, or read, write and check
+ * for a stall.  Anything that closes the connection ends the step. */
+static void memc_step(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now,
+                      int io_timeout_ms)
+{
+    if (c->connecting) {
+        memc_step_connect(c, s, ev, now, io_timeout_ms);
+        return;
+    }
+    if (ev & (POLLIN | POLLERR | POLLHUP)) {
+        memc_step_read(c, s, now);
+        if (c->fd < 0)
+            return;
+    }
+    if ((ev & POLLOUT) && s->sent < s->len) {
+        memc_step_write(c, s, now);
+        if (c->fd < 0)
+            return;
+    }
+    if (!memc_seg_done(s) && now - c->last_io_ms >= io_timeout_ms) {
+        snprintf(c->why, sizeof(c->why), "no answer for %d ms", io_timeout_ms);
+        memc_conn_fail(c, s, now);
+    }
+}
+
+void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms)
+{
+    struct pollfd pfd[CFG_MAX_SERVERS];
+    int which[CFG_MAX_SERVERS];
+
+    for (int i = 0; i < n; i++) {
+        conns[i]->reused = conns[i]->fd >= 0;
+        conns[i]->answered = 0;
+    }
+
+    for (;;) {
+        int64_t now = io_now_ms();
+        int np = 0, timeout = io_timeout_ms;
+        for (int i = 0; i < n; i++)
+            if (memc_arm(conns[i], segs[i], &pfd[np], now, io_timeout_ms, &timeout))
+                which[np++] = i;
+        if (!np)
+            return;
+        /* An error other than EINTR is treated like a timeout (revents stay
+         * 0): the per-connection checks decide. */
+        (void)poll(pfd, (nfds_t)np, timeout);
+        now = io_now_ms();
+        for (int k = 0; k < np; k++)
+            memc_step(conns[which[k]], segs[which[k]], pfd[k].revents, now, io_timeout_ms);
+    }
+}

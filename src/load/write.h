@@ -1,0 +1,104 @@
+/*
+ * write.h — the pipelined write path of a worker.
+ *
+ * libmemcached routes (route.h); the write path is our own:
+ * libmemcached has no multi-set that reports per-key failures without a
+ * round trip per key (NOREPLY hides errors, BUFFER_REQUESTS+NOREPLY has been
+ * reported to hang).  We speak memcached's meta protocol directly, one batch
+ * per server per block, in two modes:
+ *
+ *   quiet (first):  ms <key> <len> q\r\n<value>\r\n ... mn\r\n
+ *                   memcached answers only failures, then MN: one round trip,
+ *                   and no per-record reply for memcached to build and send
+ *                   (measured: 15-25 % less memcached CPU);
+ *   reply (fallback): the same bytes with the 'q' turned into a space, so
+ *                   every record gets HD / NS / SERVER_ERROR in order and the
+ *                   k-th answer belongs to the k-th record.
+ *
+ * A quiet batch that reports any failure is sent again in reply mode to learn
+ * exactly which records failed (sets are idempotent and the batch is resent
+ * before the next one, so order per key holds).  See docs/design.md.
+ */
+#ifndef MEMC_WRITE_H
+#define MEMC_WRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "route.h"
+
+/*
+ * One server's share of a batch: the request bytes and where each record
+ * starts in them.  Built by a packer, consumed by the writer that owns the
+ * server's connection.
+ */
+#define MEMC_SEG_EXAMPLES 3
+struct memc_seg {
+    char *buf;
+    size_t len, cap;
+    uint32_t *off; /* off[i] = start of record i; off[n] = end of records */
+    uint32_t n, ncap;
+    int reply; /* reply mode (see above); quiet when 0 */
+    /* written by memc_send */
+    uint32_t qfail;    /* failures reported in quiet mode (then resent in reply mode) */
+    int synced;        /* the batch's MN arrived: every record is accounted for */
+    uint32_t acked;    /* records answered (stored or refused) */
+    uint32_t refused;  /* answered with anything but HD */
+    uint32_t deferred; /* not stored: server unreachable */
+    size_t sent;
+    uint32_t example_rec[MEMC_SEG_EXAMPLES]; /* first refused records */
+    char example_why[MEMC_SEG_EXAMPLES][64];
+};
+
+void memc_seg_reset(struct memc_seg *s);
+void memc_seg_free(struct memc_seg *s);
+/* Append "ms <type>:<id> <vlen> q\r\n<value>\r\n".  -ENOMEM on failure. */
+int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
+                 const uint8_t *val, size_t vlen);
+/* Close a batch: append the "mn" sync point after the last record. */
+int memc_seg_finish(struct memc_seg *s);
+/* The key of record i, for messages. */
+size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key);
+
+/* A persistent connection to one server, owned by one thread. */
+struct memc_conn {
+    const struct memc_server *srv;
+    int fd;
+    int connecting;
+    int down; /* declared unreachable; probed with backoff */
+    int backoff_ms;
+    int64_t next_try_ms; /* no connect attempt before this */
+    int64_t last_io_ms;  /* last byte in or out (timeouts) */
+    uint64_t failures;   /* times the server was found unreachable */
+    uint64_t lost_acks;  /* failures after acking records of the current load */
+    uint64_t job_acks;   /* records acked for the current load (memc_conn_job_begin) */
+    int reused;          /* connected before this memc_send call */
+    int answered;        /* answered something in this memc_send call */
+    char why[128];       /* last failure */
+    size_t rlen;
+    char rbuf[16384];
+};
+
+void memc_conn_init(struct memc_conn *c, const struct memc_server *srv);
+void memc_conn_close(struct memc_conn *c);
+
+/* A new load starts: acks from here on belong to it. */
+static inline void memc_conn_job_begin(struct memc_conn *c)
+{
+    c->job_acks = 0;
+}
+
+/*
+ * Send the segments to their connections (conns[i] <-> segs[i]; a NULL or
+ * empty segment is skipped) and collect every answer, all servers in
+ * parallel with poll().  Returns when every record is acked or deferred.
+ *
+ * A connection that fails (refused, reset, no progress for io_timeout_ms)
+ * is closed and its server marked down; its unanswered records are
+ * deferred (counted, not stored).  A down server is probed again with
+ * exponential backoff (50 ms .. 5 s); until then its segments are deferred
+ * at once, so other servers never wait for it.
+ */
+void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms);
+
+#endif

@@ -1,0 +1,733 @@
+/*
+ * master.c — the wiring of the process systemd starts.
+ *
+ * One thread, one sleep: epoll_wait() over a signalfd (TERM, INT, HUP,
+ * CHLD), the spool's inotify fd, a 100 ms timerfd and one socket per
+ * worker.  Each part owns its state and this file only connects them:
+ *
+ *   watch.c   names that appear in the spool directory   -> spool_add()
+ *   spool.c   the files, their states, timers and renames in name order
+ *   pool.c    the worker processes; a finished load or a worker that died
+ *             comes back here (master_on_result / master_on_died) and the
+ *             master tells the spool what became of the file
+ *   report.c  journal entries per result, STATUS, the terminal view
+ *
+ * After each wake-up: dispatch (idle workers get the lowest-named ready
+ * file, opened here and passed as an fd), renames, then the periodic
+ * checks (stalls, respawns, READY, watchdog, STATUS).  SIGHUP reloads the
+ * configuration: new workers take it, files in flight finish with the old.
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "io.h"
+#include "log.h"
+#include "route.h"
+#include "metrics.h"
+#include "pool.h"
+#include "report.h"
+#include "rewarm.h"
+#include "sd_notify.h"
+#include "spool.h"
+#include "watch.h"
+
+struct master {
+    struct cfg cfg;
+    int argc;
+    char **argv;
+    pool_proc_fn worker; /* the workers' entry point */
+    struct memc_map map;
+    struct watch watch;
+    struct spool spool;
+    struct pool pool;
+    struct report report;
+    struct health health;
+    struct rewarm rewarm;
+    struct metrics metrics;
+    uint32_t down_seen; /* servers the workers found down at the last check */
+    struct notify notify;
+    int epfd, sigfd, timerfd;
+
+    int ready_sent;
+    int stopping;
+    int64_t stop_started_ms;
+    int killed_all;
+    int exit_code;
+    int failed;           /* a file at or above the error threshold, or corrupt in a dry run */
+    int64_t spool_try_ms; /* waiting for the spool directory: next look */
+    int64_t extended_ms;  /* waiting before READY: last EXTEND_TIMEOUT_USEC */
+};
+
+enum { TAG_SIG = 1, TAG_INOTIFY, TAG_TIMER, TAG_PROBE = 50, TAG_WORKER = 100 };
+
+static int master_poll_add(struct master *m, int fd, uint64_t tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+    if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int e = errno;
+        log_printf(LOG_ERR, "epoll_ctl(ADD): %s", strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static void master_poll_del(struct master *m, int fd)
+{
+    if (epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != ENOENT)
+        log_printf(LOG_WARNING, "epoll_ctl(DEL): %s", strerror(errno));
+}
+
+/* watch.c found a name: the spool decides what it means. */
+static void master_on_name(void *ctx, const char *name, enum watch_how how)
+{
+    struct master *m = ctx;
+    spool_add(&m->spool, name, how, io_now_ms(), io_wall_us() / 1000);
+}
+
+static void master_rescan(struct master *m)
+{
+    int r = watch_scan(&m->watch, master_on_name, m);
+    if (r < 0)
+        log_printf(LOG_ERR, "cannot scan %s: %s", m->watch.dir, strerror(-r));
+}
+
+/* ---- what the pool reports ------------------------------------------------ */
+
+/* Incomplete (memcached unreachable): again after a doubling back-off, or,
+ * one-shot, left in place. */
+static void master_left(struct master *m, struct spool_file *f, const struct pipe_stats *st,
+                        int64_t now)
+{
+    f->attempts++;
+    int shift = f->attempts > 5 ? 5 : (int)f->attempts - 1;
+    int64_t delay = (int64_t)m->cfg.retry_interval_s * 1000 << shift;
+    if (delay > 300000)
+        delay = 300000;
+    if (m->cfg.oneshot) {
+        spool_set_state(&m->spool, f, SPOOL_LEFT);
+        report_left(&m->report, f, st, -1, now);
+    } else {
+        spool_wait(&m->spool, f, SPOOL_RETRY, now + delay);
+        report_left(&m->report, f, st, delay, now);
+    }
+}
+
+static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_msg *msg)
+{
+    struct master *m = ctx;
+    const struct pipe_stats *st = &msg->st;
+    int64_t now = io_now_ms(), wall = io_wall_us() / 1000000;
+    metrics_add(&m->metrics, st);
+    if (!f) {
+        rewarm_result(&m->rewarm, st, now, m->cfg.retry_interval_s);
+        return;
+    }
+    m->report.stored_done += st->stored;
+    switch (st->status) {
+    case PIPE_ABORTED:
+        spool_set_state(&m->spool, f, SPOOL_QUEUED);
+        report_aborted(f, st);
+        return;
+    case PIPE_CORRUPT:
+    case PIPE_IOERR:
+        /* Truncated under the reader looks corrupt: only a file that stayed
+         * the same is judged by its bytes. */
+        if (spool_requeue_if_changed(&m->spool, f, now))
+            return;
+        /* Data that ends short may still be written: final only when it is
+         * still short after the file stayed unchanged for settle_time. */
+        if (st->truncated && spool_hold_truncated(&m->spool, f, now))
+            return;
+        if (m->cfg.dry)
+            m->failed = 1; /* a dry run renames nothing, but says it */
+        spool_set_state(&m->spool, f, m->cfg.dry ? SPOOL_KEPT : SPOOL_BAD);
+        report_set_aside(&m->report, f, st, m->cfg.dry, now);
+        metrics_file(&m->metrics, st->status == PIPE_CORRUPT ? METRICS_CORRUPT : METRICS_UNREADABLE,
+                     wall);
+        return;
+    case PIPE_INCOMPLETE:
+        master_left(m, f, st, now);
+        metrics_file(&m->metrics, METRICS_LEFT, wall);
+        return;
+    default:
+        break;
+    }
+    if (spool_requeue_if_changed(&m->spool, f, now))
+        return;
+    int ok = report_error_rate(st) < m->cfg.error_threshold;
+    if (!ok)
+        m->failed = 1;
+    f->attempts = 0;
+    spool_set_state(&m->spool, f, m->cfg.dry ? SPOOL_KEPT : SPOOL_DONE);
+    report_loaded(&m->report, f, st, ok, m->cfg.dry, m->cfg.error_threshold, now);
+    metrics_file(&m->metrics, ok ? METRICS_LOADED : METRICS_FAILED, wall);
+}
+
+static void master_on_died(void *ctx, struct spool_file *f, pid_t pid, const char *why)
+{
+    struct master *m = ctx;
+    if (!f) {
+        log_printf(LOG_ERR, "worker %d %s while re-warming; that file is tried again", (int)pid,
+                   why);
+        rewarm_lost(&m->rewarm, io_now_ms());
+        return;
+    }
+    int aside = spool_loader_died(&m->spool, f, m->stopping);
+    report_worker_died(f, pid, why, aside, m->stopping);
+    if (aside)
+        metrics_file(&m->metrics, METRICS_CRASHED, io_wall_us() / 1000000);
+}
+
+/* In a new worker: the master's descriptors are not its business. */
+static void master_in_child(void *ctx)
+{
+    struct master *m = ctx;
+    close(m->epfd);
+    close(m->sigfd);
+    close(m->timerfd);
+    watch_close(&m->watch);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+/* Names of files loaded but not renamed yet: re-warmed with the dot files. */
+static size_t master_done_names(struct master *m, char ***out)
+{
+    size_t n = 0, cap = m->spool.count[SPOOL_DONE];
+    char **v = cap ? calloc(cap, sizeof(*v)) : NULL;
+    for (struct treap_node *t = treap_first(&m->spool.names); v && t && n < cap;
+         t = treap_next(&m->spool.names, t)) {
+        struct spool_file *f = treap_entry(t, struct spool_file, by_name);
+        if (f->state == SPOOL_DONE)
+            v[n++] = f->name;
+    }
+    *out = v;
+    return v ? n : 0;
+}
+
+/* A re-warm is wanted: it starts once no load is in flight (their records
+ * are newer than the retained files'), then owns the workers until done. */
+static void master_rewarm_step(struct master *m, int64_t now)
+{
+    if (m->rewarm.phase == REWARM_WAITING) {
+        if (pool_count_busy(&m->pool) || m->watch.dirfd < 0)
+            return;
+        char **done;
+        size_t n = master_done_names(m, &done);
+        int r = rewarm_plan(&m->rewarm, m->watch.dirfd, m->watch.glob, m->cfg.rewarm_max_age_s,
+                            io_wall_us() / 1000000, done, n, now);
+        free(done);
+        if (r < 0) {
+            log_printf(LOG_ERR, "re-warm: cannot list %s: %s", m->watch.dir, strerror(-r));
+            m->rewarm.phase = REWARM_IDLE;
+            return;
+        }
+    }
+    rewarm_dispatch(&m->rewarm, &m->pool, m->watch.dirfd, now);
+}
+
+static void master_dispatch(struct master *m)
+{
+    if (m->stopping)
+        return;
+    int64_t now = io_now_ms();
+    spool_tick(&m->spool, now);
+    if (m->rewarm.phase != REWARM_IDLE) {
+        master_rewarm_step(m, now);
+        if (m->rewarm.phase != REWARM_IDLE)
+            return; /* new files wait: they must not be overtaken */
+    }
+    struct pool_worker *w;
+    while ((w = pool_idle(&m->pool))) {
+        struct spool_file *f;
+        int fd = -1;
+        while ((f = spool_next(&m->spool)) && (fd = spool_open(&m->spool, f)) < 0)
+            ;
+        if (!f)
+            return;
+        int r = pool_load(&m->pool, w, f, f->name, fd, 0, now);
+        close(fd);
+        if (r < 0)
+            continue; /* the file stays queued; that worker is no longer idle */
+        spool_loading(&m->spool, f, now);
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_INFO, "loading %s (%lld bytes) in worker %d",
+                   log_name(f->name, esc, sizeof(esc)), (long long)f->st.size, (int)w->pid);
+    }
+}
+
+/* ---- stopping and the periodic checks ------------------------------------ */
+
+static void master_stop(struct master *m, const char *why)
+{
+    if (m->stopping)
+        return;
+    m->stopping = 1;
+    m->stop_started_ms = io_now_ms();
+    notify_stopping(&m->notify);
+    notify_extend_timeout(&m->notify, (uint64_t)(m->cfg.stop_timeout_s + 10) * 1000000);
+    log_printf(LOG_INFO, "stopping (%s)", why);
+    pool_stop(&m->pool);
+}
+
+/* The spool directory was removed or moved away: stop listening, forget
+ * what is not loading, and wait for it to come back.  Loads in flight
+ * finish against the old directory (its fd stays open until they have). */
+static void master_spool_gone(struct master *m)
+{
+    log_printf(LOG_ERR,
+               "spool directory %s was deleted or moved; waiting for it to come back "
+               "(files not yet renamed are loaded again then)",
+               m->watch.dir);
+    master_poll_del(m, m->watch.infd);
+    watch_stop_events(&m->watch);
+    spool_forget_idle(&m->spool);
+    m->spool_try_ms = 0;
+}
+
+static int master_open_watch(struct master *m, struct watch *w, int quiet);
+
+/* One memc-load per spool (watch_lock).  With --wait-lock at start (wait
+ * = 1) wait for the holder, still answering SIGTERM/SIGINT.  0; -EINTR when
+ * stopped while waiting; -EWOULDBLOCK after saying who holds it. */
+static int master_lock(struct master *m, const struct watch *w, int wait)
+{
+    pid_t holder;
+    char who[48] = "another memc-load"; /* /proc/locks may be hidden (ProcSubset=pid) */
+    int r = watch_lock(w, &holder), said = 0;
+    if (holder > 0)
+        snprintf(who, sizeof(who), "memc-load pid %d", (int)holder);
+    while (r == -EWOULDBLOCK && wait && m->cfg.wait_lock) {
+        if (!said++)
+            log_printf(LOG_NOTICE, "spool directory %s is locked by %s; waiting", w->dir, who);
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        struct timespec ts = {0, 250000000};
+        if (sigtimedwait(&stop, NULL, &ts) > 0)
+            return -EINTR;
+        r = watch_lock(w, &holder);
+    }
+    if (r == -EWOULDBLOCK)
+        log_printf(LOG_ERR,
+                   "spool directory %s is locked by %s: another instance loads it "
+                   "(one memc-load per spool; --wait-lock waits for it)",
+                   w->dir, who);
+    else if (r < 0)
+        log_printf(LOG_ERR, "flock(%s): %s", w->dir, strerror(-r));
+    return r;
+}
+
+/* Not watching: close the old directory once its last load is done, then
+ * look for the spool twice a second and start watching when it is there. */
+static void master_find_spool(struct master *m, int64_t now)
+{
+    if (m->watch.dirfd >= 0) {
+        if (m->spool.count[SPOOL_LOADING])
+            return;
+        watch_close(&m->watch);
+        m->spool.dirfd = -1;
+    }
+    if (now < m->spool_try_ms)
+        return;
+    m->spool_try_ms = now + 500;
+    struct watch w;
+    if (master_open_watch(m, &w, 1) < 0)
+        return;
+    if (master_lock(m, &w, 0) < 0 || master_poll_add(m, w.infd, TAG_INOTIFY) < 0) {
+        watch_close(&w);
+        return;
+    }
+    m->watch = w;
+    m->spool.dirfd = w.dirfd;
+    log_printf(LOG_NOTICE, "spool directory %s is there; watching it", w.dir);
+    master_rescan(m);
+}
+
+/* Before READY=1 while the spool is missing: keep systemd's start timeout
+ * from running out (a spool on a mount that comes later). */
+static void master_keep_starting(struct master *m, int64_t now)
+{
+    if (m->ready_sent || now - m->extended_ms < 1000)
+        return;
+    m->extended_ms = now;
+    notify_extend_timeout(&m->notify, 5 * 1000000ULL);
+}
+
+static void master_maybe_ready(struct master *m)
+{
+    if (m->ready_sent || m->stopping || !pool_all_ready(&m->pool))
+        return;
+    if (!m->cfg.oneshot && m->watch.infd < 0)
+        return; /* READY=1 means watching */
+    notify_ready(&m->notify);
+    m->ready_sent = 1;
+    log_printf(LOG_INFO, "ready: %d workers x %d packer threads, watching %s/%s%s", m->cfg.workers,
+               m->cfg.threads, m->watch.dir, m->watch.glob, m->cfg.oneshot ? " (one-shot)" : "");
+}
+
+/* What STATUS says first: waiting for the spool, re-warming, or nothing. */
+static const char *master_note(const struct master *m, char *buf, size_t len)
+{
+    if (!m->cfg.oneshot && m->watch.infd < 0)
+        snprintf(buf, len, "waiting for spool directory %s", m->watch.dir);
+    else
+        rewarm_status(&m->rewarm, buf, len);
+    return buf;
+}
+
+/* A memcached restarted (health.c): re-warm it, unless that is off. */
+static void master_on_restart(struct master *m, int g)
+{
+    const struct memc_server *srv = &m->map.servers[g];
+    if (!m->cfg.rewarm_max_age_s) {
+        log_printf(LOG_WARNING,
+                   "memcached %s (%s) restarted: its data is gone, and re-warming is off "
+                   "(rewarm_max_age = 0)",
+                   srv->name, cfg_type_name(srv->type));
+        return;
+    }
+    rewarm_request(&m->rewarm, 1u << g, srv->name);
+}
+
+/* Probe at once a server the workers just found reachable again. */
+static void master_watch_health(struct master *m, int64_t now)
+{
+    uint32_t down = 0;
+    for (int i = 0; i < POOL_MAX_WORKERS; i++)
+        if (m->pool.w[i].pid > 0)
+            down |= m->pool.w[i].down_mask;
+    for (int g = 0; g < m->map.nservers; g++)
+        if ((m->down_seen >> g & 1) && !(down >> g & 1))
+            m->health.s[g].next_ms = 0;
+    m->down_seen = down;
+    health_tick(&m->health, now);
+}
+
+static void master_checks(struct master *m)
+{
+    int64_t now = io_now_ms();
+    if (!m->stopping && !m->cfg.oneshot) {
+        if (m->watch.infd >= 0 && watch_gone(&m->watch))
+            master_spool_gone(m);
+        if (m->watch.infd < 0) {
+            master_find_spool(m, now);
+            master_keep_starting(m, now);
+        }
+        master_watch_health(m, now);
+    }
+    pool_check_stalls(&m->pool, now);
+    if (!m->stopping) {
+        pool_fill(&m->pool, now);
+    } else if (!m->killed_all && now - m->stop_started_ms > m->cfg.stop_timeout_s * 1000LL) {
+        log_printf(LOG_WARNING, "workers did not stop within %d s; killing them",
+                   m->cfg.stop_timeout_s);
+        pool_kill_all(&m->pool);
+        m->killed_all = 1;
+    }
+    master_maybe_ready(m);
+    notify_watchdog(&m->notify);
+    metrics_tick(&m->metrics, &m->spool, &m->pool, &m->health, &m->rewarm, &m->map, now);
+    char note[600];
+    report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
+                  m->stopping, &m->notify, 0);
+    if (m->report.tty)
+        report_tty_draw(&m->report, &m->pool, now);
+}
+
+/* ---- reload -------------------------------------------------------------- */
+
+/* quiet: a missing directory is not worth a message (we wait for it). */
+static int master_open_watch(struct master *m, struct watch *w, int quiet)
+{
+    char dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
+    cfg_split_pattern(m->cfg.pattern, dir, sizeof(dir), glob, sizeof(glob));
+    int r = watch_open(w, dir, glob, !m->cfg.oneshot);
+    if (r < 0 && !(quiet && (r == -ENOENT || r == -ENOTDIR)))
+        log_printf(LOG_ERR, "cannot watch spool directory %s: %s", dir, strerror(-r));
+    return r;
+}
+
+/* The pattern names another directory: files of the old spool that are not
+ * loading are forgotten, the new one is scanned. */
+static int master_switch_spool(struct master *m)
+{
+    struct watch w;
+    if (master_open_watch(m, &w, 0) < 0)
+        return -1;
+    if (master_lock(m, &w, 0) < 0 || (w.infd >= 0 && master_poll_add(m, w.infd, TAG_INOTIFY) < 0)) {
+        watch_close(&w);
+        return -1;
+    }
+    spool_forget_idle(&m->spool);
+    if (m->watch.infd >= 0)
+        master_poll_del(m, m->watch.infd);
+    watch_close(&m->watch);
+    m->watch = w;
+    m->spool.dirfd = w.dirfd;
+    master_rescan(m);
+    return 0;
+}
+
+/* The daemon watches its servers; a one-shot run does not (it exits). */
+static void master_health_init(struct master *m)
+{
+    health_init(&m->health, &m->map, m->epfd, TAG_PROBE, m->cfg.health_interval_s * 1000,
+                m->cfg.io_timeout_ms, m->cfg.oneshot ? "" : m->cfg.state_dir);
+}
+
+static void master_reload(struct master *m)
+{
+    struct cfg n;
+    struct memc_map map;
+    char err[512];
+    int exit_now;
+    notify_reloading(&m->notify);
+    int r = cfg_load(&n, m->argc, m->argv, err, sizeof(err), &exit_now);
+    if (r || exit_now || memc_map_init(&map, &n, err, sizeof(err)) < 0) {
+        log_printf(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        notify_ready(&m->notify);
+        return;
+    }
+    n.oneshot = m->cfg.oneshot;
+    n.dry = m->cfg.dry;
+    struct cfg old = m->cfg;
+    m->cfg = n;
+    if (strcmp(n.pattern, old.pattern) != 0 && master_switch_spool(m) < 0) {
+        m->cfg = old;
+        memc_map_free(&map);
+        notify_ready(&m->notify);
+        return;
+    }
+    health_free(&m->health);
+    memc_map_free(&m->map);
+    m->map = map;
+    master_health_init(m); /* the servers may be others now */
+    metrics_set_path(&m->metrics, m->cfg.metrics_file);
+    log_set_level(n.log_level);
+    pool_retire_all(&m->pool, io_now_ms());
+    log_printf(LOG_INFO,
+               "configuration reloaded; %d new workers take it, files in flight "
+               "finish with the old one",
+               n.workers);
+    notify_ready(&m->notify);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static void master_on_signal(struct master *m)
+{
+    struct signalfd_siginfo si;
+    while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            master_stop(m, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        case SIGHUP:
+            if (!m->stopping)
+                master_reload(m);
+            break;
+        case SIGCHLD:
+            pool_reap(&m->pool, io_now_ms());
+            break;
+        }
+    }
+}
+
+static void master_on_inotify(struct master *m)
+{
+    int r = watch_read(&m->watch, master_on_name, m);
+    if (r == -EOVERFLOW) {
+        log_printf(LOG_WARNING, "inotify queue overflowed; rescanning %s", m->watch.dir);
+        master_rescan(m);
+    } else if (r < 0) {
+        master_spool_gone(m);
+    }
+}
+
+static void master_on_event(struct master *m, uint64_t tag)
+{
+    if (tag == TAG_SIG) {
+        master_on_signal(m);
+    } else if (tag == TAG_TIMER) {
+        uint64_t ticks;
+        if (read(m->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+            log_printf(LOG_WARNING, "read(timerfd): %s", strerror(errno));
+    } else if (tag == TAG_INOTIFY) {
+        master_on_inotify(m);
+    } else if (tag >= TAG_PROBE && tag < TAG_PROBE + CFG_MAX_SERVERS) {
+        int g = (int)(tag - TAG_PROBE);
+        if (health_on_event(&m->health, g, io_now_ms()))
+            master_on_restart(m, g);
+    } else if (tag >= TAG_WORKER && tag < TAG_WORKER + POOL_MAX_WORKERS) {
+        pool_on_readable(&m->pool, (int)(tag - TAG_WORKER));
+    }
+}
+
+/* ---- setup, loop, exit ----------------------------------------------------- */
+
+static int master_setup(struct master *m)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+        (m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+        (m->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        (m->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
+        log_printf(LOG_ERR, "cannot set up the event loop (signals, epoll, timerfd): %s",
+                   strerror(errno));
+        return -1;
+    }
+    struct itimerspec its = {{0, 100000000}, {0, 100000000}};
+    if (timerfd_settime(m->timerfd, 0, &its, NULL) < 0) {
+        log_printf(LOG_ERR, "timerfd_settime: %s", strerror(errno));
+        return -1;
+    }
+    if (master_poll_add(m, m->sigfd, TAG_SIG) < 0 || master_poll_add(m, m->timerfd, TAG_TIMER) < 0)
+        return -1;
+    int r = master_open_watch(m, &m->watch, 1);
+    if ((r == -ENOENT || r == -ENOTDIR) && m->cfg.oneshot) {
+        log_printf(LOG_ERR, "spool directory %s does not exist", m->watch.dir);
+        return -EX_NOINPUT;
+    }
+    if (r == -ENOENT || r == -ENOTDIR)
+        log_printf(LOG_WARNING, "spool directory %s does not exist (yet); waiting for it",
+                   m->watch.dir);
+    else if (r < 0)
+        return -1;
+    if (r == 0 && (r = master_lock(m, &m->watch, 1)) < 0)
+        return r == -EINTR ? -EINTR : -EX_TEMPFAIL;
+    if (m->watch.infd >= 0 && master_poll_add(m, m->watch.infd, TAG_INOTIFY) < 0)
+        return -1;
+    spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
+    struct pool_events ev = {m, master_on_result, master_on_died, master_in_child};
+    pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev, m->worker);
+    master_health_init(m);
+    metrics_init(&m->metrics, m->cfg.oneshot ? "" : m->cfg.metrics_file);
+    return 0;
+}
+
+static void master_loop(struct master *m)
+{
+    master_rescan(m);
+    pool_fill(&m->pool, io_now_ms());
+    for (;;) {
+        struct epoll_event evs[32];
+        int n = epoll_wait(m->epfd, evs, 32, 1000);
+        if (n < 0 && errno != EINTR) {
+            log_printf(LOG_ERR, "epoll_wait: %s", strerror(errno));
+            m->exit_code = 1;
+            master_stop(m, "event loop failed");
+        }
+        for (int i = 0; i < n; i++)
+            master_on_event(m, evs[i].data.u64);
+        master_dispatch(m);
+        spool_renames(&m->spool, io_now_ms());
+        master_checks(m);
+        if (m->cfg.oneshot && !m->stopping && m->ready_sent && !spool_unfinished(&m->spool)) {
+            m->stopping = 1; /* quietly: every worker is idle and told to QUIT */
+            m->stop_started_ms = io_now_ms();
+            pool_stop(&m->pool);
+        }
+        if (m->stopping && pool_count(&m->pool, 0) + pool_count(&m->pool, 1) == 0)
+            return;
+    }
+}
+
+static int master_exit_code(struct master *m)
+{
+    int code = m->exit_code;
+    if (m->cfg.oneshot && !code) {
+        int failed = m->spool.set_aside || m->failed;
+        const size_t *n = m->spool.count; /* not renamed is left too */
+        int left = n[SPOOL_LEFT] || spool_unfinished(&m->spool) || n[SPOOL_DONE] || n[SPOOL_BAD] ||
+                   n[SPOOL_STUCK];
+        code = failed ? MASTER_EX_FAILED : left ? MASTER_EX_TEMPFAIL : 0;
+    }
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    log_printf(LOG_INFO, "exiting with status %d (master peak RSS %ld KiB)", code, self.ru_maxrss);
+    return code;
+}
+
+static void master_free(struct master *m)
+{
+    log_set_stderr_hook(NULL, NULL);
+    report_free(&m->report);
+    health_free(&m->health);
+    rewarm_free(&m->rewarm);
+    spool_free(&m->spool);
+    memc_map_free(&m->map);
+    watch_close(&m->watch);
+    if (m->epfd >= 0)
+        close(m->epfd);
+    if (m->sigfd >= 0)
+        close(m->sigfd);
+    if (m->timerfd >= 0)
+        close(m->timerfd);
+    free(m);
+}
+
+int master_run(const struct cfg *c, int argc, char **argv, pool_proc_fn worker)
+{
+    struct master *m = calloc(1, sizeof(*m));
+    char err[512];
+    int code = 1;
+    if (!m)
+        return 1;
+    m->cfg = *c;
+    m->argc = argc;
+    m->argv = argv;
+    m->worker = worker;
+    m->sigfd = m->epfd = m->timerfd = -1;
+    m->watch.dirfd = m->watch.infd = -1;
+    spool_init(&m->spool, -1, "", c->settle_ms);
+    notify_init(&m->notify);
+    /* On a terminal the progress lines and the summary table replace the
+     * per-file info lines; warnings and errors still show. */
+    report_init(&m->report, c->oneshot && isatty(STDERR_FILENO));
+    if (m->report.tty) {
+        log_set_stderr_hook(report_tty_erase, &m->report);
+        if (c->log_level == CFG_LOG_INFO)
+            log_set_level(LOG_WARNING);
+    }
+    if (memc_map_init(&m->map, c, err, sizeof(err)) < 0) {
+        log_printf(LOG_ERR, "%s", err);
+        code = CFG_EX_CONFIG;
+    } else if ((code = master_setup(m)) == 0) {
+        master_loop(m);
+        spool_renames(&m->spool, INT64_MAX); /* a last try, whatever the back-off */
+        char note[600];
+        report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
+                      m->stopping, &m->notify, 1);
+        if (m->report.tty)
+            report_tty_summary(&m->report);
+        code = master_exit_code(m);
+    } else {
+        code = code == -EX_NOINPUT    ? EX_NOINPUT
+               : code == -EX_TEMPFAIL ? EX_TEMPFAIL
+               : code == -EINTR       ? 0
+                                      : 1;
+    }
+    master_free(m);
+    return code;
+}

@@ -1,0 +1,71 @@
+/*
+ * rewarm.h — loading the retained files again into a restarted memcached.
+ *
+ * When health.c sees a server come back with a new identity, everything
+ * memc-load ever stored there is gone.  The spool still holds the finished
+ * files (".NAME"); re-warming reads again, in name order, those whose mtime
+ * is within rewarm_max_age, and sends only the records that route to the
+ * restarted servers (ketama members included).  Nothing is renamed.
+ *
+ * Order is the whole point: the result must equal a load of those files in
+ * name order (later line wins).  So a re-warm starts only when no file is
+ * loading, runs one file at a time, and new files wait in the queue until
+ * it is finished.  Another restart meanwhile starts it over, for all the
+ * servers concerned.  This module keeps the plan and its progress; the
+ * master hands its files to workers like any other load.
+ */
+#ifndef MEMC_REWARM_H
+#define MEMC_REWARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "result.h"
+
+struct pool;
+
+enum rewarm_phase {
+    REWARM_IDLE,    /* nothing to do */
+    REWARM_WAITING, /* wanted: waits for the loads in flight to finish */
+    REWARM_RUNNING, /* one file at a time, in name order */
+};
+
+struct rewarm {
+    enum rewarm_phase phase;
+    uint32_t mask;  /* servers (global index) being re-warmed */
+    char **names;   /* files in the spool, in name order (".NAME", or NAME if not renamed yet) */
+    size_t n, next; /* next: index of the file to send next */
+    int busy;       /* a worker has names[next] */
+    int stale;      /* started over while busy: ignore that result */
+    int attempts;   /* of names[next] */
+    int64_t retry_at_ms, started_ms;
+    uint64_t records;
+    uint64_t finished, records_total; /* re-warms done, records they stored (metrics) */
+    char servers[512];                /* their names, for messages */
+};
+
+void rewarm_init(struct rewarm *r);
+void rewarm_free(struct rewarm *r);
+
+/* Servers in mask restarted: (re)plan a re-warm for them and the ones
+ * already being re-warmed. */
+void rewarm_request(struct rewarm *r, uint32_t mask, const char *names);
+
+/* Plan the files: every ".NAME" in dirfd whose NAME matches glob and whose
+ * mtime is within max_age_s of wall_s, plus the names in extra (finished,
+ * not renamed yet), sorted by NAME.  Then RUNNING, and the journal says so
+ * (a plan with no file finishes at once).  0 or -errno. */
+int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s, int64_t wall_s,
+                char *const *extra, size_t nextra, int64_t now);
+
+/* Hand the next file to an idle worker of the pool (one at a time). */
+void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now);
+/* The worker's result for it; the last one logs "re-warm finished". */
+void rewarm_result(struct rewarm *r, const struct pipe_stats *st, int64_t now, int retry_s);
+/* The worker died with it: try that file again (3 times at most). */
+void rewarm_lost(struct rewarm *r, int64_t now);
+
+/* "re-warming 127.0.0.1:33013: 2/5 files" or "" when idle. */
+void rewarm_status(const struct rewarm *r, char *buf, size_t len);
+
+#endif
