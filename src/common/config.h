@@ -113,4 +113,16 @@ int cfg_option_takes_value(const char *arg);
 /* Print the --help text to stdout. */
 void cfg_usage(void);
 
+/* One row of the settings table that config.c is built on: a config-file
+ * key, a command-line option, or both. */
+struct cfg_key_info {
+    const char *key;    /* config-file key; NULL: a command-line option only */
+    const char *option; /* long option without "--"; NULL: a config-file key only */
+    char short_option;  /* or 0 */
+    const char *def;    /* the default as the file would spell it; NULL: none */
+};
+
+/* Row i (0, 1, ...) of the table into *out: 0, or -1 past the end. */
+int cfg_key_at(int i, struct cfg_key_info *out);
+
 #endif
