@@ -1,6 +1,8 @@
 /*
  * test_config.c — config file and command line: defaults, every key,
- * precedence, and the file:line: key: messages with exit codes 64 / 78.
+ * precedence, the settings table (defaults, --help, duplicates), the
+ * file:line: key: messages with exit codes 64 / 78, did-you-mean for keys
+ * and options, and server address syntax.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -324,6 +326,251 @@ static void test_every_option(void **state)
     assert_string_equal(err, "too many options");
 }
 
+/* The table: every key parses its own default (and that is the built-in
+ * default), no key or option is in it twice. */
+static void test_table_defaults(void **state)
+{
+    (void)state;
+    struct cfg_key_info k, o;
+    int keys = 0;
+    for (int i = 0; cfg_key_at(i, &k) == 0; i++) {
+        assert_true(k.key || k.option);
+        for (int j = 0; j < i; j++) {
+            assert_int_equal(cfg_key_at(j, &o), 0);
+            if (k.key && o.key && strcmp(k.key, o.key) == 0)
+                fail_msg("key %s twice", k.key);
+            if (k.option && o.option && strcmp(k.option, o.option) == 0)
+                fail_msg("option --%s twice", k.option);
+            if (k.short_option && k.short_option == o.short_option)
+                fail_msg("option -%c twice", k.short_option);
+        }
+        if (!k.key)
+            continue;
+        keys++;
+        if (!k.def)
+            fail_msg("key %s has no default", k.key);
+        struct cfg want, got;
+        char text[1200], err[512] = "";
+        cfg_defaults(&want);
+        snprintf(text, sizeof(text), "%s = %s\n", k.key, k.def);
+        if (T(text, &got, err, sizeof(err)) != 0)
+            fail_msg("'%s': %s", text, err);
+        if (memcmp(&want, &got, sizeof(want)) != 0)
+            fail_msg("'%s' is not the built-in default", text);
+    }
+    assert_true(keys >= 20);
+    assert_int_equal(cfg_key_at(-1, &k), -1);
+}
+
+/* Every option of the table is in --help, with its short form. */
+static void test_help_lists_every_option(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/memc-help-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    assert_true(saved >= 0);
+    dup2(fd, 1);
+    cfg_usage();
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    char help[16384];
+    ssize_t n = pread(fd, help, sizeof(help) - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0 && n < (ssize_t)sizeof(help) - 1);
+    help[n] = 0;
+    struct cfg_key_info k;
+    int options = 0;
+    for (int i = 0; cfg_key_at(i, &k) == 0; i++) {
+        if (!k.option)
+            continue;
+        options++;
+        char want[80];
+        if (k.short_option)
+            snprintf(want, sizeof(want), "  -%c, --%s", k.short_option, k.option);
+        else
+            snprintf(want, sizeof(want), "      --%s", k.option);
+        const char *at = strstr(help, want);
+        if (!at || (at[strlen(want)] != ' ' && at[strlen(want)] != '\n'))
+            fail_msg("--help has no '%s'", want);
+    }
+    assert_true(options >= 19);
+    assert_non_null(strstr(help, "-w, --workers N       worker processes (default 3)\n"));
+}
+
+/* An unknown key near a known one says which; the rest of the message is
+ * as before. */
+static void test_did_you_mean_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"workers = 2\nwokers = 3\n", "test.conf:2: wokers: unknown key; did you mean 'workers'?"},
+        {"log-level = debug\n", "test.conf:1: log-level: unknown key; did you mean 'log_level'?"},
+        {"thraeds = 2\n", "test.conf:1: thraeds: unknown key; did you mean 'threads'?"},
+        {"Workers = 2\n", "test.conf:1: Workers: unknown key; did you mean 'workers'?"},
+        {"setle_tme = 1\n", "test.conf:1: setle_tme: unknown key; did you mean 'settle_time'?"},
+        {"nope = 1\n", "test.conf:1: nope: unknown key"},
+        {"x = 1\n", "test.conf:1: x: unknown key"},
+        {"workerz_and_more = 1\n", "test.conf:1: workerz_and_more: unknown key"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char err[512] = "";
+        int r = T(cases[i].text, &c, err, sizeof(err));
+        if (r != CFG_EX_CONFIG || strcmp(err, cases[i].msg) != 0)
+            fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
+    }
+}
+
+/* An unknown long option near a known one says which; a known option
+ * missing its value or an ambiguous prefix gets no guess. */
+static void test_did_you_mean_option(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *arg, *val;
+        const char *msg;
+    } cases[] = {
+        {"--wokers", "3", "--wokers: unknown option or missing value; did you mean '--workers'?"},
+        {"--check-confg", NULL,
+         "--check-confg: unknown option or missing value; did you mean '--check-config'?"},
+        {"--log_level=debug", NULL,
+         "--log_level=debug: unknown option or missing value; did you mean '--log-level'?"},
+        {"--no-such-option", NULL, "--no-such-option: unknown option or missing value"},
+        {"--d", NULL, "--d: unknown option or missing value"},
+        {"--idfa", NULL, "--idfa: unknown option or missing value"},
+        {"-x", NULL, "option -x: unknown or missing its value"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char err[512] = "";
+        int r = L(&c, err, sizeof(err), "-c", "/dev/null", cases[i].arg, cases[i].val, NULL);
+        if (r != CFG_EX_USAGE || strcmp(err, cases[i].msg) != 0)
+            fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
+    }
+}
+
+/* cfg_load as `--check-config --no-probe --config FILE` runs it. */
+static int check_file(const char *text, char *path, struct cfg *c, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return L(c, err, errlen, "--check-config", "--no-probe", "--config", path, NULL);
+}
+
+/* Server syntax errors are config errors (78) naming file, line and key. */
+static void test_server_syntax(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *addr;
+        const char *why;
+    } bad[] = {
+        {"127.0.0.1:11211;127.0.0.1:11212", "servers are separated by ',', not ';'"},
+        {"127.0.0.1:P;127.0.0.1:Q", "servers are separated by ',', not ';'"},
+        {"http://127.0.0.1:11211", "is a URL: write host:port, with no scheme"},
+        {"memcache://h:1", "is a URL"},
+        {"h:P", "has no valid port (a number from 1 to 65535)"},
+        {"h:0", "has no valid port"},
+        {"h:65536", "has no valid port"},
+        {"h:+1", "has no valid port"},
+        {"h:", "has no valid port"},
+        {"h:1,h:123456", "has no valid port"},
+        {":11211", "has an empty host"},
+        {"[]:11211", "has an empty host"},
+        {"::1:11211", "an IPv6 address goes in brackets, like [::1]:11211"},
+        {"h@x:1", "'@' in host 'h@x'"},
+        {"h:1,,h:2", "empty server in the list"},
+        {"/run/memcached/x.sock", "UNIX socket addresses are not supported yet"},
+        {"unix:/run/memcached/x.sock", "UNIX socket addresses are not supported yet"},
+    };
+    char path[] = "/tmp/memc-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cfg c;
+        char text[256], want[512], err[1024] = "";
+        snprintf(text, sizeof(text), "workers = 2\nidfa = %s\n", bad[i].addr);
+        snprintf(want, sizeof(want), "%s:2: idfa: ", path);
+        int r = check_file(text, path, &c, err, sizeof(err));
+        if (r != CFG_EX_CONFIG || strncmp(err, want, strlen(want)) != 0 || !strstr(err, bad[i].why))
+            fail_msg("'%s': got %d '%s', want '%s...%s'", bad[i].addr, r, err, want, bad[i].why);
+    }
+    struct cfg c;
+    char err[1024] = "";
+    assert_int_equal(
+        check_file("idfa = [::1]:11211,mc-1.example_x:65535,10.0.0.1:1\n", path, &c, err, 1024), 0);
+    assert_string_equal(c.addr[0], "[::1]:11211,mc-1.example_x:65535,10.0.0.1:1");
+    /* on the command line the same mistake is a usage error (64) */
+    assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--gaid", "h:1;h:2", NULL),
+                     CFG_EX_USAGE);
+    assert_string_equal(err, "--gaid: 'h:1;h:2': servers are separated by ',', not ';'");
+    unlink(path);
+}
+
+/* Out-of-range values name the range from the table. */
+static void test_range_error(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"workers = 65\n", ":1: workers: '65' is not a whole number from 1 to 64"},
+        {"\nthreads = 0\n", ":2: threads: '0' is not a whole number from 1 to 64"},
+        {"io_timeout_ms = 9\n", ":1: io_timeout_ms: '9' is not a whole number from 10 to 600000"},
+        {"verify_sample = 1000001\n", ":1: verify_sample: '1000001' is not a whole number from 0"},
+        {"health_interval = 3601\n", ":1: health_interval: '3601' is not a whole number from 1"},
+        {"block_bytes = 257M\n", ":1: block_bytes: '257M' is not a size from 4k to 256M"},
+        {"max_line_bytes = 4095\n", ":1: max_line_bytes: '4095' is not a size from 4k to 256M"},
+        {"error_threshold = 1.5\n", ":1: error_threshold: '1.5' is not a number from 0 to 1"},
+        {"settle_time = 3601s\n", ":1: settle_time: '3601s' is not a duration from 0 to 3600"},
+        {"rewarm_max_age = 3651d\n", ":1: rewarm_max_age: '3651d' is not an age like 7d"},
+    };
+    char path[] = "/tmp/memc-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char want[512], err[1024] = "";
+        snprintf(want, sizeof(want), "%s%s", path, cases[i].msg);
+        int r = check_file(cases[i].text, path, &c, err, sizeof(err));
+        if (r != CFG_EX_CONFIG || strncmp(err, want, strlen(want)) != 0)
+            fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, want);
+    }
+    unlink(path);
+}
+
+/* Every key of the table given twice is an error naming both lines. */
+static void test_every_key_given_twice(void **state)
+{
+    (void)state;
+    struct cfg_key_info k;
+    for (int i = 0; cfg_key_at(i, &k) == 0; i++) {
+        if (!k.key)
+            continue;
+        struct cfg c;
+        char text[2400], want[128], err[512] = "";
+        snprintf(text, sizeof(text), "%s = %s\n# between\n%s=%s\n", k.key, k.def, k.key, k.def);
+        snprintf(want, sizeof(want), "test.conf:3: %s: already set at line 1 (give each key once)",
+                 k.key);
+        int r = T(text, &c, err, sizeof(err));
+        if (r != CFG_EX_CONFIG || strcmp(err, want) != 0)
+            fail_msg("%s: got %d '%s', want '%s'", k.key, r, err, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +582,13 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_every_option),
+        cmocka_unit_test(test_table_defaults),
+        cmocka_unit_test(test_help_lists_every_option),
+        cmocka_unit_test(test_did_you_mean_key),
+        cmocka_unit_test(test_did_you_mean_option),
+        cmocka_unit_test(test_server_syntax),
+        cmocka_unit_test(test_range_error),
+        cmocka_unit_test(test_every_key_given_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
