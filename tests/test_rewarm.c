@@ -5,7 +5,8 @@
  * files with other values), the other servers get no set, a file dropped
  * during the re-warm is not overtaken, a restart while memc-load was down
  * is seen at its start (state_dir), rewarm_max_age limits what is read, and
- * only the restarted member of a ketama cluster gets its share.
+ * only the restarted member of a ketama cluster gets its share, and a FIFO
+ * at a retained name is skipped without blocking the master.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -248,6 +249,50 @@ static void test_rewarm_one_cluster_member(void **state)
         h_mc_stop(&extra[i]);
 }
 
+/* A FIFO put at a retained name during a re-warm: the master opens it with
+ * the spool's opener (O_NONBLOCK, regular files only), skips it with one
+ * message and keeps serving; it never blocks inside open(). */
+static void test_rewarm_fifo_retained(void **state)
+{
+    struct t *t = *state;
+    conf(t, NULL);
+    start_daemon(t, NULL);
+    drop_file(t, 1, 0, 400, 1);
+    drop_file(t, 2, 400, KEYS, 1);
+    drop_file(t, 3, 0, 200, 1);
+    h_sleep_ms(1500); /* identities recorded */
+
+    /* The re-warm is planned only when the load in flight (gaid held)
+     * ends; idfa is held then too, so the plan is made and its first file
+     * waits while .r-3 becomes a FIFO. */
+    char path[PATH_MAX * 2], line[64];
+    snprintf(path, sizeof(path), "%s/r-5.tsv.gz", t->incoming);
+    snprintf(line, sizeof(line), "gaid\tonly1\t1.5\t2.5\t7\n");
+    assert_int_equal(h_gz_write(path, line, strlen(line)), 0);
+    h_mc_pause(&mc[1], 1);
+    move_in(t, "r-5.tsv.gz");
+    must_log(t, "loading r-5.tsv.gz", 5000);
+    restart_memcached(0);
+    size_t from = t->n.len;
+    assert_int_equal(h_notify_wait(&t->n, "waiting for loads in flight", &from, 10000), 0);
+    h_mc_pause(&mc[0], 1);
+    h_mc_pause(&mc[1], 0);
+    must_log(t, "re-warm started from 4 retained files", 10000);
+    snprintf(path, sizeof(path), "%s/.r-3.tsv.gz", t->spool);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    h_mc_pause(&mc[0], 0);
+    must_log(t, "not a regular file", 30000);
+    must_log(t, "re-warm of", 30000);
+    must_log(t, "finished", 30000);
+    assert_int_equal(log_count(t, "not a regular file"), 1);
+
+    from = t->n.len; /* the master still serves: a new file loads, STATUS moves */
+    drop_file(t, 4, 0, 100, 1);
+    assert_int_equal(h_notify_wait(&t->n, "STATUS=", &from, 5000), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewarm_across_our_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_one_cluster_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewarm_fifo_retained, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

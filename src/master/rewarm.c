@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "pool.h"
+#include "spool.h"
 
 void rewarm_init(struct rewarm *r)
 {
@@ -162,29 +163,18 @@ static void rewarm_advance(struct rewarm *r, int64_t now)
         rewarm_finish(r, now);
 }
 
-/* One open file for the worker: the master alone opens spool files. */
-static int rewarm_open(int dirfd, const char *name)
-{
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-        close(fd);
-        errno = EINVAL;
-        fd = -1;
-    }
-    return fd;
-}
-
 void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now)
 {
     struct pool_worker *w;
     while (r->phase == REWARM_RUNNING && !r->busy && now >= r->retry_at_ms && (w = pool_idle(p))) {
         const char *name = r->names[r->next];
-        int fd = rewarm_open(dirfd, name);
+        struct stat st;
+        int fd = spool_open_at(dirfd, name, &st);
         if (fd < 0) {
             char esc[LOG_NAME_LEN];
             log_printf(LOG_WARNING, "re-warm of %s: cannot open %s (%s); skipping it", r->servers,
-                       log_name(name, esc, sizeof(esc)), strerror(errno));
+                       log_name(name, esc, sizeof(esc)),
+                       fd == -EFTYPE_SPOOL ? "not a regular file" : strerror(-fd));
             rewarm_advance(r, now);
             continue;
         }

@@ -341,31 +341,41 @@ static void spool_open_failed(struct spool *s, struct spool_file *f, int e)
     }
 }
 
-int spool_open(struct spool *s, struct spool_file *f)
+int spool_open_at(int dirfd, const char *name, struct stat *st)
 {
-    int fd = openat(s->dirfd, f->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        spool_open_failed(s, f, errno);
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        char esc[LOG_NAME_LEN];
-        log_printf(LOG_WARNING, "%s is not a regular file, skipping it",
-                   log_name(f->name, esc, sizeof(esc)));
-        spool_set_state(s, f, SPOOL_SKIP);
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
         close(fd);
-        return -1;
+        return -EFTYPE_SPOOL;
     }
-    spool_stat_set(&f->st, &st);
     /* O_NONBLOCK only kept open() from hanging on a FIFO; reads block. */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
         int e = errno;
         close(fd);
-        spool_open_failed(s, f, e);
+        return -e;
+    }
+    return fd;
+}
+
+int spool_open(struct spool *s, struct spool_file *f)
+{
+    struct stat st;
+    int fd = spool_open_at(s->dirfd, f->name, &st);
+    if (fd == -EFTYPE_SPOOL) {
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_WARNING, "%s is not a regular file, skipping it",
+                   log_name(f->name, esc, sizeof(esc)));
+        spool_set_state(s, f, SPOOL_SKIP);
         return -1;
     }
+    if (fd < 0) {
+        spool_open_failed(s, f, -fd);
+        return -1;
+    }
+    spool_stat_set(&f->st, &st);
     return fd;
 }
 

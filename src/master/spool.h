@@ -24,6 +24,7 @@
 #ifndef MEMC_SPOOL_H
 #define MEMC_SPOOL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -115,7 +116,14 @@ void spool_forget_idle(struct spool *s);
 void spool_tick(struct spool *s, int64_t now);
 /* The lowest-named QUEUED file, or NULL.  Call spool_tick() first. */
 struct spool_file *spool_next(const struct spool *s);
-/* Open f safely (O_NOFOLLOW, regular files only).  Returns an fd, or -1
+/* The one way a spool file is opened, for loads and re-warms alike:
+ * O_NOFOLLOW (a symlink fails with -ELOOP), O_NONBLOCK while opening (a
+ * FIFO never blocks the master), regular files only (anything else:
+ * -EFTYPE_SPOOL, st filled).  An fd with blocking reads, or -errno. */
+#define EFTYPE_SPOOL EBADFD
+struct stat;
+int spool_open_at(int dirfd, const char *name, struct stat *st);
+/* Open f with spool_open_at.  Returns an fd, or -1
  * after deciding the file's fate (vanished: removed; a symlink, FIFO or
  * directory: SKIP; cannot be opened: BAD). */
 int spool_open(struct spool *s, struct spool_file *f);
