@@ -242,6 +242,39 @@ static void test_rename_stuck_later_files_go_on(void **state)
     assert_ptr_equal(dispatch(x, 10 + SETTLE), d);
 }
 
+/* Rename messages escape both names, the target too (a name with control
+ * bytes must not write them into the journal or a terminal). */
+static void test_rename_messages_escape_names(void **state)
+{
+    struct fx *x = *state;
+    const char *name = "e\x1b[31mvil.tsv.gz";
+    put(x, name, "x");
+    add(x, name);
+    struct spool_file *f = dispatch(x, 0);
+    spool_set_state(&x->s, f, SPOOL_DONE);
+    x->s.rename_fn = fake_rename;
+    fake_fails = 1;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/stderr", x->dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    spool_renames(&x->s, 0); /* "cannot rename NAME to .NAME: ...; will retry" */
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    FILE *in = fopen(path, "r");
+    char text[4096] = "";
+    size_t n = fread(text, 1, sizeof(text) - 1, in);
+    fclose(in);
+    text[n] = 0;
+    assert_non_null(strstr(text, "cannot rename"));
+    assert_null(strchr(text, 0x1b)); /* neither name raw */
+    assert_non_null(strstr(text, " to .e"));
+}
+
 /* Written in place or hard-linked in: loaded only once the stat stays
  * still for settle_ms; renamed in: at once. */
 static void test_written_and_linked_settle(void **state)
@@ -505,6 +538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_size_and_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_blocked_then_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_stuck_later_files_go_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_messages_escape_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_written_and_linked_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_waits_old_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_settle_by_mtime, setup, teardown),

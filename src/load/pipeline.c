@@ -523,7 +523,7 @@ static void pipe_progress(struct pipe_reader *r)
 static void pipe_wait_free(struct pipe_reader *r)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* cv_free waits on it: a clock step cannot stall us */
     ts.tv_nsec += 100 * 1000000;
     if (ts.tv_nsec >= 1000000000)
         ts.tv_sec++, ts.tv_nsec -= 1000000000;
@@ -810,7 +810,11 @@ int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *m
         p->types.enabled[t] = map->count[t] > 0;
     }
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_free, NULL);
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv_free, &mono);
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&p->cv_filled, NULL);
     pthread_cond_init(&p->cv_packed, NULL);
     for (int g = 0; g < map->nservers; g++) {

@@ -465,11 +465,11 @@ static int spool_rename_is_final(int e)
 static int spool_rename_one(struct spool *s, struct spool_file *f, char *to, size_t tolen)
 {
     struct stat st;
-    char esc[LOG_NAME_LEN];
+    char esc[LOG_NAME_LEN], esc_to[LOG_NAME_LEN];
     snprintf(to, tolen, ".%s%s", f->name, f->state == SPOOL_BAD ? ".failed" : "");
     if (fstatat(s->dirfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
         log_printf(LOG_NOTICE, "%s replaces %s from an earlier load",
-                   log_name(f->name, esc, sizeof(esc)), to);
+                   log_name(f->name, esc, sizeof(esc)), log_name(to, esc_to, sizeof(esc_to)));
     if (s->rename_fn(s->dirfd, f->name, s->dirfd, to) < 0 && errno != ENOENT)
         return -errno;
     return 0;
@@ -477,12 +477,13 @@ static int spool_rename_one(struct spool *s, struct spool_file *f, char *to, siz
 
 static void spool_rename_stuck(struct spool *s, struct spool_file *f, const char *to, int e)
 {
-    char esc[LOG_NAME_LEN], msg[LOG_NAME_LEN * 2 + 400], f1[LOG_NAME_LEN + 16], f2[64];
+    char esc[LOG_NAME_LEN], esc_to[LOG_NAME_LEN], msg[LOG_NAME_LEN * 2 + 400];
+    char f1[LOG_NAME_LEN + 16], f2[64];
     log_name(f->name, esc, sizeof(esc));
     snprintf(msg, sizeof(msg),
              "cannot rename %s to %s: %s; waiting will not fix that, so it keeps its name, is "
              "not loaded again until it is written again, and later files are renamed",
-             esc, to, strerror(e));
+             esc, log_name(to, esc_to, sizeof(esc_to)), strerror(e));
     snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
     snprintf(f2, sizeof(f2), "MEMC_ERRNO=%d", e);
     log_event(LOG_ERR, LOG_MSGID_RENAME_FAILED, msg, (const char *const[]){f1, f2, NULL});
@@ -493,9 +494,10 @@ static void spool_rename_blocked(struct spool *s, struct spool_file *f, const ch
                                  int64_t now)
 {
     if (!s->renames_blocked) {
-        char esc[LOG_NAME_LEN];
+        char esc[LOG_NAME_LEN], esc_to[LOG_NAME_LEN];
         log_printf(LOG_ERR, "cannot rename %s to %s: %s; will retry (later files wait)",
-                   log_name(f->name, esc, sizeof(esc)), to, strerror(e));
+                   log_name(f->name, esc, sizeof(esc)), log_name(to, esc_to, sizeof(esc_to)),
+                   strerror(e));
         s->renames_blocked = 1;
         s->blocked_since = now;
         s->rename_wait = 100;
