@@ -14,6 +14,7 @@
 #include "write.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -162,6 +163,16 @@ void memc_conn_close(struct memc_conn *c)
     c->fd = -1;
     c->connecting = 0;
     c->rlen = 0;
+}
+
+void memc_conn_adopt(struct memc_conn *c, int fd)
+{
+    memc_conn_close(c);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    c->fd = fd;
+    c->last_io_ms = io_now_ms();
 }
 
 static int memc_connect(struct memc_conn *c, int64_t now)

@@ -81,6 +81,13 @@ struct memc_conn {
 
 void memc_conn_init(struct memc_conn *c, const struct memc_server *srv);
 void memc_conn_close(struct memc_conn *c);
+/*
+ * Take fd, an already connected stream socket, as the connection (for the
+ * connection layer, and for tests that play the server over a socketpair).
+ * A connection already held is closed first; fd is made non-blocking and is
+ * closed with the connection.  A later reconnect still dials c->srv.
+ */
+void memc_conn_adopt(struct memc_conn *c, int fd);
 
 /* A new load starts: acks from here on belong to it. */
 static inline void memc_conn_job_begin(struct memc_conn *c)
