@@ -308,10 +308,16 @@ static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s
         memc_refuse(s, line, len);
         s->acked++;
     } else {
-        snprintf(c->why, sizeof(c->why), "unexpected answer '%.*s'%s",
-                 (int)(len > 40 ? 40 : len - 1), line,
-                 memcmp(line, "ERROR", 5) == 0 ? " (memcached >= 1.6 with meta commands needed)"
-                                               : "");
+        /* the server's bytes, escaped (any peer may answer: no raw control
+         * bytes in the journal), without the line end */
+        size_t n = len - 1;
+        char esc[48 * 4 + 8];
+        if (n && line[n - 1] == '\r')
+            n--;
+        snprintf(c->why, sizeof(c->why), "unexpected answer '%s'%s",
+                 log_escape(line, n > 40 ? 40 : n, esc, sizeof(esc)),
+                 memc_is(line, len, "ERROR") ? " (memcached >= 1.6 with meta commands needed)"
+                                             : "");
         return MEMC_ANSWER_BROKEN;
     }
     return MEMC_ANSWER_OK;
