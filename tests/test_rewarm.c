@@ -284,7 +284,7 @@ static void test_rewarm_fifo_retained(void **state)
     h_mc_pause(&mc[0], 0);
     must_log(t, "not a regular file", 30000);
     must_log(t, "re-warm of", 30000);
-    must_log(t, "finished", 30000);
+    must_log(t, "finished: ", 30000);
     assert_int_equal(log_count(t, "not a regular file"), 1);
 
     from = t->n.len; /* the master still serves: a new file loads, STATUS moves */

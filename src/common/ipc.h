@@ -10,8 +10,11 @@
  *   master -> worker   IPC_LOAD  job, file name (for messages), servers to
  *                                 re-warm (0 = all, a normal load), fd attached
  *                      IPC_QUIT  finish nothing more, exit 0 (reload, oneshot end)
+ *                      IPC_GRANT servers the load may write now (grant_mask) or must
+ *                                defer (refuse_mask): the write order (order.h)
  *   worker -> master   IPC_HELLO      ready for work
  *                      IPC_PROGRESS   job, counts so far, servers down (2/s)
+ *                      IPC_TURN       job, servers it wants to write (want_mask)
  *                      IPC_RESULT     job, final counts and status
  * SIGTERM to a worker aborts its load at a batch boundary (shutdown).
  */
@@ -22,14 +25,16 @@
 
 #include "result.h"
 
-enum ipc_type { IPC_HELLO = 1, IPC_LOAD, IPC_QUIT, IPC_PROGRESS, IPC_RESULT };
+enum ipc_type { IPC_HELLO = 1, IPC_LOAD, IPC_QUIT, IPC_PROGRESS, IPC_RESULT, IPC_TURN, IPC_GRANT };
 
 struct ipc_msg {
     uint32_t type;
     uint32_t job;
-    uint32_t down_mask; /* servers (global index) the worker finds down */
-    uint32_t only_mask; /* IPC_LOAD: re-warm only these servers (0 = a normal load) */
-    char name[256];     /* IPC_LOAD only: the file name, for messages */
+    uint32_t down_mask;               /* servers (global index) the worker finds down */
+    uint32_t only_mask;               /* IPC_LOAD: only these servers (re-warm, retry; 0 = all) */
+    uint32_t want_mask;               /* IPC_TURN: servers to write next */
+    uint32_t grant_mask, refuse_mask; /* IPC_GRANT */
+    char name[256];                   /* IPC_LOAD only: the file name, for messages */
     struct pipe_stats st;
 };
 

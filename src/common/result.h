@@ -71,6 +71,8 @@ struct pipe_stats {
     struct pipe_example ex[PIPE_EXAMPLES];
     /* after the load (worker.c): */
     uint32_t wrote_mask;       /* servers (global index) that stored records of this file */
+    uint32_t deferred_mask;    /* servers with deferred records (down, or refused by the order) */
+    uint32_t lost_mask;        /* servers that failed after acking records of this file */
     uint64_t evictions;        /* items those servers evicted during the load ("stats") */
     uint32_t verify_sampled;   /* records read back (verify_sample; 0 = off) */
     uint32_t verify_missing;   /* ... that memcached did not have */

@@ -76,7 +76,11 @@ struct pipe {
     uint64_t line_base;
     struct pipe_stats job;
     uint32_t down_mask;
-    uint32_t only_mask; /* re-warm: only these servers' records are sent (0: all) */
+    uint32_t only_mask; /* re-warm, retry: only these servers' records are sent (0: all) */
+    /* the write order, this load's turns (writer thread only) */
+    pipe_turn_fn turn;
+    void *turn_ctx;
+    uint32_t granted, refused;
 
     struct smp *sample; /* NULL: no sample kept */
     int sample_keep;    /* one sample across loads */
@@ -376,6 +380,8 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
         j->errors_by[type] += sg->refused;
         j->err_by[PARSE_NOT_STORED] += sg->refused;
         j->deferred += sg->deferred;
+        if (sg->deferred)
+            j->deferred_mask |= 1u << g;
         for (uint32_t i = 0; i < sg->refused && i < MEMC_SEG_EXAMPLES; i++) {
             if (j->nexamples >= PIPE_EXAMPLES)
                 break;
@@ -390,6 +396,29 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
         }
     }
     p->line_base += b->nlines_total;
+}
+
+/* Turns for every server this block writes to (see pipeline.h); the
+ * segments of refused servers are deferred and left out (NULL). */
+static void pipe_take_turns(struct pipe *p, struct memc_seg **segs)
+{
+    uint32_t need = 0;
+    for (int g = 0; g < p->map->nservers; g++)
+        if (segs[g]->n)
+            need |= 1u << g;
+    uint32_t missing = need & ~p->granted & ~p->refused;
+    if (missing && p->turn) {
+        uint32_t refused = 0;
+        p->granted |= p->turn(p->turn_ctx, missing, &refused) & missing;
+        p->refused |= refused & missing & ~p->granted;
+    } else if (missing) {
+        p->granted |= missing;
+    }
+    for (int g = 0; g < p->map->nservers; g++)
+        if (p->refused >> g & 1 && segs[g]->n) {
+            segs[g]->deferred = segs[g]->n;
+            segs[g] = NULL;
+        }
 }
 
 static void *pipe_writer_main(void *arg)
@@ -421,7 +450,10 @@ static void *pipe_writer_main(void *arg)
             for (int g = 0; g < p->map->nservers; g++)
                 segs[g]->acked = segs[g]->n;
         } else {
+            pipe_take_turns(p, segs);
             memc_send(p->conn_ptrs, segs, p->map->nservers, p->cfg.io_timeout_ms);
+            for (int g = 0; g < p->map->nservers; g++)
+                segs[g] = &b->seg[g];
         }
         if (p->sample && !abort)
             pipe_offer(p, b);
@@ -465,7 +497,7 @@ struct pipe_reader {
     int truncated;  /* PIPE_CORRUPT because the data ends short */
     char why[192];  /* for PIPE_CORRUPT / PIPE_IOERR */
     uint64_t bytes_out;
-    uint64_t lost_before; /* acks lost before this load (possibly_lost) */
+    uint64_t lost_before[CFG_MAX_SERVERS]; /* acks lost before this load (possibly_lost) */
     int64_t last_tick;
 };
 
@@ -493,14 +525,6 @@ static size_t pipe_cut(const char *t, size_t len)
 }
 
 /* With mu held: acks lost so far on all connections. */
-static uint64_t pipe_lost_acks(struct pipe *p)
-{
-    uint64_t n = 0;
-    for (int g = 0; g < p->map->nservers; g++)
-        n += p->conns[g].lost_acks;
-    return n;
-}
-
 /* With mu held (released around the callback): the one place the caller
  * gets the current counts, and may ask to stop. */
 static void pipe_progress(struct pipe_reader *r)
@@ -573,7 +597,9 @@ static int pipe_read_begin(struct pipe_reader *r, struct pipe *p, int fd, pipe_t
     p->line_base = 0;
     for (int g = 0; g < p->map->nservers; g++)
         memc_conn_job_begin(&p->conns[g]);
-    r->lost_before = pipe_lost_acks(p);
+    for (int g = 0; g < p->map->nservers; g++)
+        r->lost_before[g] = p->conns[g].lost_acks;
+    p->granted = p->refused = 0;
     if (p->sample && !p->sample_keep)
         smp_reset(p->sample); /* the writer is idle: nothing of this load is written yet */
     pthread_mutex_unlock(&p->mu);
@@ -734,12 +760,14 @@ static int pipe_read_end(struct pipe_reader *r, struct pipe_stats *st)
     if (p->abort && r->status == PIPE_DONE)
         r->status = PIPE_ABORTED;
     *st = p->job;
-    uint64_t lost_after = pipe_lost_acks(p);
+    for (int g = 0; g < p->map->nservers; g++)
+        if (p->conns[g].lost_acks != r->lost_before[g])
+            st->lost_mask |= 1u << g;
     pthread_mutex_unlock(&p->mu);
 
     st->bytes_in = r->z ? infl_bytes_in(r->z) : 0;
     st->bytes_out = r->bytes_out;
-    st->possibly_lost = lost_after != r->lost_before;
+    st->possibly_lost = st->lost_mask != 0;
     if (r->status == PIPE_DONE && (st->deferred || st->possibly_lost))
         r->status = PIPE_INCOMPLETE;
     st->status = r->status;
@@ -766,6 +794,12 @@ void pipe_set_only(struct pipe *p, uint32_t mask)
     pthread_mutex_lock(&p->mu);
     p->only_mask = mask;
     pthread_mutex_unlock(&p->mu);
+}
+
+void pipe_set_turn(struct pipe *p, pipe_turn_fn turn, void *ctx)
+{
+    p->turn = turn;
+    p->turn_ctx = ctx;
 }
 
 int pipe_sample_enable(struct pipe *p, int k, uint64_t seed, int keep_across_loads)

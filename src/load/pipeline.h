@@ -38,9 +38,21 @@ void pipe_destroy(struct pipe *p);
 /* Load one gzip file from fd (not closed).  Fills *st; returns st->status. */
 int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx);
 
-/* Re-warm: the following loads send only the records that route to these
- * servers (bitmap of global indexes; 0 = every record, the normal load). */
+/* Re-warm, retry: the following loads send only the records that route to
+ * these servers (bitmap of global indexes; 0 = every record). */
 void pipe_set_only(struct pipe *p, uint32_t mask);
+
+/*
+ * The write order (the master's order.h): before the writer sends records
+ * to servers it holds no turn for in this load, it calls turn(ctx, need,
+ * &refused), which blocks until the master grants them (returned) or
+ * refuses some (*refused: an earlier file must write them first, so those
+ * records are deferred).  Meanwhile the reader and packers fill the ring
+ * and then wait: memory stays bounded.  No turn function: every server is
+ * always granted (verify, --check-config).
+ */
+typedef uint32_t (*pipe_turn_fn)(void *ctx, uint32_t need, uint32_t *refused);
+void pipe_set_turn(struct pipe *p, pipe_turn_fn turn, void *ctx);
 
 /*
  * Keep a sample of k records of each load (sample.h) for a read-back;

@@ -7,15 +7,22 @@
  * twice a second and turns a SIGTERM into "stop at a batch boundary".  The
  * pipeline's threads are started with every signal blocked, so signals are
  * always delivered to this thread and interrupt its blocking recvmsg().
+ *
+ * During a load the socket is read by the writer thread alone, and only
+ * for the write order: worker_turn() asks the master for servers it holds
+ * no turn for (IPC_TURN) and waits for IPC_GRANT.  Between loads the main
+ * thread reads it (a late GRANT of a finished job is ignored there).
  */
 #include "worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -57,6 +64,38 @@ static int worker_tick(void *arg, const struct pipe_stats *now)
         w->last_sent_ms = t;
     }
     return worker_stop;
+}
+
+/* The writer needs servers it holds no turn for: ask, and wait for the
+ * master's answer (a stop request gives up: the rest is deferred). */
+static uint32_t worker_turn(void *arg, uint32_t need, uint32_t *refused)
+{
+    struct worker_ctx *w = arg;
+    struct ipc_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = IPC_TURN;
+    m.job = w->job;
+    m.want_mask = need;
+    uint32_t got = 0, no = 0;
+    if (ipc_send(w->sock, &m, -1) < 0)
+        worker_stop = 1; /* the master is gone */
+    while ((need & ~(got | no)) && !worker_stop) {
+        struct pollfd pfd = {.fd = w->sock, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int fd = -1;
+        int r = ipc_recv(w->sock, &m, &fd, MSG_DONTWAIT);
+        if (fd >= 0)
+            close(fd);
+        if (r == 0)
+            worker_stop = 1;
+        if (r > 0 && m.type == IPC_GRANT && m.job == w->job) {
+            got |= m.grant_mask;
+            no |= m.refuse_mask;
+        }
+    }
+    *refused = no | (need & ~(got | no));
+    return got;
 }
 
 /* ---- after a load: evictions and the read-back ---------------------------- */
@@ -222,6 +261,7 @@ int worker_main(const struct cfg *c, int sock)
     }
 
     struct worker_ctx w = {.sock = sock, .pipe = pipe};
+    pipe_set_turn(pipe, worker_turn, &w);
     struct ipc_msg m;
     memset(&m, 0, sizeof(m));
     m.type = IPC_HELLO;

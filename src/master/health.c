@@ -37,36 +37,63 @@ static void health_load(struct health *h)
     while (fscanf(f, "%319s %ld %lld", name, &pid, &start) == 3)
         for (int i = 0; i < h->map->nservers; i++)
             if (strcmp(h->map->servers[i].name, name) == 0) {
-                h->s[i].pid = pid;
-                h->s[i].start = start;
+                h->s[i].pid = h->s[i].saved_pid = pid;
+                h->s[i].start = h->s[i].saved_start = start;
             }
     fclose(f);
 }
 
-/* write + fsync + rename: a crash leaves the old file or the new one. */
-static void health_save(struct health *h)
+/* write + fsync + rename: a crash leaves the old file or the new one.
+ * 0 or -errno. */
+static int health_write(struct health *h, const char *tmp)
+{
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    for (int i = 0; i < h->map->nservers; i++)
+        if (h->s[i].saved_pid)
+            fprintf(f, "%s %ld %lld\n", h->map->servers[i].name, h->s[i].saved_pid,
+                    h->s[i].saved_start);
+    int e = fflush(f) != 0 || fsync(fileno(f)) < 0 ? -errno : 0;
+    if (fclose(f) != 0 && !e)
+        e = -errno;
+    if (!e && rename(tmp, h->state_file) < 0)
+        e = -errno;
+    if (e)
+        unlink(tmp);
+    return e;
+}
+
+/* A failed write is tried again every 5 s (health_tick): the file never
+ * stays stale, or a later start would see a restart that did not happen. */
+static void health_save(struct health *h, int64_t now)
 {
     if (!h->state_file[0])
         return;
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp", h->state_file);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        log_printf(LOG_WARNING,
-                   "cannot write %s: %s (server identities are not kept across "
-                   "restarts of memc-load)",
-                   tmp, strerror(errno));
-        return;
-    }
+    int e = health_write(h, tmp);
+    if (e && !h->save_failed)
+        log_printf(LOG_WARNING, "cannot write %s: %s; trying again every 5 s", h->state_file,
+                   strerror(-e));
+    else if (!e && h->save_failed)
+        log_printf(LOG_NOTICE, "%s written", h->state_file);
+    h->save_failed = e != 0;
+    h->save_at_ms = now + 5000;
+}
+
+void health_commit(struct health *h, uint32_t mask)
+{
+    int changed = 0;
     for (int i = 0; i < h->map->nservers; i++)
-        if (h->s[i].pid)
-            fprintf(f, "%s %ld %lld\n", h->map->servers[i].name, h->s[i].pid, h->s[i].start);
-    int bad = fflush(f) != 0 || fsync(fileno(f)) < 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, h->state_file) < 0) {
-        log_printf(LOG_WARNING, "cannot write %s: %s", h->state_file, strerror(errno));
-        unlink(tmp);
-    }
+        if ((mask >> i & 1) && h->s[i].pid &&
+            (h->s[i].saved_pid != h->s[i].pid || h->s[i].saved_start != h->s[i].start)) {
+            h->s[i].saved_pid = h->s[i].pid;
+            h->s[i].saved_start = h->s[i].start;
+            changed = 1;
+        }
+    if (changed)
+        health_save(h, io_now_ms());
 }
 
 void health_init(struct health *h, const struct memc_map *map, int epfd, uint64_t tag,
@@ -133,6 +160,8 @@ static void health_down(struct health *h, int i, const char *why)
 
 void health_tick(struct health *h, int64_t now)
 {
+    if (h->save_failed && now >= h->save_at_ms)
+        health_save(h, now);
     for (int i = 0; i < h->map->nservers; i++) {
         struct health_server *s = &h->s[i];
         if (s->fd >= 0 && now - s->started_ms > h->timeout_ms)
@@ -162,7 +191,8 @@ static int health_answer(struct health *h, int i)
     if (!same) {
         s->pid = pid;
         s->start = start;
-        health_save(h);
+        if (!restarted) /* the first ever seen: nothing to re-warm */
+            health_commit(h, 1u << i);
     }
     return restarted;
 }

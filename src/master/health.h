@@ -27,8 +27,10 @@ struct health_server {
     size_t len;
     char buf[4096];
     int64_t started_ms, next_ms;
-    long pid;        /* identity last seen (0: never) */
-    long long start; /* time - uptime */
+    long pid;              /* identity last seen (0: never) */
+    long long start;       /* time - uptime */
+    long saved_pid;        /* identity in the state file: the last one memc-load */
+    long long saved_start; /* knows it holds the data of (see health_commit) */
 };
 
 struct health {
@@ -38,6 +40,8 @@ struct health {
     uint64_t tag;
     int interval_ms, timeout_ms;
     char state_file[PATH_MAX]; /* "" = none (one-shot) */
+    int save_failed;           /* the last write failed: tried again each tick */
+    int64_t save_at_ms;        /* ... not before this */
 };
 
 /* Probes every interval_ms; sockets go into epfd with data.u64 = tag + i.
@@ -48,7 +52,12 @@ void health_free(struct health *h);
 /* Start the probes that are due; give up on those that take too long. */
 void health_tick(struct health *h, int64_t now);
 /* Server i's socket is ready.  Returns 1 when its answer shows a new
- * identity (restarted since we last saw it), else 0. */
+ * identity (restarted since we last saw it), else 0.  A first identity
+ * ever seen is saved at once; a new one after a restart only by
+ * health_commit, once the server is re-warmed: a re-warm cut short by a
+ * stop, a crash or a kill is seen again at the next start. */
 int health_on_event(struct health *h, int i, int64_t now);
+/* The servers in mask are re-warmed: save their new identities. */
+void health_commit(struct health *h, uint32_t mask);
 
 #endif

@@ -56,6 +56,7 @@ struct master {
     struct report report;
     struct health health;
     struct rewarm rewarm;
+    struct order order; /* the write order: who may write which server (order.h) */
     struct metrics metrics;
     uint32_t down_seen; /* servers the workers found down at the last check */
     struct notify notify;
@@ -106,6 +107,13 @@ static void master_rescan(struct master *m)
 
 /* ---- what the pool reports ------------------------------------------------ */
 
+/* order.h: servers owed by files named below name (left for a retry). */
+static uint32_t master_owed(void *ctx, const char *name)
+{
+    struct master *m = ctx;
+    return spool_owed_below(&m->spool, name);
+}
+
 /* Incomplete (memcached unreachable): again after a doubling back-off, or,
  * one-shot, left in place. */
 static void master_left(struct master *m, struct spool_file *f, const struct pipe_stats *st,
@@ -125,16 +133,47 @@ static void master_left(struct master *m, struct spool_file *f, const struct pip
     }
 }
 
-static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_msg *msg)
+/* Incomplete: the servers it still owes (a retry is for those alone). */
+static void master_owes(struct spool_file *f, const struct pipe_stats *st)
 {
-    struct master *m = ctx;
+    uint32_t was = f->owed ? f->owed : ~0u;
+    f->owed = (st->deferred_mask | st->lost_mask) & was;
+    if (!f->owed)
+        f->owed = was; /* incomplete without a server to blame: all of it again */
+}
+
+/* Finished: the files held back behind its retry may go now. */
+static void master_paid(struct master *m, struct spool_file *f, int64_t now)
+{
+    if (f->owed)
+        spool_wake_owing(&m->spool, f, f->owed, now);
+    f->owed = 0;
+}
+
+/* A late file wrote over newer values (order.h): replay the newer files
+ * for those servers. */
+static void master_replay(struct master *m, const struct spool_file *f, uint32_t mask)
+{
+    char names[512] = "";
+    size_t l = 0;
+    for (int g = 0; g < m->map.nservers; g++)
+        if (mask >> g & 1)
+            l += (size_t)snprintf(names + l, l < sizeof(names) ? sizeof(names) - l : 0, "%s%s",
+                                  l ? "," : "", m->map.servers[g].name);
+    rewarm_request_replay(&m->rewarm, mask, names, f->name);
+}
+
+static void master_file_result(struct master *m, struct spool_file *f, const struct ipc_msg *msg)
+{
     const struct pipe_stats *st = &msg->st;
     int64_t now = io_now_ms(), wall = io_wall_us() / 1000000;
-    metrics_add(&m->metrics, st);
+    metrics_add(&m->metrics, st, f ? now - f->started_ms : -1);
     if (!f) {
         rewarm_result(&m->rewarm, st, now, m->cfg.retry_interval_s);
         return;
     }
+    if (st->status != PIPE_INCOMPLETE && st->status != PIPE_ABORTED)
+        master_paid(m, f, now);
     m->report.stored_done += st->stored;
     switch (st->status) {
     case PIPE_ABORTED:
@@ -159,8 +198,10 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
                      wall);
         return;
     case PIPE_INCOMPLETE:
+        master_owes(f, st);
         master_left(m, f, st, now);
-        metrics_file(&m->metrics, METRICS_LEFT, wall);
+        if (!m->cfg.oneshot) /* one-shot: left, counted at exit */
+            metrics_retry(&m->metrics);
         return;
     default:
         break;
@@ -176,13 +217,65 @@ static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_m
     metrics_file(&m->metrics, ok ? METRICS_LOADED : METRICS_FAILED, wall);
 }
 
+/* Decide the turns the workers wait for (order.h) and tell them. */
+static void master_turns(struct master *m)
+{
+    struct order_load loads[POOL_MAX_WORKERS];
+    struct pool_worker *who[POOL_MAX_WORKERS];
+    int n = 0;
+    for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+        struct pool_worker *w = &m->pool.w[i];
+        if (w->pid <= 0 || !w->busy)
+            continue;
+        if (!w->ord.name) { /* a re-warm file: it runs alone */
+            w->ord.granted |= w->ord.want;
+            pool_grant(&m->pool, w);
+            continue;
+        }
+        loads[n] = w->ord;
+        who[n++] = w;
+    }
+    order_decide(&m->order, loads, n, master_owed, m);
+    for (int k = 0; k < n; k++) {
+        who[k]->ord = loads[k];
+        pool_grant(&m->pool, who[k]);
+    }
+}
+
+static void master_on_turn(void *ctx)
+{
+    master_turns(ctx);
+}
+
+/* A re-warm that finished makes its servers' new identities the ones the
+ * state file keeps (health.h). */
+static void master_rewarm_settled(struct master *m)
+{
+    if (m->rewarm.settled)
+        health_commit(&m->health, m->rewarm.settled);
+    m->rewarm.settled = 0;
+}
+
+static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_msg *msg,
+                             uint32_t late)
+{
+    struct master *m = ctx;
+    if (f && (late & msg->st.wrote_mask))
+        master_replay(m, f, late & msg->st.wrote_mask);
+    master_file_result(m, f, msg);
+    master_rewarm_settled(m);
+    master_turns(m);
+}
+
 static void master_on_died(void *ctx, struct spool_file *f, pid_t pid, const char *why)
 {
     struct master *m = ctx;
+    master_turns(m);
     if (!f) {
         log_printf(LOG_ERR, "worker %d %s while re-warming; that file is tried again", (int)pid,
                    why);
         rewarm_lost(&m->rewarm, io_now_ms());
+        master_rewarm_settled(m);
         return;
     }
     int aside = spool_loader_died(&m->spool, f, m->stopping);
@@ -239,6 +332,18 @@ static void master_rewarm_step(struct master *m, int64_t now)
     rewarm_dispatch(&m->rewarm, &m->pool, m->watch.dirfd, now);
 }
 
+/* Loads start in name order (order.h): a file named below one that is
+ * loading (it came late, or its retry is due) waits until that is done. */
+static int master_behind(const struct master *m, const struct spool_file *f)
+{
+    for (int i = 0; i < POOL_MAX_WORKERS; i++) {
+        const struct pool_worker *w = &m->pool.w[i];
+        if (w->pid > 0 && w->busy && w->file && strcmp(w->file->name, f->name) > 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void master_dispatch(struct master *m)
 {
     if (m->stopping)
@@ -254,11 +359,12 @@ static void master_dispatch(struct master *m)
     while ((w = pool_idle(&m->pool))) {
         struct spool_file *f;
         int fd = -1;
-        while ((f = spool_next(&m->spool)) && (fd = spool_open(&m->spool, f)) < 0)
+        while ((f = spool_next(&m->spool)) && !master_behind(m, f) &&
+               (fd = spool_open(&m->spool, f)) < 0)
             ;
-        if (!f)
+        if (!f || fd < 0)
             return;
-        int r = pool_load(&m->pool, w, f, f->name, fd, 0, now);
+        int r = pool_load(&m->pool, w, f, f->name, fd, f->owed, now);
         close(fd);
         if (r < 0)
             continue; /* the file stays queued; that worker is no longer idle */
@@ -490,6 +596,18 @@ static void master_health_init(struct master *m)
                 m->cfg.io_timeout_ms, m->cfg.oneshot ? "" : m->cfg.state_dir);
 }
 
+/* The write order starts from what the servers hold: the newest retained
+ * file (a file named below it is late, order.h). */
+static void master_order_init(struct master *m)
+{
+    char newest[256];
+    order_init(&m->order);
+    if (m->watch.dirfd < 0)
+        return;
+    rewarm_newest(m->watch.dirfd, m->watch.glob, newest, sizeof(newest));
+    order_seen(&m->order, ~0u, newest);
+}
+
 static void master_reload(struct master *m)
 {
     struct cfg n;
@@ -517,6 +635,7 @@ static void master_reload(struct master *m)
     memc_map_free(&m->map);
     m->map = map;
     master_health_init(m); /* the servers may be others now */
+    master_order_init(m);
     metrics_set_path(&m->metrics, m->cfg.metrics_file);
     log_set_level(n.log_level);
     pool_retire_all(&m->pool, io_now_ms());
@@ -619,10 +738,11 @@ static int master_setup(struct master *m)
     if (m->watch.infd >= 0 && master_poll_add(m, m->watch.infd, TAG_INOTIFY) < 0)
         return -1;
     spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
-    struct pool_events ev = {m, master_on_result, master_on_died, master_in_child};
+    struct pool_events ev = {m, master_on_result, master_on_turn, master_on_died, master_in_child};
     pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev, m->worker);
     master_health_init(m);
-    metrics_init(&m->metrics, m->cfg.oneshot ? "" : m->cfg.metrics_file);
+    master_order_init(m);
+    metrics_init(&m->metrics, &m->cfg);
     return 0;
 }
 
@@ -716,6 +836,8 @@ int master_run(const struct cfg *c, int argc, char **argv, pool_proc_fn worker)
     } else if ((code = master_setup(m)) == 0) {
         master_loop(m);
         spool_renames(&m->spool, INT64_MAX); /* a last try, whatever the back-off */
+        metrics_exit(&m->metrics, &m->spool, &m->pool, &m->health, &m->rewarm, &m->map,
+                     io_wall_us() / 1000000);
         char note[600];
         report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
                       m->stopping, &m->notify, 1);

@@ -163,7 +163,34 @@ int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const
     w->job = msg.job;
     w->last_change_ms = now;
     memset(&w->progress, 0, sizeof(w->progress));
+    w->ord = (struct order_load){.name = f ? w->name : NULL, .may = only_mask ? only_mask : ~0u};
+    w->told_granted = w->told_refused = 0;
     return 0;
+}
+
+void pool_grant(struct pool *p, struct pool_worker *w)
+{
+    (void)p;
+    uint32_t g = w->ord.granted & ~w->told_granted, r = w->ord.refused & ~w->told_refused;
+    if (!w->busy || !(g | r))
+        return;
+    struct ipc_msg msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.type = IPC_GRANT;
+    msg.job = w->job;
+    msg.grant_mask = g;
+    msg.refuse_mask = r;
+    int e = ipc_send(w->sock, &msg, -1);
+    if (e < 0) /* it is dying already: SIGCHLD follows */
+        log_printf(LOG_DEBUG, "worker %d: sending GRANT: %s", (int)w->pid, strerror(-e));
+    w->told_granted |= g;
+    w->told_refused |= r;
+}
+
+/* Waiting for a turn is not a stall: the master holds it back. */
+static int pool_waiting(const struct pool_worker *w)
+{
+    return (w->ord.want & ~w->ord.granted & ~w->ord.refused) != 0;
 }
 
 static void pool_quit(struct pool_worker *w)
@@ -204,16 +231,26 @@ static void pool_on_message(struct pool *p, struct pool_worker *w, const struct 
             w->down_mask = msg->down_mask;
         }
         break;
-    case IPC_RESULT:
+    case IPC_TURN:
+        if (w->busy && msg->job == w->job && (msg->want_mask & ~w->ord.want)) {
+            w->ord.want |= msg->want_mask;
+            w->last_change_ms = io_now_ms();
+            p->ev.turn(p->ev.ctx);
+        }
+        break;
+    case IPC_RESULT: {
         if (!w->busy || msg->job != w->job)
             break;
+        uint32_t late = w->ord.late;
         w->busy = 0;
         w->file = NULL;
         w->down_mask = msg->down_mask;
+        memset(&w->ord, 0, sizeof(w->ord));
         if (w->retiring || p->stopping)
             pool_quit(w);
-        p->ev.result(p->ev.ctx, f, msg);
+        p->ev.result(p->ev.ctx, f, msg, late);
         break;
+    }
     }
 }
 
@@ -249,6 +286,7 @@ static void pool_gone(struct pool *p, struct pool_worker *w, int status, const s
         snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(status));
     int expected = p->stopping || w->retiring;
     if (w->busy) {
+        memset(&w->ord, 0, sizeof(w->ord)); /* its turns are free again */
         p->ev.died(p->ev.ctx, w->file, w->pid, why);
     } else if (!expected) {
         char msg[160], f2[64];
@@ -304,6 +342,10 @@ void pool_check_stalls(struct pool *p, int64_t now)
         struct pool_worker *w = &p->w[i];
         if (w->pid <= 0 || !w->busy || now - w->last_change_ms <= p->cfg->stall_timeout_s * 1000LL)
             continue;
+        if (pool_waiting(w)) {
+            w->last_change_ms = now; /* its stall clock starts when it gets the turn */
+            continue;
+        }
         char esc[LOG_NAME_LEN];
         log_printf(LOG_ERR, "worker %d made no progress on %s for %d s; killing it", (int)w->pid,
                    log_name(w->name, esc, sizeof(esc)), p->cfg->stall_timeout_s);

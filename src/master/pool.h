@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "order.h"
 
 #define POOL_MAX_WORKERS 128
 
@@ -42,12 +43,19 @@ struct pool_worker {
     int64_t started_ms, last_change_ms;
     struct pipe_stats progress;
     uint32_t down_mask;
+    /* the write order (order.h): name points at `name`; NULL for a re-warm */
+    struct order_load ord;
+    uint32_t told_granted, told_refused; /* what IPC_GRANT said so far */
 };
 
 struct pool_events {
     void *ctx;
-    /* A worker finished its job on f (NULL: a re-warm file); it is idle again. */
-    void (*result)(void *ctx, struct spool_file *f, const struct ipc_msg *msg);
+    /* A worker finished its job on f (NULL: a re-warm file); it is idle again
+     * and its turns are released.  late: servers it was granted below the
+     * newest name (order.h). */
+    void (*result)(void *ctx, struct spool_file *f, const struct ipc_msg *msg, uint32_t late);
+    /* A worker asks for turns (its ord.want grew): decide, then pool_grant. */
+    void (*turn)(void *ctx);
     /* Worker pid died (`why`: "killed by signal 9 (Killed)") while loading f
      * (NULL: a re-warm file). */
     void (*died)(void *ctx, struct spool_file *f, pid_t pid, const char *why);
@@ -82,10 +90,13 @@ int pool_count_busy(const struct pool *p);
 int pool_all_ready(const struct pool *p);
 /* A ready, idle, non-retiring worker, or NULL. */
 struct pool_worker *pool_idle(struct pool *p);
-/* Give w a file open as fd (not closed here): spool file f, or with f NULL
- * a re-warm of the servers in only_mask.  0 or -errno. */
+/* Give w a file open as fd (not closed here): spool file f (only_mask:
+ * the servers a retry is for, 0 = all), or with f NULL a re-warm of the
+ * servers in only_mask.  0 or -errno. */
 int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const char *name, int fd,
               uint32_t only_mask, int64_t now);
+/* Tell w what its ord gained since the last IPC_GRANT (nothing: no message). */
+void pool_grant(struct pool *p, struct pool_worker *w);
 
 /* Messages from worker `slot` (its socket polled readable). */
 void pool_on_readable(struct pool *p, int slot);

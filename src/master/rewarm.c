@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +42,12 @@ void rewarm_free(struct rewarm *r)
     rewarm_drop_plan(r);
 }
 
-void rewarm_request(struct rewarm *r, uint32_t mask, const char *names)
+/* A new plan is wanted: the idle state is reset, names added. */
+static void rewarm_want(struct rewarm *r, uint32_t mask, const char *names)
 {
     if (r->phase == REWARM_IDLE) {
-        r->mask = 0;
-        r->servers[0] = 0;
+        r->mask = r->restarted = 0;
+        r->servers[0] = r->after[0] = r->late[0] = 0;
     }
     r->mask |= mask;
     size_t l = strlen(r->servers);
@@ -53,6 +55,24 @@ void rewarm_request(struct rewarm *r, uint32_t mask, const char *names)
     if (r->busy)
         r->stale = 1; /* the file in flight belongs to the old plan */
     rewarm_drop_plan(r);
+}
+
+void rewarm_request(struct rewarm *r, uint32_t mask, const char *names)
+{
+    rewarm_want(r, mask, names);
+    r->restarted |= mask;
+    r->after[0] = 0; /* every retained file */
+    r->phase = REWARM_WAITING;
+}
+
+void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, const char *late)
+{
+    int fresh = r->phase == REWARM_IDLE;
+    rewarm_want(r, mask, names);
+    if (fresh || (!r->restarted && strcmp(late, r->after) < 0)) {
+        snprintf(r->after, sizeof(r->after), "%s", late);
+        snprintf(r->late, sizeof(r->late), "%s", late);
+    }
     r->phase = REWARM_WAITING;
 }
 
@@ -61,21 +81,30 @@ static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
 {
     int done = strcmp(msgid, LOG_MSGID_REWARM_FINISHED) == 0;
     char msg[800], f1[560], f2[48], f3[48], f4[48];
+    char esc[LOG_NAME_LEN];
+    log_name(r->late, esc, sizeof(esc));
     if (done)
         snprintf(msg, sizeof(msg), "re-warm of %s finished: %zu files, %llu records, %.1f s",
                  r->servers, r->n, (unsigned long long)r->records,
                  (double)(now - r->started_ms) / 1000.0);
-    else
+    else if (r->restarted)
         snprintf(msg, sizeof(msg),
                  "memcached %s restarted (its data is gone): re-warm started from %zu retained "
                  "files; newer files wait until it is finished",
                  r->servers, r->n);
+    else
+        snprintf(msg, sizeof(msg),
+                 "%s came after newer files and overwrote their values on %s: re-warm started "
+                 "from the %zu newer files, so the newest value wins again; newer files wait "
+                 "until it is finished",
+                 esc, r->servers, r->n);
     snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", r->servers);
     snprintf(f2, sizeof(f2), "MEMC_FILES=%zu", r->n);
     snprintf(f3, sizeof(f3), "MEMC_RECORDS=%llu", (unsigned long long)r->records);
     snprintf(f4, sizeof(f4), "MEMC_DURATION_MS=%lld", (long long)(now - r->started_ms));
+    const char *f5 = r->restarted ? "MEMC_REASON=restart" : "MEMC_REASON=late";
     log_event(done ? LOG_NOTICE : LOG_WARNING, msgid, msg,
-              (const char *const[]){f1, f2, f3, f4, NULL});
+              (const char *const[]){f1, f2, f3, f4, f5, NULL});
 }
 
 static void rewarm_finish(struct rewarm *r, int64_t now)
@@ -83,6 +112,7 @@ static void rewarm_finish(struct rewarm *r, int64_t now)
     rewarm_event(r, LOG_MSGID_REWARM_FINISHED, now);
     r->finished++;
     r->records_total += r->records;
+    r->settled |= r->restarted;
     rewarm_drop_plan(r);
     r->phase = REWARM_IDLE;
 }
@@ -120,6 +150,23 @@ static int rewarm_wanted(int dirfd, const char *glob, const char *name, int64_t 
            (int64_t)st.st_mtim.tv_sec >= min_mtime;
 }
 
+void rewarm_newest(int dirfd, const char *glob, char *out, size_t len)
+{
+    out[0] = 0;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (rewarm_wanted(dirfd, glob, de->d_name, INT64_MIN) && strcmp(de->d_name + 1, out) > 0)
+            snprintf(out, len, "%s", de->d_name + 1);
+    closedir(d);
+}
+
 int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s, int64_t wall_s,
                 char *const *extra, size_t nextra, int64_t now)
 {
@@ -135,12 +182,15 @@ int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s
     }
     struct dirent *de;
     int rc = 0;
+    int64_t min_mtime = r->restarted ? wall_s - max_age_s : INT64_MIN;
     while (!rc && (de = readdir(d)))
-        if (rewarm_wanted(dirfd, glob, de->d_name, wall_s - max_age_s))
+        if (rewarm_wanted(dirfd, glob, de->d_name, min_mtime) &&
+            strcmp(de->d_name + 1, r->after) > 0)
             rc = rewarm_push(r, &cap, de->d_name);
     closedir(d);
     for (size_t i = 0; !rc && i < nextra; i++)
-        rc = rewarm_push(r, &cap, extra[i]);
+        if (strcmp(extra[i], r->after) > 0)
+            rc = rewarm_push(r, &cap, extra[i]);
     if (rc < 0)
         return rc;
     qsort(r->names, r->n, sizeof(*r->names), rewarm_cmp);

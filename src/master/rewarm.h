@@ -13,6 +13,12 @@
  * it is finished.  Another restart meanwhile starts it over, for all the
  * servers concerned.  This module keeps the plan and its progress; the
  * master hands its files to workers like any other load.
+ *
+ * The same path replays newer files after a late one (order.h): a file
+ * older by name than files already loaded wrote its records over newer
+ * values, so the retained files named above it are sent again for the
+ * servers it wrote, in name order (no age limit: they are the newest
+ * values there are).
  */
 #ifndef MEMC_REWARM_H
 #define MEMC_REWARM_H
@@ -42,6 +48,11 @@ struct rewarm {
     uint64_t records;
     uint64_t finished, records_total; /* re-warms done, records they stored (metrics) */
     char servers[512];                /* their names, for messages */
+    uint32_t restarted;               /* servers in mask that restarted (not only a replay) */
+    uint32_t settled;                 /* restarted servers whose re-warm finished: the master
+                                       * commits their identities (health_commit) and clears it */
+    char after[256];                  /* replay: only files named above this ("" = all) */
+    char late[256];                   /* replay: the late file, for messages */
 };
 
 void rewarm_init(struct rewarm *r);
@@ -50,13 +61,21 @@ void rewarm_free(struct rewarm *r);
 /* Servers in mask restarted: (re)plan a re-warm for them and the ones
  * already being re-warmed. */
 void rewarm_request(struct rewarm *r, uint32_t mask, const char *names);
+/* Late file `late` wrote the servers in mask (names: theirs, for
+ * messages): replay the files named above it for them. */
+void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, const char *late);
 
 /* Plan the files: every ".NAME" in dirfd whose NAME matches glob and whose
- * mtime is within max_age_s of wall_s, plus the names in extra (finished,
- * not renamed yet), sorted by NAME.  Then RUNNING, and the journal says so
+ * mtime is within max_age_s of wall_s (for a restart; a pure replay takes
+ * any age), plus the names in extra (finished, not renamed yet), sorted by
+ * NAME; a replay only the names above its late file.  Then RUNNING, and the journal says so
  * (a plan with no file finishes at once).  0 or -errno. */
 int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s, int64_t wall_s,
                 char *const *extra, size_t nextra, int64_t now);
+
+/* The highest NAME of the retained ".NAME" files in dirfd matching glob
+ * (out "" when there are none): what the servers hold at start (order.h). */
+void rewarm_newest(int dirfd, const char *glob, char *out, size_t len);
 
 /* Hand the next file to an idle worker of the pool (one at a time). */
 void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now);

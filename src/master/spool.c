@@ -539,3 +539,26 @@ size_t spool_unfinished(const struct spool *s)
 {
     return s->count[SPOOL_QUEUED] + s->count[SPOOL_SETTLE] + s->count[SPOOL_LOADING];
 }
+
+uint32_t spool_owed_below(const struct spool *s, const char *name)
+{
+    uint32_t owed = 0;
+    for (struct treap_node *n = treap_first(&s->order); n; n = treap_next(&s->order, n)) {
+        const struct spool_file *f = treap_entry(n, struct spool_file, by_order);
+        if (strcmp(f->name, name) >= 0)
+            break;
+        if (f->state != SPOOL_LOADING)
+            owed |= f->owed;
+    }
+    return owed;
+}
+
+void spool_wake_owing(struct spool *s, const struct spool_file *f, uint32_t servers, int64_t now)
+{
+    for (struct treap_node *n = treap_first(&s->order); n; n = treap_next(&s->order, n)) {
+        struct spool_file *g = treap_entry(n, struct spool_file, by_order);
+        if (g->state == SPOOL_RETRY && (g->owed & servers) && strcmp(g->name, f->name) > 0 &&
+            g->due_ms > now)
+            spool_wait(s, g, SPOOL_RETRY, now);
+    }
+}

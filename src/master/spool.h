@@ -70,6 +70,7 @@ struct spool_file {
     uint8_t truncated;    /* its gzip data ended short: held once to settle */
     uint16_t crashes;     /* workers that died loading it */
     uint32_t attempts;    /* loads that ended incomplete */
+    uint32_t owed;        /* servers it still owes records (left for a retry); 0: none */
     int64_t due_ms;       /* RETRY / SETTLE: when to look again */
     int64_t started_ms;   /* LOADING: when it was handed out */
     struct spool_stat st; /* at open */
@@ -151,6 +152,14 @@ int spool_hold_truncated(struct spool *s, struct spool_file *f, int64_t now);
  * whole spool (EACCES, EROFS, ENOSPC, ...) is retried with a back-off while
  * later files wait. */
 void spool_renames(struct spool *s, int64_t now);
+
+/* Servers owed (f->owed) by files named below name that are not loading:
+ * left for a retry (RETRY, QUEUED again, LEFT).  The write order refuses
+ * those servers to later files (order.h). */
+uint32_t spool_owed_below(const struct spool *s, const char *name);
+/* f's retry for servers finished: RETRY files named above it that owe any
+ * of them are due now (they were held back behind it). */
+void spool_wake_owing(struct spool *s, const struct spool_file *f, uint32_t servers, int64_t now);
 
 /* QUEUED + SETTLE + LOADING: work that a one-shot run still waits for. */
 size_t spool_unfinished(const struct spool *s);
