@@ -121,7 +121,7 @@ static void test_errors_name_file_line_key(void **state)
         struct cfg c;
         char err[512] = "";
         int r = T(cases[i].text, &c, err, sizeof(err));
-        if (r != CFG_EX_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
+        if (r != MEMC_EXIT_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
             fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
     }
 }
@@ -171,7 +171,7 @@ static void test_key_given_twice(void **state)
         struct cfg c;
         char err[512] = "";
         int r = T(cases[i].text, &c, err, sizeof(err));
-        if (r != CFG_EX_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
+        if (r != MEMC_EXIT_CONFIG || strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
             fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
     }
     struct cfg c;
@@ -203,7 +203,7 @@ static void test_key_given_twice(void **state)
     FILE *f = fopen(path, "w");
     fputs("workers = 2\nworkers = 3\n", f);
     fclose(f);
-    assert_int_equal(cfg_load(&c, 3, argv, err, sizeof(err), &exit_now), CFG_EX_CONFIG);
+    assert_int_equal(cfg_load(&c, 3, argv, err, sizeof(err), &exit_now), MEMC_EXIT_CONFIG);
     char want[128];
     snprintf(want, sizeof(want), "%s:2: workers: already set at line 1", path);
     assert_non_null(strstr(err, want));
@@ -216,10 +216,10 @@ static void test_validate(void **state)
     struct cfg c;
     char err[256];
     assert_int_equal(T("idfa=\ngaid=\nadid=\ndvid=\n", &c, err, sizeof(err)), 0);
-    assert_int_equal(cfg_validate(&c, err, sizeof(err)), CFG_EX_CONFIG);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), MEMC_EXIT_CONFIG);
     assert_non_null(strstr(err, "no device type"));
     assert_int_equal(T("pattern = /a*/x/*.gz\n", &c, err, sizeof(err)), 0);
-    assert_int_equal(cfg_validate(&c, err, sizeof(err)), CFG_EX_CONFIG);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), MEMC_EXIT_CONFIG);
     char dir[64], glob[64];
     assert_int_equal(cfg_split_pattern("/var/spool/x/*.tsv.gz", dir, 64, glob, 64), 0);
     assert_string_equal(dir, "/var/spool/x");
@@ -264,19 +264,19 @@ static void test_command_line(void **state)
     assert_true(c.oneshot && c.dry);
     /* bad values on the command line are usage errors (64) */
     assert_int_equal(L(&c, err, sizeof(err), "--config", path, "--workers", "x", NULL),
-                     CFG_EX_USAGE);
+                     MEMC_EXIT_USAGE);
     assert_non_null(strstr(err, "--workers"));
-    assert_int_equal(L(&c, err, sizeof(err), "--no-such-option", NULL), CFG_EX_USAGE);
-    assert_int_equal(L(&c, err, sizeof(err), "stray", NULL), CFG_EX_USAGE);
+    assert_int_equal(L(&c, err, sizeof(err), "--no-such-option", NULL), MEMC_EXIT_USAGE);
+    assert_int_equal(L(&c, err, sizeof(err), "stray", NULL), MEMC_EXIT_USAGE);
     /* a missing file named with --config is a config error (78) */
     assert_int_equal(L(&c, err, sizeof(err), "--config", "/nonexistent/x.conf", NULL),
-                     CFG_EX_CONFIG);
+                     MEMC_EXIT_CONFIG);
     assert_non_null(strstr(err, "/nonexistent/x.conf"));
     /* a bad file: 78 with file:line */
     FILE *f = fopen(path, "w");
     fputs("workers = 2\nthreads = many\n", f);
     fclose(f);
-    assert_int_equal(L(&c, err, sizeof(err), "--config", path, NULL), CFG_EX_CONFIG);
+    assert_int_equal(L(&c, err, sizeof(err), "--config", path, NULL), MEMC_EXIT_CONFIG);
     assert_non_null(strstr(err, ":2: threads:"));
     unlink(path);
 }
@@ -301,14 +301,14 @@ static void test_every_option(void **state)
     assert_int_equal(c.log_level, CFG_LOG_DEBUG);
     assert_true(c.selftest && c.check_config && !c.oneshot && !c.dry);
     assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--log-level", "loud", NULL),
-                     CFG_EX_USAGE);
+                     MEMC_EXIT_USAGE);
     assert_non_null(strstr(err, "'loud' is not one of"));
     assert_int_equal(
         L(&c, err, sizeof(err), "-c", "/dev/null", "--distribution", "ketama_weighted", NULL), 0);
     assert_int_equal(c.distribution, CFG_DIST_KETAMA_WEIGHTED);
     assert_string_equal(cfg_distribution_name(c.distribution), "ketama_weighted");
     assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--distribution", "md5", NULL),
-                     CFG_EX_USAGE);
+                     MEMC_EXIT_USAGE);
     assert_non_null(strstr(err, "--distribution: 'md5' is not one of ketama, ketama_weighted"));
 
     char *argv[] = {(char *)"memc-load", (char *)"-V", NULL};
@@ -322,7 +322,7 @@ static void test_every_option(void **state)
     for (int i = 0; i < 65; i++)
         many[n++] = (char *)"-w", many[n++] = (char *)"2";
     many[n] = NULL;
-    assert_int_equal(cfg_load(&c, n, many, err, sizeof(err), &exit_now), CFG_EX_USAGE);
+    assert_int_equal(cfg_load(&c, n, many, err, sizeof(err), &exit_now), MEMC_EXIT_USAGE);
     assert_string_equal(err, "too many options");
 }
 
@@ -424,7 +424,7 @@ static void test_did_you_mean_key(void **state)
         struct cfg c;
         char err[512] = "";
         int r = T(cases[i].text, &c, err, sizeof(err));
-        if (r != CFG_EX_CONFIG || strcmp(err, cases[i].msg) != 0)
+        if (r != MEMC_EXIT_CONFIG || strcmp(err, cases[i].msg) != 0)
             fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
     }
 }
@@ -452,7 +452,7 @@ static void test_did_you_mean_option(void **state)
         struct cfg c;
         char err[512] = "";
         int r = L(&c, err, sizeof(err), "-c", "/dev/null", cases[i].arg, cases[i].val, NULL);
-        if (r != CFG_EX_USAGE || strcmp(err, cases[i].msg) != 0)
+        if (r != MEMC_EXIT_USAGE || strcmp(err, cases[i].msg) != 0)
             fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, cases[i].msg);
     }
 }
@@ -503,7 +503,7 @@ static void test_server_syntax(void **state)
         snprintf(text, sizeof(text), "workers = 2\nidfa = %s\n", bad[i].addr);
         snprintf(want, sizeof(want), "%s:2: idfa: ", path);
         int r = check_file(text, path, &c, err, sizeof(err));
-        if (r != CFG_EX_CONFIG || strncmp(err, want, strlen(want)) != 0 || !strstr(err, bad[i].why))
+        if (r != MEMC_EXIT_CONFIG || strncmp(err, want, strlen(want)) != 0 || !strstr(err, bad[i].why))
             fail_msg("'%s': got %d '%s', want '%s...%s'", bad[i].addr, r, err, want, bad[i].why);
     }
     struct cfg c;
@@ -513,7 +513,7 @@ static void test_server_syntax(void **state)
     assert_string_equal(c.addr[0], "[::1]:11211,mc-1.example_x:65535,10.0.0.1:1");
     /* on the command line the same mistake is a usage error (64) */
     assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--gaid", "h:1;h:2", NULL),
-                     CFG_EX_USAGE);
+                     MEMC_EXIT_USAGE);
     assert_string_equal(err, "--gaid: 'h:1;h:2': servers are separated by ',', not ';'");
     unlink(path);
 }
@@ -546,7 +546,7 @@ static void test_range_error(void **state)
         char want[512], err[1024] = "";
         snprintf(want, sizeof(want), "%s%s", path, cases[i].msg);
         int r = check_file(cases[i].text, path, &c, err, sizeof(err));
-        if (r != CFG_EX_CONFIG || strncmp(err, want, strlen(want)) != 0)
+        if (r != MEMC_EXIT_CONFIG || strncmp(err, want, strlen(want)) != 0)
             fail_msg("case %zu: got %d '%s', want '%s'", i, r, err, want);
     }
     unlink(path);
@@ -566,7 +566,7 @@ static void test_every_key_given_twice(void **state)
         snprintf(want, sizeof(want), "test.conf:3: %s: already set at line 1 (give each key once)",
                  k.key);
         int r = T(text, &c, err, sizeof(err));
-        if (r != CFG_EX_CONFIG || strcmp(err, want) != 0)
+        if (r != MEMC_EXIT_CONFIG || strcmp(err, want) != 0)
             fail_msg("%s: got %d '%s', want '%s'", k.key, r, err, want);
     }
 }

@@ -122,7 +122,7 @@ int check_config(const struct cfg *c)
     char err[512], dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
     if (memc_map_init(&map, c, err, sizeof(err)) < 0) {
         fprintf(stderr, "memc-load: %s\n", err);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     cfg_split_pattern(c->pattern, dir, sizeof(dir), glob, sizeof(glob));
     /* The daemon would wait for a missing spool (a mount that comes later),
@@ -174,5 +174,5 @@ int check_config(const struct cfg *c)
                    map.servers[g].name, cfg_type_name(map.servers[g].type),
                    (unsigned long long)stats[g].evictions);
     memc_map_free(&map);
-    return bad ? 1 : 0;
+    return bad ? MEMC_EXIT_FAILED : MEMC_EXIT_OK;
 }

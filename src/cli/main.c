@@ -25,13 +25,13 @@ int main(int argc, char **argv)
         return 0;
     if (r) {
         fprintf(stderr, "memc-load: %s\n", err);
-        if (r == CFG_EX_USAGE)
+        if (r == MEMC_EXIT_USAGE)
             fprintf(stderr, "Try 'memc-load --help'.\n");
         return r;
     }
     log_init(c.log_level);
     if (c.selftest)
-        return pack_selftest() == 0 ? 0 : 1;
+        return pack_selftest() == 0 ? MEMC_EXIT_OK : MEMC_EXIT_FAILED;
     if (c.check_config)
         return check_config(&c);
     return master_run(&c, argc, argv, worker_main);

@@ -109,7 +109,7 @@ static int vfy_args(struct vfy_cli *a, int argc, char **argv, char *err, size_t 
     a->cargv = calloc((size_t)argc + 1, sizeof(*a->cargv));
     if (!a->files || !a->cargv) {
         snprintf(err, len, "out of memory");
-        return CFG_EX_USAGE;
+        return MEMC_EXIT_USAGE;
     }
     a->cargv[a->cargc++] = argv[0];
     int only_files = 0;
@@ -125,7 +125,7 @@ static int vfy_args(struct vfy_cli *a, int argc, char **argv, char *err, size_t 
         } else {
             int r = vfy_own_opt(a, argc, argv, &i, err, len);
             if (r < 0)
-                return CFG_EX_USAGE;
+                return MEMC_EXIT_USAGE;
             if (r)
                 continue;
             a->cargv[a->cargc++] = argv[i];
@@ -135,7 +135,7 @@ static int vfy_args(struct vfy_cli *a, int argc, char **argv, char *err, size_t 
     }
     if (!a->nfiles) {
         snprintf(err, len, "verify: no FILE given");
-        return CFG_EX_USAGE;
+        return MEMC_EXIT_USAGE;
     }
     return 0;
 }
@@ -167,7 +167,7 @@ static int vfy_read_files(struct pipe *p, const struct vfy_cli *a, struct vfy_re
         int fd = open(a->files[i], O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             fprintf(stderr, "memc-load: %s: %s\n", a->files[i], strerror(errno));
-            return 66;
+            return MEMC_EXIT_NOINPUT;
         }
         struct pipe_stats st;
         pipe_load(p, fd, &st, NULL, NULL);
@@ -177,7 +177,7 @@ static int vfy_read_files(struct pipe *p, const struct vfy_cli *a, struct vfy_re
         rd->errors += st.errors;
         if (st.status == PIPE_IOERR) {
             fprintf(stderr, "memc-load: %s: %s\n", a->files[i], st.why);
-            return 66;
+            return MEMC_EXIT_NOINPUT;
         }
         if (st.status == PIPE_CORRUPT)
             fprintf(stderr,
@@ -315,24 +315,24 @@ static int vfy_config(struct cfg *c, const struct vfy_cli *a, int *exit_now)
     int r = cfg_load(c, a->cargc, a->cargv, err, sizeof(err), exit_now);
     if (!r && !*exit_now && (c->oneshot || c->dry || c->selftest || c->check_config)) {
         snprintf(err, sizeof(err), "verify: --oneshot, --dry, -t and --check-config do not apply");
-        r = CFG_EX_USAGE;
+        r = MEMC_EXIT_USAGE;
     }
     if (r) {
         fprintf(stderr, "memc-load: %s\n", err);
-        if (r == CFG_EX_USAGE)
+        if (r == MEMC_EXIT_USAGE)
             fprintf(stderr, "Try 'memc-load verify --help'.\n");
     }
     return r;
 }
 
 /* Read the files into a sample and read it back; the exit status. */
-static int mc_xchg_run_cli(struct cfg *c, struct vfy_cli *a, const struct memc_map *map)
+static int vfy_run_cli(struct cfg *c, struct vfy_cli *a, const struct memc_map *map)
 {
     struct pipe *p = NULL;
     struct vfy_read rd;
     struct vfy_result *res = calloc(1, sizeof(*res));
     c->dry = 1; /* the pipeline parses, packs and routes, and writes nothing */
-    int st = 70;
+    int st = MEMC_EXIT_SOFTWARE;
     if (!res || pipe_create(&p, c, map) < 0 || pipe_sample_enable(p, a->sample, a->seed, 1) < 0) {
         fprintf(stderr, "memc-load: verify: out of memory\n");
         goto out;
@@ -342,10 +342,12 @@ static int mc_xchg_run_cli(struct cfg *c, struct vfy_cli *a, const struct memc_m
         goto out;
     if (vfy_readback(pipe_sample(p), map, c->io_timeout_ms, res) < 0) {
         fprintf(stderr, "memc-load: verify: out of memory\n");
-        st = 70;
+        st = MEMC_EXIT_SOFTWARE;
         goto out;
     }
-    st = res->unreachable ? 75 : (res->missing || res->different) ? 1 : 0;
+    st = res->unreachable                   ? MEMC_EXIT_TEMPFAIL
+         : (res->missing || res->different) ? MEMC_EXIT_FAILED
+                                            : MEMC_EXIT_OK;
     if (a->json)
         vfy_print_json(map, a, &rd, res, st);
     else
@@ -364,7 +366,7 @@ int verify_main(int argc, char **argv)
     char err[512];
     int exit_now = 0;
     int st = vfy_args(&a, argc, argv, err, sizeof(err));
-    if (st == CFG_EX_USAGE)
+    if (st == MEMC_EXIT_USAGE)
         fprintf(stderr, "memc-load: %s\nTry 'memc-load verify --help'.\n", err);
     if (st == 1) /* --help */
         exit_now = 1, st = 0;
@@ -378,10 +380,10 @@ int verify_main(int argc, char **argv)
     qsort(a.files, (size_t)a.nfiles, sizeof(*a.files), vfy_name_cmp);
     if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "memc-load: %s\n", err);
-        st = CFG_EX_CONFIG;
+        st = MEMC_EXIT_CONFIG;
         goto out;
     }
-    st = mc_xchg_run_cli(&c, &a, &map);
+    st = vfy_run_cli(&c, &a, &map);
     memc_map_free(&map);
 out:
     free(a.files);

@@ -619,7 +619,7 @@ static int cfg_unknown_key(const char *name, int lineno, const char *key, char *
                  near);
     else
         cfg_errf(err, errlen, "%s:%d: %s: unknown key", name, lineno, key);
-    return CFG_EX_CONFIG;
+    return MEMC_EXIT_CONFIG;
 }
 
 /* One `key = value` line s (trimmed, not empty).  seen[row] is the line
@@ -631,7 +631,7 @@ static int cfg_parse_line(struct cfg *c, const char *name, int lineno, char *s, 
     char *eq = strchr(s, '=');
     if (!eq) {
         cfg_errf(err, errlen, "%s:%d: expected 'key = value', got '%s'", name, lineno, s);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     char *k_end = eq;
     while (k_end > s && cfg_is_blank(k_end[-1]))
@@ -642,7 +642,7 @@ static int cfg_parse_line(struct cfg *c, const char *name, int lineno, char *s, 
         v++;
     if (!*s) {
         cfg_errf(err, errlen, "%s:%d: missing key before '='", name, lineno);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     const struct cfg_row *r = cfg_row_of_key(s);
     if (!r)
@@ -650,13 +650,13 @@ static int cfg_parse_line(struct cfg *c, const char *name, int lineno, char *s, 
     char why[512] = "";
     if (r->set(r, cfg_field(c, r), v, why, sizeof(why)) < 0) {
         cfg_errf(err, errlen, "%s:%d: %s: %s", name, lineno, s, why);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     int *first = &seen[r - cfg_rows];
     if (*first) {
         cfg_errf(err, errlen, "%s:%d: %s: already set at line %d (give each key once)", name,
                  lineno, s, *first);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     *first = lineno;
     return 0;
@@ -676,14 +676,14 @@ int cfg_parse_text(struct cfg *c, const char *name, const char *text, size_t len
         if (n >= sizeof(line)) {
             cfg_errf(err, errlen, "%s:%d: line longer than %zu bytes", name, lineno,
                      sizeof(line) - 1);
-            return CFG_EX_CONFIG;
+            return MEMC_EXIT_CONFIG;
         }
         memcpy(line, text + pos, n);
         line[n] = 0;
         pos += n + (nl ? 1 : 0);
         if (memchr(line, 0, n)) {
             cfg_errf(err, errlen, "%s:%d: NUL byte in line", name, lineno);
-            return CFG_EX_CONFIG;
+            return MEMC_EXIT_CONFIG;
         }
         char *s = cfg_trim(line);
         if (!*s)
@@ -700,12 +700,12 @@ int cfg_parse_file(struct cfg *c, const char *path, char *err, size_t errlen)
     FILE *f = fopen(path, "re");
     if (!f) {
         cfg_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     /* Config files are small; 1 MiB is far beyond any real one. */
     size_t cap = 1 << 20, len = 0;
     char *buf = malloc(cap);
-    int r = CFG_EX_CONFIG;
+    int r = MEMC_EXIT_CONFIG;
     if (!buf) {
         cfg_errf(err, errlen, "%s: out of memory", path);
         goto out;
@@ -755,7 +755,7 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen)
                  "pattern '%s': needs a directory and a file glob, with no glob characters in "
                  "the directory part",
                  c->pattern);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     int types = 0, servers = 0;
     char why[256];
@@ -766,16 +766,16 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen)
     }
     if (!types) {
         cfg_errf(err, errlen, "no device type has a memcached address");
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     if (servers > CFG_MAX_SERVERS) {
         cfg_errf(err, errlen, "%d memcached servers configured, at most %d supported", servers,
                  CFG_MAX_SERVERS);
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     if (c->max_line_bytes > c->block_bytes * 64) {
         cfg_errf(err, errlen, "max_line_bytes may be at most 64 x block_bytes");
-        return CFG_EX_CONFIG;
+        return MEMC_EXIT_CONFIG;
     }
     return 0;
 }
@@ -826,7 +826,8 @@ void cfg_usage(void)
     printf("\n"
            "The config file takes these settings and more: see memc-load.conf(5).\n"
            "Exit status: 0 success; 1 a file failed (error rate, corrupt input);\n"
-           "75 a file was left in place (memcached unreachable, stopped);\n"
+           "75 a file was left in place (memcached unreachable, stopped) or the spool\n"
+           "is locked by another instance; 66 no spool directory (--oneshot);\n"
            "64 bad command line; 78 bad configuration.\n"
            "--check-config: 0 all good; 1 spool missing or not writable by the service\n"
            "user, or a memcached failed its probe; 64 bad command line; 78 bad\n"
@@ -909,7 +910,7 @@ static int cfg_bad_option(char **argv, char *err, size_t errlen)
 {
     if (optopt && optopt < 256) {
         cfg_errf(err, errlen, "option -%c: unknown or missing its value", optopt);
-        return CFG_EX_USAGE;
+        return MEMC_EXIT_USAGE;
     }
     const char *arg = argv[optind - 1], *near = NULL;
     if (arg[0] == '-' && arg[1] == '-') {
@@ -925,7 +926,7 @@ static int cfg_bad_option(char **argv, char *err, size_t errlen)
                  near);
     else
         cfg_errf(err, errlen, "%s: unknown option or missing value", arg);
-    return CFG_EX_USAGE;
+    return MEMC_EXIT_USAGE;
 }
 
 /* Options that are settings are kept as row/value pairs and applied after
@@ -940,14 +941,14 @@ struct cfg_cli {
 };
 
 /* One option: a setting goes into cli, a mode switch or --config into *c at
- * once, --help and --version print and set *exit_now.  0 or CFG_EX_USAGE. */
+ * once, --help and --version print and set *exit_now.  0 or MEMC_EXIT_USAGE. */
 static int cfg_take_option(struct cfg *c, const struct cfg_row *r, struct cfg_cli *cli, char *err,
                            size_t errlen, int *exit_now)
 {
     if (r->key) {
         if (cli->nsets == (int)CFG_NELEM(cli->sets)) {
             cfg_errf(err, errlen, "too many options");
-            return CFG_EX_USAGE;
+            return MEMC_EXIT_USAGE;
         }
         cli->sets[cli->nsets].row = r;
         cli->sets[cli->nsets].val = optarg;
@@ -958,7 +959,7 @@ static int cfg_take_option(struct cfg *c, const struct cfg_row *r, struct cfg_cl
     int x = r->set(r, cfg_field(c, r), optarg ? optarg : "", why, sizeof(why));
     if (x < 0) {
         cfg_errf(err, errlen, "--%s: %s", r->lopt, why);
-        return CFG_EX_USAGE;
+        return MEMC_EXIT_USAGE;
     }
     if (x > 0)
         *exit_now = 1;
@@ -969,7 +970,7 @@ static int cfg_take_option(struct cfg *c, const struct cfg_row *r, struct cfg_cl
 
 /* Walk the command line: mode flags and --config go into *c at once,
  * settings into cli.  Returns 0 (*exit_now set after --help / --version) or
- * CFG_EX_USAGE. */
+ * MEMC_EXIT_USAGE. */
 static int cfg_read_args(struct cfg *c, int argc, char **argv, struct cfg_cli *cli, char *err,
                          size_t errlen, int *exit_now)
 {
@@ -987,11 +988,11 @@ static int cfg_read_args(struct cfg *c, int argc, char **argv, struct cfg_cli *c
     }
     if (optind < argc) {
         cfg_errf(err, errlen, "unexpected argument '%s'", argv[optind]);
-        return CFG_EX_USAGE;
+        return MEMC_EXIT_USAGE;
     }
     if (c->no_probe && !c->check_config) {
         cfg_errf(err, errlen, "--no-probe: only with --check-config");
-        return CFG_EX_USAGE;
+        return MEMC_EXIT_USAGE;
     }
     return 0;
 }
@@ -1007,7 +1008,7 @@ static int cfg_check_cli(const struct cfg_cli *cli, char *err, size_t errlen)
         const struct cfg_row *r = cli->sets[i].row;
         if (r->set(r, cfg_field(&scratch, r), cli->sets[i].val, why, sizeof(why)) < 0) {
             cfg_errf(err, errlen, "--%s: %s", r->lopt, why);
-            return CFG_EX_USAGE;
+            return MEMC_EXIT_USAGE;
         }
     }
     return 0;

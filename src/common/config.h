@@ -11,6 +11,8 @@
 #ifndef MEMC_CONFIG_H
 #define MEMC_CONFIG_H
 
+#include "exitcode.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,10 +27,6 @@
 #define MEMC_SYSCONFDIR "/etc"
 #endif
 #define CFG_DEFAULT_FILE MEMC_SYSCONFDIR "/memc-load/memc-load.conf"
-
-/* sysexits.h values, spelled out so the meaning is visible where used. */
-#define CFG_EX_USAGE 64
-#define CFG_EX_CONFIG 78
 
 enum cfg_log_level { CFG_LOG_ERR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG_LOG_DEBUG = 7 };
 
@@ -84,12 +82,12 @@ void cfg_defaults(struct cfg *c);
  * Parse the command line into *c (after defaults), find the config file
  * (--config, else the default path if it exists), load it, then apply the
  * command line again so it overrides the file.  Writes a message to err on
- * failure and returns 0, CFG_EX_USAGE or CFG_EX_CONFIG.  Returns 0 with
+ * failure and returns 0, MEMC_EXIT_USAGE or MEMC_EXIT_CONFIG.  Returns 0 with
  * *exit_now set for --help / --version (already printed).
  */
 int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen, int *exit_now);
 
-/* Parse one config file into *c.  0 on success, CFG_EX_CONFIG with a
+/* Parse one config file into *c.  0 on success, MEMC_EXIT_CONFIG with a
  * "file:line: key: reason" message otherwise (a key given twice names both
  * lines).  A missing file is an error. */
 int cfg_parse_file(struct cfg *c, const char *path, char *err, size_t errlen);

@@ -28,7 +28,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -700,6 +699,8 @@ static void master_on_event(struct master *m, uint64_t tag)
 
 /* ---- setup, loop, exit ----------------------------------------------------- */
 
+/* 0: run; an exit status (enum memc_exit); -EINTR: stopped before it
+ * could start (exit 0). */
 static int master_setup(struct master *m)
 {
     sigset_t set;
@@ -714,29 +715,29 @@ static int master_setup(struct master *m)
         (m->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
         log_printf(LOG_ERR, "cannot set up the event loop (signals, epoll, timerfd): %s",
                    strerror(errno));
-        return -1;
+        return MEMC_EXIT_FAILED; /* said why */
     }
     struct itimerspec its = {{0, 100000000}, {0, 100000000}};
     if (timerfd_settime(m->timerfd, 0, &its, NULL) < 0) {
         log_printf(LOG_ERR, "timerfd_settime: %s", strerror(errno));
-        return -1;
+        return MEMC_EXIT_FAILED; /* said why */
     }
     if (master_poll_add(m, m->sigfd, TAG_SIG) < 0 || master_poll_add(m, m->timerfd, TAG_TIMER) < 0)
-        return -1;
+        return MEMC_EXIT_FAILED; /* said why */
     int r = master_open_watch(m, &m->watch, 1);
     if ((r == -ENOENT || r == -ENOTDIR) && m->cfg.oneshot) {
         log_printf(LOG_ERR, "spool directory %s does not exist", m->watch.dir);
-        return -EX_NOINPUT;
+        return MEMC_EXIT_NOINPUT;
     }
     if (r == -ENOENT || r == -ENOTDIR)
         log_printf(LOG_WARNING, "spool directory %s does not exist (yet); waiting for it",
                    m->watch.dir);
     else if (r < 0)
-        return -1;
+        return MEMC_EXIT_FAILED; /* said why */
     if (r == 0 && (r = master_lock(m, &m->watch, 1)) < 0)
-        return r == -EINTR ? -EINTR : -EX_TEMPFAIL;
+        return r == -EINTR ? -EINTR : MEMC_EXIT_TEMPFAIL;
     if (m->watch.infd >= 0 && master_poll_add(m, m->watch.infd, TAG_INOTIFY) < 0)
-        return -1;
+        return MEMC_EXIT_FAILED; /* said why */
     spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
     struct pool_events ev = {m, master_on_result, master_on_turn, master_on_died, master_in_child};
     pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev, m->worker);
@@ -781,7 +782,7 @@ static int master_exit_code(struct master *m)
         const size_t *n = m->spool.count; /* not renamed is left too */
         int left = n[SPOOL_LEFT] || spool_unfinished(&m->spool) || n[SPOOL_DONE] || n[SPOOL_BAD] ||
                    n[SPOOL_STUCK];
-        code = failed ? MASTER_EX_FAILED : left ? MASTER_EX_TEMPFAIL : 0;
+        code = failed ? MEMC_EXIT_FAILED : left ? MEMC_EXIT_TEMPFAIL : 0;
     }
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
@@ -832,7 +833,7 @@ int master_run(const struct cfg *c, int argc, char **argv, pool_proc_fn worker)
     }
     if (memc_map_init(&m->map, c, err, sizeof(err)) < 0) {
         log_printf(LOG_ERR, "%s", err);
-        code = CFG_EX_CONFIG;
+        code = MEMC_EXIT_CONFIG;
     } else if ((code = master_setup(m)) == 0) {
         master_loop(m);
         spool_renames(&m->spool, INT64_MAX); /* a last try, whatever the back-off */
@@ -845,10 +846,7 @@ int master_run(const struct cfg *c, int argc, char **argv, pool_proc_fn worker)
             report_tty_summary(&m->report);
         code = master_exit_code(m);
     } else {
-        code = code == -EX_NOINPUT    ? EX_NOINPUT
-               : code == -EX_TEMPFAIL ? EX_TEMPFAIL
-               : code == -EINTR       ? 0
-                                      : 1;
+        code = code == -EINTR ? MEMC_EXIT_OK : code; /* stopped while waiting for the lock */
     }
     master_free(m);
     return code;

@@ -9,10 +9,6 @@
 #include "config.h"
 #include "pool.h"
 
-/* Exit codes beyond config's 64/78. */
-#define MASTER_EX_FAILED 1    /* a file failed (error rate, corrupt) */
-#define MASTER_EX_TEMPFAIL 75 /* a file was left in place (memcached down, stopped) */
-
 /* argv is kept for SIGHUP reloads (the command line keeps overriding the
  * config file).  worker is what each forked worker runs (worker_main). */
 int master_run(const struct cfg *c, int argc, char **argv, pool_proc_fn worker);

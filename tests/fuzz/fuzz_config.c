@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg_defaults(&c);
     err[0] = 0;
     int r = cfg_parse_text(&c, "fuzz.conf", (const char *)data, size, err, sizeof(err));
-    if (r != 0 && (r != CFG_EX_CONFIG || !err[0] || strlen(err) >= sizeof(err)))
+    if (r != 0 && (r != MEMC_EXIT_CONFIG || !err[0] || strlen(err) >= sizeof(err)))
         abort();
     if (r == 0)
         cfg_validate(&c, err, sizeof(err));
