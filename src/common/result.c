@@ -1,5 +1,6 @@
 /*
- * result.c — the words for the kinds of bad line (result.h).
+ * result.c — the words for the kinds of bad line, and adding up a load's
+ * counters (result.h).
  */
 #include "result.h"
 
@@ -19,4 +20,18 @@ static const char *const parse_texts[PARSE_STATUS_MAX] = {
 const char *parse_status_text(enum parse_status s)
 {
     return (s >= 0 && s < PARSE_STATUS_MAX) ? parse_texts[s] : "?";
+}
+
+void pipe_stats_add(struct pipe_stats *to, const struct pipe_stats *from)
+{
+#define PIPE_ADD(f, journal, metric, help) to->f += from->f;
+    PIPE_COUNTERS(PIPE_ADD)
+#undef PIPE_ADD
+#define PIPE_TYPE_ADD(f, n, metric, help)                                                          \
+    for (int i = 0; i < (n); i++)                                                                  \
+        to->f[i] += from->f[i];
+    PIPE_TYPE_COUNTERS(PIPE_TYPE_ADD)
+#undef PIPE_TYPE_ADD
+    for (int i = 0; i < PARSE_STATUS_MAX; i++)
+        to->err_by[i] += from->err_by[i];
 }

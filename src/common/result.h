@@ -50,33 +50,65 @@ struct pipe_example {
     char text[96]; /* escaped start of the line, or the key and server answer */
 };
 
+/*
+ * The counters of a load, listed once (cf. memcached's THREAD_STATS_FIELDS).
+ * Each row makes a uint64_t field of struct pipe_stats, its part of
+ * pipe_stats_add() (blocks into a load, loads into the master's metrics),
+ * its journal field on a result entry (report.c) and, when it has one, its
+ * metric family (metrics.c):
+ *   X(field, journal field or NULL, metric family or NULL, help)
+ * Per device type: PIPE_TYPE_COUNTERS, arrays of n, "type" label.
+ */
+#define PIPE_COUNTERS(X)                                                                           \
+    X(lines, "MEMC_LINES", NULL, "non-blank lines")                                                \
+    X(records, NULL, NULL, "lines that parsed")                                                    \
+    X(stored, "MEMC_RECORDS", NULL, "records memcached stored (dry run: would have)")              \
+    X(errors, "MEMC_ERRORS", NULL, "error lines and records memcached refused")                    \
+    X(deferred, "MEMC_DEFERRED", NULL,                                                             \
+      "records not stored: a server unreachable, or not its turn")                                 \
+    X(dirty, "MEMC_DIRTY_APPS", NULL, "records with dropped app items")                            \
+    X(bytes_in, NULL, "read_bytes_total", "Compressed bytes read from spool files.")               \
+    X(bytes_out, NULL, NULL, "inflated bytes")                                                     \
+    X(evictions, "MEMC_EVICTIONS", "evictions_total",                                              \
+      "Items memcached evicted while memc-load loaded into it.")                                   \
+    X(verify_sampled, "MEMC_VERIFY_SAMPLED", NULL, "records read back (verify_sample)")            \
+    X(verify_missing, "MEMC_VERIFY_MISSING", NULL, "... that memcached did not have")              \
+    X(verify_different, "MEMC_VERIFY_DIFFERENT", NULL, "... that it had with other bytes")
+/* X(field, n, metric family, help); errors_by[CFG_MAX_TYPES]: no known type */
+#define PIPE_TYPE_COUNTERS(X)                                                                      \
+    X(stored_by, CFG_MAX_TYPES, "records_stored_total",                                            \
+      "Records memcached stored, by device type.")                                                 \
+    X(errors_by, CFG_MAX_TYPES + 1, "error_lines_total",                                           \
+      "Error lines and refused records, by device type (unknown: no type).")                       \
+    X(dirty_by, CFG_MAX_TYPES, "dirty_apps_records_total",                                         \
+      "Records stored with app items dropped, by device type.")
+
 struct pipe_stats {
-    uint64_t lines;    /* non-blank lines */
-    uint64_t records;  /* lines that parsed */
-    uint64_t stored;   /* records memcached stored (or, dry run, would have) */
-    uint64_t errors;   /* error lines + records memcached refused */
-    uint64_t deferred; /* records not stored because a server was unreachable */
-    uint64_t dirty;    /* records with dropped app items */
-    uint64_t err_by[PARSE_STATUS_MAX];
-    /* by device type (index as cfg_type_name; errors: [CFG_MAX_TYPES] = no
-     * known type at the start of the line) */
-    uint64_t stored_by[CFG_MAX_TYPES], errors_by[CFG_MAX_TYPES + 1], dirty_by[CFG_MAX_TYPES];
-    uint64_t bytes_in;  /* compressed bytes consumed */
-    uint64_t bytes_out; /* inflated bytes */
-    int possibly_lost;  /* a server failed after acking records of this file */
-    int truncated;      /* PIPE_CORRUPT because the data ends short (may still grow) */
-    int status;         /* enum pipe_status */
-    char why[192];      /* for PIPE_CORRUPT / PIPE_IOERR */
+#define PIPE_FIELD(f, journal, metric, help) uint64_t f;
+    PIPE_COUNTERS(PIPE_FIELD)
+#undef PIPE_FIELD
+#define PIPE_TYPE_FIELD(f, n, metric, help) uint64_t f[n];
+    PIPE_TYPE_COUNTERS(PIPE_TYPE_FIELD)
+#undef PIPE_TYPE_FIELD
+    uint64_t err_by[PARSE_STATUS_MAX]; /* errors by kind */
+    int possibly_lost;                 /* a server failed after acking records of this file */
+    int truncated; /* PIPE_CORRUPT because the data ends short (may still grow) */
+    int status;    /* enum pipe_status */
+    char why[192]; /* for PIPE_CORRUPT / PIPE_IOERR */
     int nexamples;
     struct pipe_example ex[PIPE_EXAMPLES];
-    /* after the load (worker.c): */
-    uint32_t wrote_mask;       /* servers (global index) that stored records of this file */
-    uint32_t deferred_mask;    /* servers with deferred records (down, or refused by the order) */
-    uint32_t lost_mask;        /* servers that failed after acking records of this file */
-    uint64_t evictions;        /* items those servers evicted during the load ("stats") */
-    uint32_t verify_sampled;   /* records read back (verify_sample; 0 = off) */
-    uint32_t verify_missing;   /* ... that memcached did not have */
-    uint32_t verify_different; /* ... that it had with other bytes */
+    uint32_t wrote_mask;    /* servers (global index) that stored records of this file */
+    uint32_t deferred_mask; /* servers with deferred records (down, or refused by the order) */
+    uint32_t lost_mask;     /* servers that failed after acking records of this file */
 };
+
+/* A row's journal field or metric family is there (not NULL). */
+static inline int pipe_named(const char *name)
+{
+    return name != 0;
+}
+
+/* to += from, every counter (not status, examples or masks). */
+void pipe_stats_add(struct pipe_stats *to, const struct pipe_stats *from);
 
 #endif

@@ -355,16 +355,7 @@ static void pipe_offer(struct pipe *p, struct pipe_block *b)
 static void pipe_merge(struct pipe *p, struct pipe_block *b)
 {
     struct pipe_stats *j = &p->job, *s = &b->st;
-    j->lines += s->lines;
-    j->records += s->records;
-    j->errors += s->errors;
-    j->dirty += s->dirty;
-    for (int i = 0; i < PARSE_STATUS_MAX; i++)
-        j->err_by[i] += s->err_by[i];
-    for (int i = 0; i <= CFG_MAX_TYPES; i++)
-        j->errors_by[i] += s->errors_by[i];
-    for (int i = 0; i < CFG_MAX_TYPES; i++)
-        j->dirty_by[i] += s->dirty_by[i];
+    pipe_stats_add(j, s); /* the packer's counts; the writer's follow */
     for (int i = 0; i < s->nexamples && j->nexamples < PIPE_EXAMPLES; i++) {
         j->ex[j->nexamples] = s->ex[i];
         j->ex[j->nexamples++].line += p->line_base;

@@ -78,17 +78,7 @@ static void metrics_time_load(struct metrics *m, int64_t ms)
 
 void metrics_add(struct metrics *m, const struct pipe_stats *st, int64_t load_ms)
 {
-    for (int t = 0; t < CFG_MAX_TYPES; t++) {
-        m->stored[t] += st->stored_by[t];
-        m->dirty_apps[t] += st->dirty_by[t];
-    }
-    for (int t = 0; t <= CFG_MAX_TYPES; t++)
-        m->errors[t] += st->errors_by[t];
-    m->bytes_read += st->bytes_in;
-    m->evictions += st->evictions;
-    m->verify_sampled += st->verify_sampled;
-    m->verify_missing += st->verify_missing;
-    m->verify_different += st->verify_different;
+    pipe_stats_add(&m->total, st);
     if (load_ms >= 0 && st->status != PIPE_ABORTED)
         metrics_time_load(m, load_ms);
     m->dirty = 1;
@@ -172,37 +162,37 @@ static void metrics_files(FILE *f, const struct metrics *m)
 /* The read-back: its parts in one family, its size in another. */
 static void metrics_verify(FILE *f, const struct metrics *m)
 {
-    uint64_t bad = m->verify_missing + m->verify_different;
-    uint64_t equal = m->verify_sampled > bad ? m->verify_sampled - bad : 0;
+    const struct pipe_stats *s = &m->total;
+    uint64_t bad = s->verify_missing + s->verify_different;
+    uint64_t equal = s->verify_sampled > bad ? s->verify_sampled - bad : 0;
     metrics_one(f, "verify_sampled_records_total", "counter",
                 "Records read back after loads (the sample; memc_load_verify_records_total "
                 "splits it).",
-                (long long)m->verify_sampled);
+                (long long)s->verify_sampled);
     metrics_head(f, "verify_records_total", "counter",
                  "Records read back after a load, by outcome (equal, missing, different).");
     fprintf(f, "memc_load_verify_records_total{outcome=\"equal\"} %llu\n",
             (unsigned long long)equal);
     fprintf(f, "memc_load_verify_records_total{outcome=\"missing\"} %llu\n",
-            (unsigned long long)m->verify_missing);
+            (unsigned long long)s->verify_missing);
     fprintf(f, "memc_load_verify_records_total{outcome=\"different\"} %llu\n",
-            (unsigned long long)m->verify_different);
+            (unsigned long long)s->verify_different);
 }
 
 static void metrics_counters(FILE *f, const struct metrics *m)
 {
     metrics_files(f, m);
-    metrics_head(f, "records_stored_total", "counter", "Records memcached stored, by device type.");
-    metrics_by_type(f, "records_stored_total", m->stored, 0);
-    metrics_head(f, "error_lines_total", "counter",
-                 "Error lines and refused records, by device type (unknown: no type).");
-    metrics_by_type(f, "error_lines_total", m->errors, 1);
-    metrics_head(f, "dirty_apps_records_total", "counter",
-                 "Records stored with app items dropped, by device type.");
-    metrics_by_type(f, "dirty_apps_records_total", m->dirty_apps, 0);
-    metrics_one(f, "read_bytes_total", "counter", "Compressed bytes read from spool files.",
-                (long long)m->bytes_read);
-    metrics_one(f, "evictions_total", "counter",
-                "Items memcached evicted while memc-load loaded into it.", (long long)m->evictions);
+    /* the load counters that have a family (result.h's table) */
+#define METRICS_TYPE_FAMILY(fld, n, metric, help)                                                  \
+    metrics_head(f, metric, "counter", help);                                                      \
+    metrics_by_type(f, metric, m->total.fld, (n) > CFG_MAX_TYPES);
+    PIPE_TYPE_COUNTERS(METRICS_TYPE_FAMILY)
+#undef METRICS_TYPE_FAMILY
+#define METRICS_FAMILY(fld, journal, metric, help)                                                 \
+    if (pipe_named(metric))                                                                        \
+        metrics_one(f, metric, "counter", help, (long long)m->total.fld);
+    PIPE_COUNTERS(METRICS_FAMILY)
+#undef METRICS_FAMILY
     metrics_verify(f, m);
     metrics_one(f, "last_success_timestamp_seconds", "gauge",
                 "When the last file was loaded successfully (Unix time; 0: never).",

@@ -49,9 +49,8 @@ struct metrics {
     int dirty;
     int64_t written_ms;
     uint64_t files[METRICS_NRESULTS];
-    uint64_t retries; /* incomplete loads, to be loaded again */
-    uint64_t stored[CFG_MAX_TYPES], errors[CFG_MAX_TYPES + 1], dirty_apps[CFG_MAX_TYPES];
-    uint64_t bytes_read, evictions, verify_sampled, verify_missing, verify_different;
+    uint64_t retries;                       /* incomplete loads, to be loaded again */
+    struct pipe_stats total;                /* every load's counters added up (result.h) */
     uint64_t load_in[METRICS_NBUCKETS + 1]; /* loads per bucket, not cumulative; last: +Inf */
     uint64_t loads;                         /* loads timed */
     int64_t load_ms;                        /* their total duration */

@@ -87,26 +87,31 @@ static void report_entry(struct report *r, const struct spool_file *f, const str
                          const char *result, const char *msgid, int prio, const char *msg,
                          int64_t now)
 {
-    char esc[LOG_NAME_LEN];
-    char f_file[LOG_NAME_LEN + 16], f_rec[48], f_err[48], f_rate[48], f_dur[48], f_lines[48],
-        f_dirty[48], f_bytes[48], f_res[48], f_vs[48], f_vm[48], f_vd[48], f_ev[48];
+    char esc[LOG_NAME_LEN], f_file[LOG_NAME_LEN + 16], f_rate[48], f_dur[48], f_bytes[48];
+    char f_res[48], counts[24][48];
+    const char *fields[32];
+    int n = 0, k = 0;
     log_name(f->name, esc, sizeof(esc));
     snprintf(f_file, sizeof(f_file), "MEMC_FILE=%s", esc);
-    snprintf(f_rec, sizeof(f_rec), "MEMC_RECORDS=%llu", (unsigned long long)st->stored);
-    snprintf(f_err, sizeof(f_err), "MEMC_ERRORS=%llu", (unsigned long long)st->errors);
     snprintf(f_rate, sizeof(f_rate), "MEMC_ERROR_RATE=%.6f", report_error_rate(st));
     snprintf(f_dur, sizeof(f_dur), "MEMC_DURATION_MS=%lld", (long long)(now - f->started_ms));
-    snprintf(f_lines, sizeof(f_lines), "MEMC_LINES=%llu", (unsigned long long)st->lines);
-    snprintf(f_dirty, sizeof(f_dirty), "MEMC_DIRTY_APPS=%llu", (unsigned long long)st->dirty);
     snprintf(f_bytes, sizeof(f_bytes), "MEMC_BYTES=%lld", (long long)f->st.size);
     snprintf(f_res, sizeof(f_res), "MEMC_RESULT=%s", result);
-    /* read-back and evictions (worker.c, after a complete load; 0 otherwise) */
-    snprintf(f_vs, sizeof(f_vs), "MEMC_VERIFY_SAMPLED=%u", st->verify_sampled);
-    snprintf(f_vm, sizeof(f_vm), "MEMC_VERIFY_MISSING=%u", st->verify_missing);
-    snprintf(f_vd, sizeof(f_vd), "MEMC_VERIFY_DIFFERENT=%u", st->verify_different);
-    snprintf(f_ev, sizeof(f_ev), "MEMC_EVICTIONS=%llu", (unsigned long long)st->evictions);
-    const char *const fields[] = {f_file,  f_rec, f_err, f_rate, f_dur, f_lines, f_dirty,
-                                  f_bytes, f_res, f_vs,  f_vm,   f_vd,  f_ev,    NULL};
+    fields[n++] = f_file;
+    fields[n++] = f_rate;
+    fields[n++] = f_dur;
+    fields[n++] = f_bytes;
+    fields[n++] = f_res;
+    /* the counters with a journal field (result.h's table) */
+#define REPORT_FIELD(fld, journal, metric, help)                                                   \
+    if (pipe_named(journal)) {                                                                     \
+        snprintf(counts[k], sizeof(counts[k]), "%s=%llu", journal ? journal : "",                  \
+                 (unsigned long long)st->fld);                                                     \
+        fields[n++] = counts[k++];                                                                 \
+    }
+    PIPE_COUNTERS(REPORT_FIELD)
+#undef REPORT_FIELD
+    fields[n] = NULL;
     log_event(prio, msgid, msg, fields);
     snprintf(r->last_result, sizeof(r->last_result), "last %s: %s, error rate %.2f%%", esc, result,
              100.0 * report_error_rate(st));
