@@ -1,12 +1,15 @@
 /*
  * route.h — memcached servers and routing: which server stores a key.
  *
- * Routing uses libmemcached's ketama consistent hashing, as the
- * `distribution` setting says: MEMCACHED_BEHAVIOR_KETAMA (ketama) or
- * MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (ketama_weighted, the libketama
- * continuum), so a client configured the same way with the same server list
- * finds our keys.  The master (health probes, re-warm masks, messages), the
- * workers (the writer) and the commands (verify, check) share this map.
+ * A device type's keys are spread over its servers the way the readers'
+ * client places them, as the `distribution` setting says (route.c has the
+ * details): libmemcached's ketama (ketama), the libketama continuum
+ * (ketama_weighted), libmemcached's modula with the `hash` setting
+ * (modula), python-memcache's crc modula (python_memcache) or pymemcache's
+ * rendezvous hashing (rendezvous).  A client configured the same way with
+ * the same server list finds our keys.  The master (health probes, re-warm
+ * masks, messages), the workers (the writer) and the commands (verify,
+ * get, check) share this map, so they all route alike.
  */
 #ifndef MEMC_ROUTE_H
 #define MEMC_ROUTE_H
@@ -22,6 +25,7 @@ struct memc_server {
     char host[256];
     char port[8];
     char name[300]; /* "host:port" for messages */
+    char node[300]; /* "host:port", numeric port, no [] (rendezvous hashes it) */
     int type;       /* device type index */
 };
 
@@ -31,10 +35,11 @@ struct memc_server {
 struct memc_map {
     int nservers;
     struct memc_server servers[CFG_MAX_SERVERS];
-    int first[CFG_MAX_TYPES];                   /* first global server index of the type */
-    int count[CFG_MAX_TYPES];                   /* 0: type not configured */
-    struct memcached_st *ketama[CFG_MAX_TYPES]; /* only for count > 1 */
-    int distribution;                           /* enum cfg_distribution */
+    int first[CFG_MAX_TYPES];               /* first global server index of the type */
+    int count[CFG_MAX_TYPES];               /* 0: type not configured */
+    struct memcached_st *mc[CFG_MAX_TYPES]; /* libmemcached's routing, count > 1 only */
+    int distribution;                       /* enum cfg_distribution */
+    int hash;                               /* enum cfg_hash (modula) */
 };
 
 int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t errlen);
@@ -43,5 +48,8 @@ void memc_map_free(struct memc_map *m);
 
 /* Global server index for a key of a configured type. */
 int memc_map_route(const struct memc_map *m, int type, const char *key, size_t len);
+
+/* MurmurHash3 x86_32 with seed 0 (pymemcache's murmur3_32; rendezvous). */
+uint32_t memc_murmur3_32(const void *data, size_t len);
 
 #endif
