@@ -18,22 +18,6 @@ ssize_t io_read(int fd, void *buf, size_t len)
     }
 }
 
-int io_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int64_t io_clock_us(clockid_t id)
 {
     struct timespec ts;

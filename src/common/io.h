@@ -1,6 +1,8 @@
 /*
- * io.h — the one place where EINTR and short reads/writes are handled,
- * plus monotonic time.  Functions return negative errno codes.
+ * io.h — a read(2) of a blocking descriptor retried on EINTR (the file a
+ * worker inflates), and the clocks.  Functions return negative errno codes.
+ * The non-blocking sockets in poll loops (write.c, xchg.c, health.c, the
+ * IPC) treat EINTR like EAGAIN where they are: the loop comes back to them.
  */
 #ifndef MEMC_IO_H
 #define MEMC_IO_H
@@ -11,9 +13,6 @@
 
 /* read(2) retried on EINTR; returns bytes (0 at EOF) or -errno. */
 ssize_t io_read(int fd, void *buf, size_t len);
-
-/* Write all of buf (blocking fd); 0 or -errno. */
-int io_write_all(int fd, const void *buf, size_t len);
 
 /* Monotonic clock in milliseconds / microseconds. */
 int64_t io_now_ms(void);

@@ -132,6 +132,46 @@ void log_printf(int prio, const char *fmt, ...)
     log_event(prio, NULL, buf, NULL);
 }
 
+void log_field(struct log_fields *f, const char *fmt, ...)
+{
+    if (!log_enabled(f->prio) || f->n >= LOG_MAX_FIELDS || f->used >= sizeof(f->buf))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(f->buf + f->used, sizeof(f->buf) - f->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(f->buf) - f->used)
+        return; /* no room: the field is left out whole, never cut */
+    f->v[f->n++] = f->buf + f->used;
+    f->v[f->n] = NULL;
+    f->used += (size_t)n + 1;
+}
+
+void log_struct(int prio, const char *msgid, const struct log_fields *f, const char *fmt, ...)
+{
+    if (!log_enabled(prio))
+        return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    log_event(prio, msgid, buf, f && f->n ? f->v : NULL);
+}
+
+int log_errno(int prio, int err, const char *fmt, ...)
+{
+    if (log_enabled(prio)) {
+        char buf[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        log_printf(prio, "%s: %s", buf, strerror(err));
+    }
+    return -err;
+}
+
 const char *log_escape(const char *s, size_t len, char *buf, size_t buflen)
 {
     static const char hex[] = "0123456789abcdef";

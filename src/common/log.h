@@ -27,6 +27,9 @@
 #define LOG_MSGID_REWARM_FINISHED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e08"
 #define LOG_MSGID_EVICTIONS "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e09"
 #define LOG_MSGID_VERIFY_MISS "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0a"
+/* a memcached refuses TLS (handshake, certificate) or our credentials */
+#define LOG_MSGID_MEMC_TLS "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0b"
+#define LOG_MSGID_MEMC_AUTH "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0c"
 
 void log_init(int level);
 void log_set_level(int level);
@@ -40,6 +43,35 @@ void log_printf(int prio, const char *fmt, ...) __attribute__((format(printf, 2,
  * array).  msgid may be NULL.
  */
 void log_event(int prio, const char *msgid, const char *message, const char *const *fields);
+
+/*
+ * Structured entries in one call (cf. systemd's log_struct()): the fields
+ * are built into a struct log_fields, then
+ *
+ *     struct log_fields f = LOG_FIELDS_INIT(LOG_ERR);
+ *     log_field(&f, "MEMC_FILE=%s", esc);
+ *     log_struct(LOG_ERR, LOG_MSGID_X, &f, "%s cannot be renamed: %s", esc, why);
+ *
+ * Nothing is formatted when the level is off (log_field and log_struct
+ * check it first).  f may be NULL: no fields.
+ */
+#define LOG_MAX_FIELDS 24
+struct log_fields {
+    int prio, n;
+    size_t used;
+    const char *v[LOG_MAX_FIELDS + 1];
+    char buf[3072];
+};
+#define LOG_FIELDS_INIT(p)                                                                         \
+    {                                                                                              \
+        .prio = (p)                                                                                \
+    }
+void log_field(struct log_fields *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_struct(int prio, const char *msgid, const struct log_fields *f, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "message: strerror(err)" at prio; returns -err, so a failure is logged and
+ * returned in one line (systemd's `return log_error_errno(r, ...)`). */
+int log_errno(int prio, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Called before a line goes to stderr (not to the journal), e.g. so a
  * terminal progress display can get out of the way.  NULL to remove. */

@@ -112,20 +112,19 @@ static void worker_stats_before(const struct cfg *c, const struct memc_map *map,
 static void worker_evicted(const struct memc_server *srv, const char *esc, uint64_t n,
                            const struct mc_stats *now)
 {
-    char msg[1024], f1[LOG_NAME_LEN + 16], f2[320], f3[64], f4[48];
-    snprintf(msg, sizeof(msg),
-             "memcached %s (%s) evicted %llu items while %s was loaded: its memory (%llu MiB, "
-             "%llu items) is full, so keys of this file or older ones are gone. Give it more "
-             "memory (memcached -m MEGABYTES) or add %s servers, then load the file again "
-             "(rename .%s back to %s)",
-             srv->name, cfg_type_name(srv->type), (unsigned long long)n, esc,
-             (unsigned long long)(now->limit_maxbytes >> 20), (unsigned long long)now->curr_items,
-             cfg_type_name(srv->type), esc, esc);
-    snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
-    snprintf(f2, sizeof(f2), "MEMC_SERVER=%s", srv->name);
-    snprintf(f3, sizeof(f3), "MEMC_DEVICE_TYPE=%s", cfg_type_name(srv->type));
-    snprintf(f4, sizeof(f4), "MEMC_EVICTIONS=%llu", (unsigned long long)n);
-    log_event(LOG_WARNING, LOG_MSGID_EVICTIONS, msg, (const char *const[]){f1, f2, f3, f4, NULL});
+    struct log_fields lf = LOG_FIELDS_INIT(LOG_WARNING);
+    log_field(&lf, "MEMC_FILE=%s", esc);
+    log_field(&lf, "MEMC_SERVER=%s", srv->name);
+    log_field(&lf, "MEMC_DEVICE_TYPE=%s", cfg_type_name(srv->type));
+    log_field(&lf, "MEMC_EVICTIONS=%llu", (unsigned long long)n);
+    log_struct(LOG_WARNING, LOG_MSGID_EVICTIONS, &lf,
+               "memcached %s (%s) evicted %llu items while %s was loaded: its memory (%llu MiB, "
+               "%llu items) is full, so keys of this file or older ones are gone. Give it more "
+               "memory (memcached -m MEGABYTES) or add %s servers, then load the file again "
+               "(rename .%s back to %s)",
+               srv->name, cfg_type_name(srv->type), (unsigned long long)n, esc,
+               (unsigned long long)(now->limit_maxbytes >> 20), (unsigned long long)now->curr_items,
+               cfg_type_name(srv->type), esc, esc);
 }
 
 /* `stats` again on the servers the file wrote to: a grown eviction count
@@ -189,18 +188,17 @@ static void worker_verify(const struct cfg *c, const struct memc_map *map, struc
     st->verify_missing = r->missing;
     st->verify_different = r->different;
     if (r->missing || r->different) {
-        char msg[2048], f1[LOG_NAME_LEN + 16], f2[48], f3[48], f4[48];
-        int off = snprintf(msg, sizeof(msg),
-                           "%s: read back %u sampled records right after the load: %u missing, "
-                           "%u different",
-                           esc, r->sampled, r->missing, r->different);
-        worker_miss_text(msg + off, sizeof(msg) - (size_t)off, map, r);
-        snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
-        snprintf(f2, sizeof(f2), "MEMC_VERIFY_SAMPLED=%u", r->sampled);
-        snprintf(f3, sizeof(f3), "MEMC_VERIFY_MISSING=%u", r->missing);
-        snprintf(f4, sizeof(f4), "MEMC_VERIFY_DIFFERENT=%u", r->different);
-        log_event(LOG_WARNING, LOG_MSGID_VERIFY_MISS, msg,
-                  (const char *const[]){f1, f2, f3, f4, NULL});
+        char miss[1536] = "";
+        struct log_fields lf = LOG_FIELDS_INIT(LOG_WARNING);
+        worker_miss_text(miss, sizeof(miss), map, r);
+        log_field(&lf, "MEMC_FILE=%s", esc);
+        log_field(&lf, "MEMC_VERIFY_SAMPLED=%u", r->sampled);
+        log_field(&lf, "MEMC_VERIFY_MISSING=%u", r->missing);
+        log_field(&lf, "MEMC_VERIFY_DIFFERENT=%u", r->different);
+        log_struct(LOG_WARNING, LOG_MSGID_VERIFY_MISS, &lf,
+                   "%s: read back %u sampled records right after the load: %u missing, "
+                   "%u different%s",
+                   esc, r->sampled, r->missing, r->different, miss);
     }
     free(r);
 }

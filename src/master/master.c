@@ -76,18 +76,15 @@ enum { TAG_SIG = 1, TAG_INOTIFY, TAG_TIMER, TAG_PROBE = 50, TAG_WORKER = 100 };
 static int master_poll_add(struct master *m, int fd, uint64_t tag)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-    if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        int e = errno;
-        log_printf(LOG_ERR, "epoll_ctl(ADD): %s", strerror(e));
-        return -e;
-    }
+    if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return log_errno(LOG_ERR, errno, "epoll_ctl(ADD)");
     return 0;
 }
 
 static void master_poll_del(struct master *m, int fd)
 {
     if (epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != ENOENT)
-        log_printf(LOG_WARNING, "epoll_ctl(DEL): %s", strerror(errno));
+        log_errno(LOG_WARNING, errno, "epoll_ctl(DEL)");
 }
 
 /* watch.c found a name: the spool decides what it means. */
@@ -332,9 +329,13 @@ static void master_rewarm_step(struct master *m, int64_t now)
 }
 
 /* Loads start in name order (order.h): a file named below one that is
- * loading (it came late, or its retry is due) waits until that is done. */
+ * loading (it came late, or its retry is due) waits until that is done,
+ * and a file waits for an earlier name that is still settling. */
 static int master_behind(const struct master *m, const struct spool_file *f)
 {
+    const struct spool_file *s = spool_first_settling(&m->spool);
+    if (s && strcmp(s->name, f->name) < 0)
+        return 1; /* an earlier name is still being written or settling */
     for (int i = 0; i < POOL_MAX_WORKERS; i++) {
         const struct pool_worker *w = &m->pool.w[i];
         if (w->pid > 0 && w->busy && w->file && strcmp(w->file->name, f->name) > 0)
@@ -685,7 +686,7 @@ static void master_on_event(struct master *m, uint64_t tag)
     } else if (tag == TAG_TIMER) {
         uint64_t ticks;
         if (read(m->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-            log_printf(LOG_WARNING, "read(timerfd): %s", strerror(errno));
+            log_errno(LOG_WARNING, errno, "read(timerfd)");
     } else if (tag == TAG_INOTIFY) {
         master_on_inotify(m);
     } else if (tag >= TAG_PROBE && tag < TAG_PROBE + CFG_MAX_SERVERS) {
@@ -719,7 +720,7 @@ static int master_setup(struct master *m)
     }
     struct itimerspec its = {{0, 100000000}, {0, 100000000}};
     if (timerfd_settime(m->timerfd, 0, &its, NULL) < 0) {
-        log_printf(LOG_ERR, "timerfd_settime: %s", strerror(errno));
+        log_errno(LOG_ERR, errno, "timerfd_settime");
         return MEMC_EXIT_FAILED; /* said why */
     }
     if (master_poll_add(m, m->sigfd, TAG_SIG) < 0 || master_poll_add(m, m->timerfd, TAG_TIMER) < 0)
@@ -755,7 +756,7 @@ static void master_loop(struct master *m)
         struct epoll_event evs[32];
         int n = epoll_wait(m->epfd, evs, 32, 1000);
         if (n < 0 && errno != EINTR) {
-            log_printf(LOG_ERR, "epoll_wait: %s", strerror(errno));
+            log_errno(LOG_ERR, errno, "epoll_wait");
             m->exit_code = 1;
             master_stop(m, "event loop failed");
         }

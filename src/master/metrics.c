@@ -282,7 +282,7 @@ static void metrics_write(struct metrics *m, const struct spool *s, const struct
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, m->path) < 0) {
         if (!m->warned++)
-            log_printf(LOG_WARNING, "cannot write metrics to %s: %s", m->path, strerror(errno));
+            log_errno(LOG_WARNING, errno, "cannot write metrics to %s", m->path);
         unlink(tmp);
         return;
     }

@@ -82,27 +82,22 @@ static int pool_spawn(struct pool *p, int64_t now)
     if (slot < 0)
         return -EAGAIN;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        int e = errno;
-        log_printf(LOG_ERR, "cannot start a worker: socketpair: %s", strerror(e));
-        return -e;
-    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return log_errno(LOG_ERR, errno, "cannot start a worker: socketpair");
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = p->tag + (uint64_t)slot};
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sv[0], &ev) < 0) {
-        int e = errno;
-        log_printf(LOG_ERR, "cannot start a worker: epoll_ctl: %s", strerror(e));
+        int e = log_errno(LOG_ERR, errno, "cannot start a worker: epoll_ctl");
         close(sv[0]);
         close(sv[1]);
-        return -e;
+        return e;
     }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        int e = errno;
-        log_printf(LOG_ERR, "cannot start a worker: fork: %s", strerror(e));
+        int e = log_errno(LOG_ERR, errno, "cannot start a worker: fork");
         close(sv[0]); /* also leaves the epoll set */
         close(sv[1]);
-        return -e;
+        return e;
     }
     if (pid == 0) {
         close(sv[0]);
@@ -207,7 +202,7 @@ static void pool_quit(struct pool_worker *w)
 static void pool_unwatch(struct pool *p, struct pool_worker *w)
 {
     if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, w->sock, NULL) < 0 && errno != ENOENT)
-        log_printf(LOG_WARNING, "worker %d: epoll_ctl(DEL): %s", (int)w->pid, strerror(errno));
+        log_errno(LOG_WARNING, errno, "worker %d: epoll_ctl(DEL)", (int)w->pid);
 }
 
 static int pool_progressed(const struct pipe_stats *a, const struct pipe_stats *b)
@@ -289,10 +284,10 @@ static void pool_gone(struct pool *p, struct pool_worker *w, int status, const s
         memset(&w->ord, 0, sizeof(w->ord)); /* its turns are free again */
         p->ev.died(p->ev.ctx, w->file, w->pid, why);
     } else if (!expected) {
-        char msg[160], f2[64];
-        snprintf(msg, sizeof(msg), "worker %d %s while idle", (int)w->pid, why);
-        snprintf(f2, sizeof(f2), "MEMC_WORKER_PID=%d", (int)w->pid);
-        log_event(LOG_ERR, LOG_MSGID_WORKER_DIED, msg, (const char *const[]){f2, NULL});
+        struct log_fields lf = LOG_FIELDS_INIT(LOG_ERR);
+        log_field(&lf, "MEMC_WORKER_PID=%d", (int)w->pid);
+        log_struct(LOG_ERR, LOG_MSGID_WORKER_DIED, &lf, "worker %d %s while idle", (int)w->pid,
+                   why);
     } else {
         log_printf(LOG_INFO, "worker %d %s (peak RSS %ld KiB, CPU %.2f s user %.2f s system)",
                    (int)w->pid, why, ru->ru_maxrss,

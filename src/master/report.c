@@ -176,21 +176,21 @@ void report_loaded(struct report *r, const struct spool_file *f, const struct pi
 void report_worker_died(const struct spool_file *f, pid_t pid, const char *why, int set_aside,
                         int stopping)
 {
-    char esc[LOG_NAME_LEN], msg[512], f1[LOG_NAME_LEN + 16], f2[64];
+    char esc[LOG_NAME_LEN];
+    int prio = stopping ? LOG_WARNING : LOG_ERR;
+    struct log_fields lf = LOG_FIELDS_INIT(prio);
     log_name(f->name, esc, sizeof(esc));
-    snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
-    snprintf(f2, sizeof(f2), "MEMC_WORKER_PID=%d", (int)pid);
+    log_field(&lf, "MEMC_FILE=%s", esc);
+    log_field(&lf, "MEMC_WORKER_PID=%d", (int)pid);
     if (set_aside)
-        snprintf(msg, sizeof(msg),
-                 "worker %d %s while loading %s; that is %d times for this file, setting it "
-                 "aside as .%s.failed",
-                 (int)pid, why, esc, f->crashes, esc);
+        log_struct(prio, LOG_MSGID_WORKER_DIED, &lf,
+                   "worker %d %s while loading %s; that is %d times for this file, setting it "
+                   "aside as .%s.failed",
+                   (int)pid, why, esc, f->crashes, esc);
     else
-        snprintf(msg, sizeof(msg),
-                 "worker %d %s while loading %s; the file will be loaded again from the start",
-                 (int)pid, why, esc);
-    log_event(stopping ? LOG_WARNING : LOG_ERR, LOG_MSGID_WORKER_DIED, msg,
-              (const char *const[]){f1, f2, NULL});
+        log_struct(prio, LOG_MSGID_WORKER_DIED, &lf,
+                   "worker %d %s while loading %s; the file will be loaded again from the start",
+                   (int)pid, why, esc);
 }
 
 /* ---- STATUS ------------------------------------------------------------- */

@@ -43,6 +43,22 @@ void rewarm_free(struct rewarm *r)
 }
 
 /* A new plan is wanted: the idle state is reset, names added. */
+/* Add the comma-separated names not listed yet (for messages). */
+static void rewarm_add_names(struct rewarm *r, const char *names)
+{
+    char list[sizeof(r->servers) + 2];
+    for (const char *p = names; *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(list, sizeof(list), ",%s,", r->servers);
+        char one[300];
+        snprintf(one, sizeof(one), ",%.*s,", (int)(n < 290 ? n : 290), p);
+        size_t l = strlen(r->servers);
+        if (n && !strstr(list, one))
+            snprintf(r->servers + l, sizeof(r->servers) - l, "%s%.*s", l ? "," : "", (int)n, p);
+        p += n + (p[n] == ',');
+    }
+}
+
 static void rewarm_want(struct rewarm *r, uint32_t mask, const char *names)
 {
     if (r->phase == REWARM_IDLE) {
@@ -50,8 +66,7 @@ static void rewarm_want(struct rewarm *r, uint32_t mask, const char *names)
         r->servers[0] = r->after[0] = r->late[0] = 0;
     }
     r->mask |= mask;
-    size_t l = strlen(r->servers);
-    snprintf(r->servers + l, sizeof(r->servers) - l, "%s%s", l ? "," : "", names);
+    rewarm_add_names(r, names);
     if (r->busy)
         r->stale = 1; /* the file in flight belongs to the old plan */
     rewarm_drop_plan(r);
@@ -79,32 +94,31 @@ void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, c
 /* "re-warm started" / "re-warm finished", with their fields. */
 static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
 {
-    int done = strcmp(msgid, LOG_MSGID_REWARM_FINISHED) == 0;
-    char msg[800], f1[560], f2[48], f3[48], f4[48];
+    int done = strcmp(msgid, LOG_MSGID_REWARM_FINISHED) == 0,
+        prio = done ? LOG_NOTICE : LOG_WARNING;
     char esc[LOG_NAME_LEN];
+    struct log_fields lf = LOG_FIELDS_INIT(prio);
     log_name(r->late, esc, sizeof(esc));
+    log_field(&lf, "MEMC_SERVER=%s", r->servers);
+    log_field(&lf, "MEMC_FILES=%zu", r->n);
+    log_field(&lf, "MEMC_RECORDS=%llu", (unsigned long long)r->records);
+    log_field(&lf, "MEMC_DURATION_MS=%lld", (long long)(now - r->started_ms));
+    log_field(&lf, "MEMC_REASON=%s", r->restarted ? "restart" : "late");
     if (done)
-        snprintf(msg, sizeof(msg), "re-warm of %s finished: %zu files, %llu records, %.1f s",
-                 r->servers, r->n, (unsigned long long)r->records,
-                 (double)(now - r->started_ms) / 1000.0);
+        log_struct(prio, msgid, &lf, "re-warm of %s finished: %zu files, %llu records, %.1f s",
+                   r->servers, r->n, (unsigned long long)r->records,
+                   (double)(now - r->started_ms) / 1000.0);
     else if (r->restarted)
-        snprintf(msg, sizeof(msg),
-                 "memcached %s restarted (its data is gone): re-warm started from %zu retained "
-                 "files; newer files wait until it is finished",
-                 r->servers, r->n);
+        log_struct(prio, msgid, &lf,
+                   "memcached %s restarted (its data is gone): re-warm started from %zu "
+                   "retained files; newer files wait until it is finished",
+                   r->servers, r->n);
     else
-        snprintf(msg, sizeof(msg),
-                 "%s came after newer files and overwrote their values on %s: re-warm started "
-                 "from the %zu newer files, so the newest value wins again; newer files wait "
-                 "until it is finished",
-                 esc, r->servers, r->n);
-    snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", r->servers);
-    snprintf(f2, sizeof(f2), "MEMC_FILES=%zu", r->n);
-    snprintf(f3, sizeof(f3), "MEMC_RECORDS=%llu", (unsigned long long)r->records);
-    snprintf(f4, sizeof(f4), "MEMC_DURATION_MS=%lld", (long long)(now - r->started_ms));
-    const char *f5 = r->restarted ? "MEMC_REASON=restart" : "MEMC_REASON=late";
-    log_event(done ? LOG_NOTICE : LOG_WARNING, msgid, msg,
-              (const char *const[]){f1, f2, f3, f4, f5, NULL});
+        log_struct(prio, msgid, &lf,
+                   "%s came after newer files and overwrote their values on %s: re-warm "
+                   "started from the %zu newer files, so the newest value wins again; newer "
+                   "files wait until it is finished",
+                   esc, r->servers, r->n);
 }
 
 static void rewarm_finish(struct rewarm *r, int64_t now)

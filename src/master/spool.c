@@ -477,16 +477,15 @@ static int spool_rename_one(struct spool *s, struct spool_file *f, char *to, siz
 
 static void spool_rename_stuck(struct spool *s, struct spool_file *f, const char *to, int e)
 {
-    char esc[LOG_NAME_LEN], esc_to[LOG_NAME_LEN], msg[LOG_NAME_LEN * 2 + 400];
-    char f1[LOG_NAME_LEN + 16], f2[64];
+    char esc[LOG_NAME_LEN], esc_to[LOG_NAME_LEN];
+    struct log_fields lf = LOG_FIELDS_INIT(LOG_ERR);
     log_name(f->name, esc, sizeof(esc));
-    snprintf(msg, sizeof(msg),
-             "cannot rename %s to %s: %s; waiting will not fix that, so it keeps its name, is "
-             "not loaded again until it is written again, and later files are renamed",
-             esc, log_name(to, esc_to, sizeof(esc_to)), strerror(e));
-    snprintf(f1, sizeof(f1), "MEMC_FILE=%s", esc);
-    snprintf(f2, sizeof(f2), "MEMC_ERRNO=%d", e);
-    log_event(LOG_ERR, LOG_MSGID_RENAME_FAILED, msg, (const char *const[]){f1, f2, NULL});
+    log_field(&lf, "MEMC_FILE=%s", esc);
+    log_field(&lf, "MEMC_ERRNO=%d", e);
+    log_struct(LOG_ERR, LOG_MSGID_RENAME_FAILED, &lf,
+               "cannot rename %s to %s: %s; waiting will not fix that, so it keeps its name, is "
+               "not loaded again until it is written again, and later files are renamed",
+               esc, log_name(to, esc_to, sizeof(esc_to)), strerror(e));
     spool_set_state(s, f, SPOOL_STUCK);
 }
 
@@ -561,4 +560,16 @@ void spool_wake_owing(struct spool *s, const struct spool_file *f, uint32_t serv
             g->due_ms > now)
             spool_wait(s, g, SPOOL_RETRY, now);
     }
+}
+
+const struct spool_file *spool_first_settling(const struct spool *s)
+{
+    for (struct treap_node *n = treap_first(&s->order); n; n = treap_next(&s->order, n)) {
+        const struct spool_file *f = treap_entry(n, struct spool_file, by_order);
+        if (f->state == SPOOL_SETTLE && !f->attempts && !f->owed)
+            return f;
+        if (f->state == SPOOL_QUEUED)
+            return NULL; /* the lowest waiting file is ready: no settling one below it */
+    }
+    return NULL;
 }

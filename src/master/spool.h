@@ -157,6 +157,10 @@ void spool_renames(struct spool *s, int64_t now);
  * left for a retry (RETRY, QUEUED again, LEFT).  The write order refuses
  * those servers to later files (order.h). */
 uint32_t spool_owed_below(const struct spool *s, const char *name);
+/* The lowest-named file that was never loaded and is settling (written in
+ * place, found young), or NULL: files named above it wait for it, so a
+ * burst whose names arrive out of order still loads in name order. */
+const struct spool_file *spool_first_settling(const struct spool *s);
 /* f's retry for servers finished: RETRY files named above it that owe any
  * of them are due now (they were held back behind it). */
 void spool_wake_owing(struct spool *s, const struct spool_file *f, uint32_t servers, int64_t now);
