@@ -1,6 +1,7 @@
 /*
  * main.c — command line to action: `memc-load verify ...` (verify.c),
- * self-test, config check, or the master (daemon or --oneshot).
+ * `memc-load get ...` (get.c), self-test, config check, or the master
+ * (daemon or --oneshot).
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "master.h"
 #include "pack.h"
 #include "check.h"
+#include "get.h"
 #include "verify.h"
 #include "worker.h"
 
@@ -20,6 +22,8 @@ int main(int argc, char **argv)
     int exit_now = 0;
     if (argc > 1 && strcmp(argv[1], "verify") == 0)
         return verify_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "get") == 0)
+        return get_main(argc, argv);
     int r = cfg_load(&c, argc, argv, err, sizeof(err), &exit_now);
     if (exit_now)
         return 0;
