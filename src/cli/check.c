@@ -7,7 +7,11 @@
  * `stats` adds its memory limit, item count and evictions: a server that
  * evicts is too small for the data (the eviction warning, worker.c).
  * --no-probe (the unit's ExecReload=) leaves memcached alone: a reload must
- * not depend on every server answering.
+ * not depend on every server answering.  The TLS contexts and credentials
+ * are built either way (a missing certificate or a password file others
+ * can read fails the check, 78); a probe over TLS prints the server's
+ * certificate (subject, issuer, expiry) and warns when it expires within
+ * CHECK_CERT_WARN_DAYS.
  */
 #include "check.h"
 
@@ -21,9 +25,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "route.h"
 #include "write.h"
 #include "stats.h"
+
+/* A server certificate that expires sooner than this is a warning. */
+#define CHECK_CERT_WARN_DAYS 14
 
 /* The user the unit runs the daemon as (systemd/memc-load.service.in,
  * systemd/memc-load.sysusers). */
@@ -78,6 +86,26 @@ static void check_spool_writable(const char *dir, char *who, size_t wholen, char
         snprintf(why, whylen, "%s", strerror(WEXITSTATUS(st)));
 }
 
+/* Under a server's row: its TLS session and certificate, and the auth user. */
+static void check_secure(const struct memc_map *map, int g, const struct memc_conn *conn)
+{
+    const struct memc_server *srv = &map->servers[g];
+    struct mc_link_peer p;
+    const char *user = mc_link_user(srv->type);
+    if (mc_link_peer(&conn->link, &p) == 0) {
+        printf("       tls:  %s %s; certificate %s, issued by %s, expires %s (%ld days)\n",
+               p.protocol, p.cipher, p.subject, p.issuer, p.not_after, p.days_left);
+        if (p.days_left < CHECK_CERT_WARN_DAYS) {
+            printf("warning: the certificate of %s (%s) expires in %ld days (%s)\n", srv->name,
+                   cfg_type_name(srv->type), p.days_left, p.not_after);
+            fprintf(stderr, "memc-load: warning: the TLS certificate of %s expires in %ld days\n",
+                    srv->name, p.days_left);
+        }
+    }
+    if (user[0] && mc_link_ready(&conn->link))
+        printf("       auth: user %s\n", user);
+}
+
 /* One server's row: what `stats` says (memory limit, items, evictions) and
  * the probe write.  1 if it took the write (or --no-probe). */
 static int check_server(const struct cfg *c, const struct memc_map *map, int g,
@@ -111,6 +139,7 @@ static int check_server(const struct cfg *c, const struct memc_map *map, int g,
            ok            ? "ok"
            : conn.why[0] ? conn.why
                          : "refused the probe write");
+    check_secure(map, g, &conn);
     memc_conn_close(&conn);
     memc_seg_free(&seg);
     return ok;
@@ -122,6 +151,11 @@ int check_config(const struct cfg *c)
     char err[512], dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
     if (memc_map_init(&map, c, err, sizeof(err)) < 0) {
         fprintf(stderr, "memc-load: %s\n", err);
+        return MEMC_EXIT_CONFIG;
+    }
+    if (mc_link_configure(c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "memc-load: %s\n", err);
+        memc_map_free(&map);
         return MEMC_EXIT_CONFIG;
     }
     cfg_split_pattern(c->pattern, dir, sizeof(dir), glob, sizeof(glob));
@@ -174,5 +208,6 @@ int check_config(const struct cfg *c)
                    map.servers[g].name, cfg_type_name(map.servers[g].type),
                    (unsigned long long)stats[g].evictions);
     memc_map_free(&map);
+    mc_link_unconfigure();
     return bad ? MEMC_EXIT_FAILED : MEMC_EXIT_OK;
 }

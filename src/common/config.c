@@ -57,6 +57,19 @@ static const struct cfg_name cfg_levels[] = {
     {NULL, 0},
 };
 
+/* tls; a device type's own (idfa_tls, ...) may also say "inherit". */
+static const struct cfg_name cfg_tls_modes[] = {
+    {"off", CFG_TLS_OFF},
+    {"on", CFG_TLS_ON},
+    {NULL, 0},
+};
+static const struct cfg_name cfg_tls_type_modes[] = {
+    {"inherit", CFG_TLS_INHERIT},
+    {"off", CFG_TLS_OFF},
+    {"on", CFG_TLS_ON},
+    {NULL, 0},
+};
+
 const char *cfg_distribution_name(int distribution)
 {
     for (const struct cfg_name *n = cfg_distributions; n->name; n++)
@@ -409,6 +422,18 @@ static int cfg_set_path(const struct cfg_row *r, void *dst, const char *v, char 
     return cfg_set_file(r, dst, v, why, whylen);
 }
 
+/* A name sent to or checked against a server (auth_user, tls_server_name):
+ * printable, no blanks; empty for none. */
+static int cfg_set_name(const struct cfg_row *r, void *dst, const char *v, char *why, size_t whylen)
+{
+    for (const char *p = v; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f) {
+            snprintf(why, whylen, "'%s': a name without blanks or control characters", v);
+            return -EINVAL;
+        }
+    return cfg_set_file(r, dst, v, why, whylen);
+}
+
 /* A mode switch: an option without a value. */
 static int cfg_set_flag(const struct cfg_row *r, void *dst, const char *v, char *why, size_t whylen)
 {
@@ -447,6 +472,18 @@ static int cfg_show_version(const struct cfg_row *r, void *dst, const char *v, c
 #define ADDR(T, K, DEF)                                                                            \
     KEY(K, addr, addr[T], 0, CFG_ADDR_LEN, DEF),                                                   \
         OPT(0, K, "ADDRS", "memcached for " K ": host:port[,host:port...]")
+
+/* The TLS and auth keys of one struct cfg_secure, named P "tls", ... */
+/* clang-format off */
+#define SECURE(P, F, MODES, DEF)                                                                   \
+    {KEY(P "tls", choice, F.tls, 0, 0, DEF), .names = MODES, .flags = CFG_NOCASE},                 \
+        {KEY(P "tls_ca_file", path, F.tls_ca_file, 0, CFG_PATH_LEN, "")},                          \
+        {KEY(P "tls_cert_file", path, F.tls_cert_file, 0, CFG_PATH_LEN, "")},                      \
+        {KEY(P "tls_key_file", path, F.tls_key_file, 0, CFG_PATH_LEN, "")},                        \
+        {KEY(P "tls_server_name", name, F.tls_server_name, 0, 256, "")},                           \
+        {KEY(P "auth_user", name, F.auth_user, 0, 256, "")},                                       \
+        {KEY(P "auth_password_file", path, F.auth_password_file, 0, CFG_PATH_LEN, "")}
+/* clang-format on */
 
 /* clang-format off */
 static const struct cfg_row cfg_rows[] = {
@@ -497,6 +534,12 @@ static const struct cfg_row cfg_rows[] = {
     {KEY("health_interval", int, health_interval_s, 1, 3600, "5")},
     {KEY("rewarm_max_age", age, rewarm_max_age_s, 0, 3650L * 86400, "7d")},
     {KEY("state_dir", path, state_dir, 0, CFG_PATH_LEN, "/var/lib/memc-load")},
+    /* TLS and authentication: global, then per device type (mc/tls.c) */
+    SECURE("", secure, cfg_tls_modes, "off"),
+    SECURE("idfa_", type_secure[0], cfg_tls_type_modes, "inherit"),
+    SECURE("gaid_", type_secure[1], cfg_tls_type_modes, "inherit"),
+    SECURE("adid_", type_secure[2], cfg_tls_type_modes, "inherit"),
+    SECURE("dvid_", type_secure[3], cfg_tls_type_modes, "inherit"),
 };
 /* clang-format on */
 
@@ -504,6 +547,7 @@ static const struct cfg_row cfg_rows[] = {
 #undef OPT
 #undef SWITCH
 #undef ADDR
+#undef SECURE
 
 #define CFG_NROWS ((int)CFG_NELEM(cfg_rows))
 

@@ -37,6 +37,21 @@ enum cfg_distribution {
     CFG_DIST_KETAMA_WEIGHTED, /* libketama-compatible: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED */
 };
 
+/* TLS and ASCII authentication on memcached connections (mc/tls.c): the
+ * global settings (tls, tls_ca_file, ..., auth_password_file), and per
+ * device type ones (idfa_tls, ...) that lie over them: CFG_TLS_INHERIT and
+ * "" take the global value. */
+enum cfg_tls_mode { CFG_TLS_INHERIT, CFG_TLS_OFF, CFG_TLS_ON };
+struct cfg_secure {
+    int tls;                               /* enum cfg_tls_mode */
+    char tls_ca_file[CFG_PATH_LEN];        /* CA bundle to verify the server ("" = the system's) */
+    char tls_cert_file[CFG_PATH_LEN];      /* client certificate chain ("" = none) */
+    char tls_key_file[CFG_PATH_LEN];       /* its private key (a secret file) */
+    char tls_server_name[256];             /* name to verify ("" = the host of the address) */
+    char auth_user[256];                   /* memcached -Y user ("" = no authentication) */
+    char auth_password_file[CFG_PATH_LEN]; /* its password (a secret file) */
+};
+
 struct cfg {
     char config_file[CFG_PATH_LEN];
     char pattern[CFG_PATH_LEN];
@@ -61,6 +76,8 @@ struct cfg {
     long rewarm_max_age_s;  /* retained files this young re-warm a restarted server (0 = off) */
     char state_dir[CFG_PATH_LEN];    /* server identities across restarts ("" = none) */
     char metrics_file[CFG_PATH_LEN]; /* Prometheus textfile ("" = none) */
+    struct cfg_secure secure;        /* every connection's TLS and auth */
+    struct cfg_secure type_secure[CFG_MAX_TYPES]; /* ... per device type, over secure */
 
     int oneshot;
     int dry;

@@ -9,7 +9,9 @@
  * did not drain its answers both sides would block on full buffers.
  * memc_arm() gets each connection ready for a poll() round, memc_step()
  * moves it on after, and memc_parse() says what the answers mean for the
- * batch (enum memc_answer).
+ * batch (enum memc_answer).  A new connection's TLS handshake and
+ * authentication (conn.h) are steps of the same loop: one server's
+ * handshake never holds up the others' batches.
  */
 #include "write.h"
 
@@ -152,40 +154,63 @@ void memc_conn_init(struct memc_conn *c, const struct memc_server *srv)
 {
     memset(c, 0, sizeof(*c));
     c->srv = srv;
+    mc_link_init(&c->link);
     c->fd = -1;
     c->backoff_ms = MEMC_BACKOFF_MIN_MS;
 }
 
 void memc_conn_close(struct memc_conn *c)
 {
-    if (c->fd >= 0)
-        close(c->fd);
+    mc_link_close(&c->link);
     c->fd = -1;
-    c->connecting = 0;
     c->rlen = 0;
 }
 
 void memc_conn_adopt(struct memc_conn *c, int fd)
 {
     memc_conn_close(c);
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    mc_link_adopt(&c->link, fd);
     c->fd = fd;
+    c->lines = 0;
     c->last_io_ms = io_now_ms();
 }
 
-static int memc_connect(struct memc_conn *c, int64_t now)
+static int memc_connect(struct memc_conn *c, int64_t now, int io_timeout_ms)
 {
-    int connecting = 0;
-    int fd = memc_dial(c->srv, &connecting, c->why, sizeof(c->why));
-    if (fd < 0)
-        return fd;
-    c->fd = fd;
-    c->connecting = connecting;
+    int r = mc_link_start(&c->link, c->srv, io_timeout_ms, c->why, sizeof(c->why));
+    if (r < 0) {
+        c->kind = c->link.kind;
+        return r;
+    }
+    c->fd = c->link.fd;
     c->last_io_ms = now;
     c->rlen = 0;
+    c->lines = 0;
     return 0;
+}
+
+/* The journal entry for a server found down: unreachable, refusing TLS,
+ * or refusing our credentials, each with its own MESSAGE_ID. */
+static void memc_conn_report(const struct memc_conn *c)
+{
+    char msg[512], f1[320], f2[64], f3[300];
+    const char *type = cfg_type_name(c->srv->type), *user = mc_link_user(c->srv->type);
+    const char *id = LOG_MSGID_MEMC_DOWN;
+    if (c->kind == MC_LINK_FAIL_TLS) {
+        id = LOG_MSGID_MEMC_TLS;
+        snprintf(msg, sizeof(msg), "memcached %s (%s) is down for TLS: %s", c->srv->name, type,
+                 c->why);
+    } else if (c->kind == MC_LINK_FAIL_AUTH) {
+        id = LOG_MSGID_MEMC_AUTH;
+        snprintf(msg, sizeof(msg), "memcached %s (%s), %s%s: %s", c->srv->name, type,
+                 user[0] ? "user " : "no auth_user", user, c->why);
+    } else {
+        snprintf(msg, sizeof(msg), "memcached %s (%s) unreachable: %s", c->srv->name, type, c->why);
+    }
+    snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", c->srv->name);
+    snprintf(f2, sizeof(f2), "MEMC_DEVICE_TYPE=%s", type);
+    snprintf(f3, sizeof(f3), "MEMC_AUTH_USER=%s", user);
+    log_event(LOG_ERR, id, msg, (const char *const[]){f1, f2, user[0] ? f3 : NULL, NULL});
 }
 
 /*
@@ -201,7 +226,7 @@ static int memc_connect(struct memc_conn *c, int64_t now)
  */
 static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
 {
-    int stale = c->reused && !c->answered;
+    int stale = c->reused && !c->answered && c->kind == MC_LINK_FAIL_NET;
     memc_conn_close(c);
     if (c->job_acks)
         c->lost_acks++;
@@ -211,14 +236,8 @@ static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
         return;
     }
     c->failures++;
-    if (!c->down) {
-        char msg[512], f1[320], f2[64];
-        snprintf(msg, sizeof(msg), "memcached %s (%s) unreachable: %s", c->srv->name,
-                 cfg_type_name(c->srv->type), c->why);
-        snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", c->srv->name);
-        snprintf(f2, sizeof(f2), "MEMC_DEVICE_TYPE=%s", cfg_type_name(c->srv->type));
-        log_event(LOG_ERR, LOG_MSGID_MEMC_DOWN, msg, (const char *const[]){f1, f2, NULL});
-    }
+    if (!c->down)
+        memc_conn_report(c);
     c->down = 1;
     c->next_try_ms = now + c->backoff_ms;
     c->backoff_ms =
@@ -283,13 +302,60 @@ static enum memc_answer memc_answer_mn(struct memc_conn *c, struct memc_seg *s)
     return MEMC_ANSWER_OK;
 }
 
+/* The server's line (len with its '\n'), escaped for a message (any peer
+ * may answer: no raw control bytes in the journal), without the line end. */
+static const char *memc_quote(const char *line, size_t len, char *esc, size_t esclen)
+{
+    size_t n = len - 1;
+    if (n && line[n - 1] == '\r')
+        n--;
+    return log_escape(line, n > 60 ? 60 : n, esc, esclen);
+}
+
+/*
+ * A CLIENT_ERROR that is about the server, not a record: memcached wants
+ * authentication (-Y) or refused ours; it answers the batch's mn (every
+ * record was answered); or it is the first answer of a second new
+ * connection in a row.  Resetting without blame would reconnect at once,
+ * forever: the server fails instead (down, backoff).  1 if so.
+ */
+static int memc_client_error_fatal(struct memc_conn *c, struct memc_seg *s, const char *line,
+                                   size_t len)
+{
+    char esc[64 * 4 + 8];
+    const char *q = memc_quote(line, len, esc, sizeof(esc));
+    if (c->lines == 1)
+        c->cerr_streak++;
+    if (memc_is(line, len, "CLIENT_ERROR unauthenticated") ||
+        memc_is(line, len, "CLIENT_ERROR authentication failure")) {
+        c->kind = MC_LINK_FAIL_AUTH;
+        snprintf(c->why, sizeof(c->why), "authentication wanted: %s%s", q,
+                 mc_link_user(c->srv->type)[0] ? ""
+                                               : " (memcached -Y: set auth_user and "
+                                                 "auth_password_file)");
+        return 1;
+    }
+    if (s->reply && s->acked == s->n) {
+        snprintf(c->why, sizeof(c->why), "'%s' to the batch's mn", q);
+        return 1;
+    }
+    if (c->cerr_streak >= 2) {
+        snprintf(c->why, sizeof(c->why), "every new connection is answered '%s'", q);
+        return 1;
+    }
+    return 0;
+}
+
 /* One answer line (with its '\n') against the next record. */
 static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s, const char *line,
                                          size_t len)
 {
     int failed = memc_is(line, len, "NS") || memc_is(line, len, "EX") || memc_is(line, len, "NF") ||
                  memc_is(line, len, "SERVER_ERROR");
+    c->lines++;
     if (memc_is(line, len, "CLIENT_ERROR")) {
+        if (memc_client_error_fatal(c, s, line, len))
+            return MEMC_ANSWER_BROKEN;
         if (s->reply && s->acked < s->n) {
             memc_refuse(s, line, len);
             s->acked++;
@@ -298,6 +364,8 @@ static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s
         }
         return MEMC_ANSWER_RESET;
     }
+    if (c->lines == 1)
+        c->cerr_streak = 0;
     if (memc_is(line, len, "MN"))
         return memc_answer_mn(c, s);
     if (!s->reply && failed) {
@@ -308,10 +376,8 @@ static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s
         memc_refuse(s, line, len);
         s->acked++;
     } else {
-        /* the server's bytes, escaped (any peer may answer: no raw control
-         * bytes in the journal), without the line end */
+        char esc[64 * 4 + 8];
         size_t n = len - 1;
-        char esc[48 * 4 + 8];
         if (n && line[n - 1] == '\r')
             n--;
         snprintf(c->why, sizeof(c->why), "unexpected answer '%s'%s",
@@ -356,9 +422,10 @@ static int memc_seg_done(const struct memc_seg *s)
 
 /*
  * Get one connection ready for this round's poll(): (re)connect if it has
- * none, then fill *pfd and lower *timeout to its no-progress deadline.
- * Returns 1 if it takes part in the poll, 0 if not (its segment is done, or
- * deferred because the server is down).
+ * none, then fill *pfd and lower *timeout to its deadline (the link's setup,
+ * or no progress for io_timeout_ms).  Returns 1 if it takes part in the
+ * poll, 0 if not (its segment is done, or deferred because the server is
+ * down).
  */
 static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now,
                     int io_timeout_ms, int *timeout)
@@ -370,116 +437,122 @@ static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd,
             s->deferred = s->n - s->acked; /* don't wait: others keep loading */
             return 0;
         }
-        if (memc_connect(c, now) < 0) {
+        if (memc_connect(c, now, io_timeout_ms) < 0) {
             memc_conn_fail(c, s, now);
             return 0;
         }
         /* a new connection: everything not answered goes again */
         s->sent = s->reply ? s->off[s->acked] : 0;
     }
+    int ready = mc_link_ready(&c->link);
     pfd->fd = c->fd;
-    pfd->events = POLLIN;
-    if (c->connecting || s->sent < s->len)
-        pfd->events |= POLLOUT;
+    pfd->events = mc_link_events(&c->link, s->sent < s->len);
     pfd->revents = 0;
-    int64_t left = c->last_io_ms + io_timeout_ms - now;
+    int64_t left = ready ? c->last_io_ms + io_timeout_ms - now : c->link.deadline_ms - now;
+    if (mc_link_pending(&c->link))
+        left = 0;
     if (left < *timeout)
         *timeout = left < 0 ? 0 : (int)left;
     return 1;
 }
 
-/* A non-blocking connect in progress: done, failed or timed out? */
-static void memc_step_connect(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now,
-                              int io_timeout_ms)
+/* A link in setup (connect, TLS handshake, authentication): 1 once it is
+ * ready to carry the batch, 0 while it is not (or it failed). */
+static int memc_step_setup(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now)
 {
-    if (ev & (POLLOUT | POLLERR | POLLHUP)) {
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        if (soerr) {
-            snprintf(c->why, sizeof(c->why), "connect: %s", strerror(soerr));
+    int r = mc_link_step(&c->link, ev, c->why, sizeof(c->why));
+    if (r < 0) {
+        c->kind = c->link.kind;
+        memc_conn_fail(c, s, now);
+        return 0;
+    }
+    if (r == 0)
+        return 0;
+    c->setups++;
+    c->last_io_ms = now;
+    struct mc_link_peer p;
+    if (log_enabled(LOG_DEBUG) && mc_link_peer(&c->link, &p) == 0)
+        log_printf(LOG_DEBUG, "writer: TLS session with %s (%s): %s %s", c->srv->name,
+                   cfg_type_name(c->srv->type), p.protocol, p.cipher);
+    return 1;
+}
+
+/* Read what the link gives (and what TLS holds decrypted) and match it to
+ * records.  The connection is closed on return (c->fd < 0) if it failed or
+ * must be reset. */
+static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    do {
+        ssize_t got = mc_link_recv(&c->link, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, c->why,
+                                   sizeof(c->why));
+        if (got == -EAGAIN)
+            return;
+        if (got <= 0) {
+            c->kind = got == 0 ? MC_LINK_FAIL_NET : c->link.kind;
+            if (got == 0)
+                snprintf(c->why, sizeof(c->why), "connection closed by server");
+            else if (got == -ECONNRESET && !c->link.ssl && !c->lines && !c->reused)
+                snprintf(c->why, sizeof(c->why),
+                         "%s (a memcached with TLS only resets plain "
+                         "connections: tls = on for it?)",
+                         strerror(ECONNRESET));
             memc_conn_fail(c, s, now);
             return;
         }
-        c->connecting = 0;
+        c->rlen += (size_t)got;
         c->last_io_ms = now;
-    } else if (now - c->last_io_ms >= io_timeout_ms) {
-        snprintf(c->why, sizeof(c->why), "connect: timed out after %d ms", io_timeout_ms);
-        memc_conn_fail(c, s, now);
-    }
-}
-
-/* Read what the socket gives and match it to records.  The connection is
- * closed on return (c->fd < 0) if it failed or must be reset. */
-static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
-{
-    ssize_t got = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-    if (got <= 0) {
-        if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-            snprintf(c->why, sizeof(c->why), "%s",
-                     got == 0 ? "connection closed by server" : strerror(errno));
-            memc_conn_fail(c, s, now);
+        uint32_t before = s->acked;
+        enum memc_answer r = memc_parse(c, s);
+        if (s->acked > before) {
+            c->answered = 1;
+            c->job_acks += s->acked - before;
+            memc_conn_up(c);
         }
-        return;
-    }
-    c->rlen += (size_t)got;
-    c->last_io_ms = now;
-    uint32_t before = s->acked;
-    enum memc_answer r = memc_parse(c, s);
-    if (s->acked > before) {
-        c->answered = 1;
-        c->job_acks += s->acked - before;
-        memc_conn_up(c);
-    }
-    switch (r) {
-    case MEMC_ANSWER_OK:
-        break;
-    case MEMC_ANSWER_RESET:
-        memc_conn_close(c); /* resend the rest on a new connection */
-        break;
-    case MEMC_ANSWER_RESEND:
-        break; /* same connection, the batch goes again from byte 0 */
-    case MEMC_ANSWER_BROKEN:
-        memc_conn_fail(c, s, now);
-        break;
-    }
+        if (r == MEMC_ANSWER_RESET)
+            memc_conn_close(c); /* resend the rest on a new connection */
+        else if (r == MEMC_ANSWER_BROKEN)
+            memc_conn_fail(c, s, now);
+        /* MEMC_ANSWER_RESEND: same connection, the batch goes again from byte 0 */
+    } while (c->fd >= 0 && mc_link_pending(&c->link) && !memc_seg_done(s));
 }
 
-/* Write what the socket takes.  The connection is closed on return
+/* Write what the link takes.  The connection is closed on return
  * (c->fd < 0) if it failed. */
 static void memc_step_write(struct memc_conn *c, struct memc_seg *s, int64_t now)
 {
-    ssize_t w = send(c->fd, s->buf + s->sent, s->len - s->sent, MSG_NOSIGNAL);
+    ssize_t w = mc_link_send_request(&c->link, s->buf, s->sent, s->len, c->why, sizeof(c->why));
     if (w > 0) {
         s->sent += (size_t)w;
         c->last_io_ms = now;
-    } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+    } else if (w < 0 && w != -EAGAIN) {
+        c->kind = c->link.kind;
         memc_conn_fail(c, s, now);
     }
 }
 
-/* One connection after poll(): finish connecting, or read, write and check
- * for a stall.  Anything that closes the connection ends the step. */
+/* One connection after poll(): get its link ready, or read, write and
+ * check for a stall.  Anything that closes the connection ends the step. */
 static void memc_step(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now,
                       int io_timeout_ms)
 {
-    if (c->connecting) {
-        memc_step_connect(c, s, ev, now, io_timeout_ms);
-        return;
+    if (!mc_link_ready(&c->link)) {
+        if (!memc_step_setup(c, s, ev, now))
+            return;
+        ev |= POLLOUT; /* ready: the batch can go at once */
     }
-    if (ev & (POLLIN | POLLERR | POLLHUP)) {
+    if (mc_link_readable(&c->link, ev) || mc_link_pending(&c->link)) {
         memc_step_read(c, s, now);
         if (c->fd < 0)
             return;
     }
-    if ((ev & POLLOUT) && s->sent < s->len) {
+    if (mc_link_writable(&c->link, ev) && s->sent < s->len) {
         memc_step_write(c, s, now);
         if (c->fd < 0)
             return;
     }
     if (!memc_seg_done(s) && now - c->last_io_ms >= io_timeout_ms) {
         snprintf(c->why, sizeof(c->why), "no answer for %d ms", io_timeout_ms);
+        c->kind = MC_LINK_FAIL_NET;
         memc_conn_fail(c, s, now);
     }
 }

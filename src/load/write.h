@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "route.h"
 
 /*
@@ -60,11 +61,13 @@ int memc_seg_finish(struct memc_seg *s);
 /* The key of record i, for messages. */
 size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key);
 
-/* A persistent connection to one server, owned by one thread. */
+/* A persistent connection to one server, owned by one thread.  The link
+ * (conn.h) connects, and as the device type is configured does the TLS
+ * handshake and authenticates, in the same poll loop as the batches. */
 struct memc_conn {
     const struct memc_server *srv;
-    int fd;
-    int connecting;
+    struct mc_link link;
+    int fd;   /* link.fd while a connection is held, -1 when none */
     int down; /* declared unreachable; probed with backoff */
     int backoff_ms;
     int64_t next_try_ms; /* no connect attempt before this */
@@ -74,7 +77,11 @@ struct memc_conn {
     uint64_t job_acks;   /* records acked for the current load (memc_conn_job_begin) */
     int reused;          /* connected before this memc_send call */
     int answered;        /* answered something in this memc_send call */
-    char why[128];       /* last failure */
+    int kind;            /* enum mc_link_fail of the last failure (0: none yet) */
+    uint64_t setups;     /* connections made ready (TLS: handshakes) */
+    uint32_t lines;      /* answer lines on this connection */
+    int cerr_streak;     /* connections in a row whose first answer was CLIENT_ERROR */
+    char why[256];       /* last failure */
     size_t rlen;
     char rbuf[16384];
 };
@@ -100,9 +107,10 @@ static inline void memc_conn_job_begin(struct memc_conn *c)
  * empty segment is skipped) and collect every answer, all servers in
  * parallel with poll().  Returns when every record is acked or deferred.
  *
- * A connection that fails (refused, reset, no progress for io_timeout_ms)
- * is closed and its server marked down; its unanswered records are
- * deferred (counted, not stored).  A down server is probed again with
+ * A connection that fails (refused, reset, no progress for io_timeout_ms,
+ * a TLS handshake or authentication refused, a server that answers every
+ * new connection with CLIENT_ERROR) is closed and its server marked down;
+ * its unanswered records are deferred (counted, not stored).  A down server is probed again with
  * exponential backoff (50 ms .. 5 s); until then its segments are deferred
  * at once, so other servers never wait for it.
  */

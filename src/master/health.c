@@ -1,8 +1,9 @@
 /*
  * health.c — probing memcached identities (see health.h).
  *
- * One short connection per probe: connect (non-blocking), write "stats",
- * read to "END", close.  A server that does not answer within timeout_ms
+ * One short connection per probe: connect (non-blocking; TLS and
+ * authentication as configured, conn.h), write "stats", read to "END",
+ * close.  A server that does not answer within timeout_ms
  * is down until it answers again; when it does, its identity is compared
  * with the last one known (a restart while it was unreachable shows here).
  * A first identity ever seen is only recorded: memc-load cannot know what
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +107,10 @@ void health_init(struct health *h, const struct memc_map *map, int epfd, uint64_
     h->tag = tag;
     h->interval_ms = interval_ms;
     h->timeout_ms = timeout_ms;
-    for (int i = 0; i < CFG_MAX_SERVERS; i++)
+    for (int i = 0; i < CFG_MAX_SERVERS; i++) {
+        mc_link_init(&h->s[i].link);
         h->s[i].fd = -1;
+    }
     if (state_dir && state_dir[0])
         snprintf(h->state_file, sizeof(h->state_file), "%s/servers", state_dir);
     health_load(h);
@@ -118,8 +122,9 @@ static void health_close(struct health *h, struct health_server *s)
         return;
     if (epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL) < 0 && errno != ENOENT)
         log_printf(LOG_WARNING, "health probe: epoll_ctl(DEL): %s", strerror(errno));
-    close(s->fd);
+    mc_link_close(&s->link);
     s->fd = -1;
+    s->events = 0;
     s->sent = 0;
     s->len = 0;
 }
@@ -130,32 +135,84 @@ void health_free(struct health *h)
         health_close(h, &h->s[i]);
 }
 
-/* Non-blocking connect to server i, watched for writability. */
-static int health_connect(struct health *h, int i)
+void health_in_child(struct health *h)
 {
-    char why[128];
-    int connecting;
-    int fd = memc_dial(&h->map->servers[i], &connecting, why, sizeof(why));
-    if (fd < 0)
-        return fd;
-    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = h->tag + (uint64_t)i};
-    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    for (int i = 0; i < CFG_MAX_SERVERS; i++) {
+        mc_link_close(&h->s[i].link);
+        h->s[i].fd = -1;
+    }
+}
+
+/* A probe that failed.  TLS and authentication failures are the
+ * operator's to fix: a warning with its MESSAGE_ID, once until the server
+ * answers again; anything else is only a debug line (the writer reports
+ * a server it cannot load to). */
+static void health_down(struct health *h, int i, int kind, const char *why)
+{
+    struct health_server *s = &h->s[i];
+    const struct memc_server *srv = &h->map->servers[i];
+    if ((kind == MC_LINK_FAIL_TLS || kind == MC_LINK_FAIL_AUTH) && s->said != kind) {
+        char msg[512], f1[320], f2[64];
+        snprintf(msg, sizeof(msg), "health probe: memcached %s (%s) %s: %s", srv->name,
+                 cfg_type_name(srv->type),
+                 kind == MC_LINK_FAIL_TLS ? "refuses TLS" : "refuses authentication", why);
+        snprintf(f1, sizeof(f1), "MEMC_SERVER=%s", srv->name);
+        snprintf(f2, sizeof(f2), "MEMC_DEVICE_TYPE=%s", cfg_type_name(srv->type));
+        log_event(LOG_WARNING, kind == MC_LINK_FAIL_TLS ? LOG_MSGID_MEMC_TLS : LOG_MSGID_MEMC_AUTH,
+                  msg, (const char *const[]){f1, f2, NULL});
+        s->said = kind;
+    } else if (s->up) {
+        log_printf(LOG_DEBUG, "health probe: %s: %s", srv->name, why);
+    }
+    s->up = 0;
+    health_close(h, s);
+}
+
+/* Watch the probe's socket for what its link waits for (add, or modify
+ * when that changed). */
+static int health_watch(struct health *h, int i, int op)
+{
+    struct health_server *s = &h->s[i];
+    short pev = mc_link_events(&s->link, !s->sent);
+    unsigned want = (pev & POLLIN ? EPOLLIN : 0) | (pev & POLLOUT ? EPOLLOUT : 0);
+    if (op == EPOLL_CTL_MOD && want == s->events)
+        return 0;
+    struct epoll_event ev = {.events = want, .data.u64 = h->tag + (uint64_t)i};
+    if (epoll_ctl(h->epfd, op, s->fd, &ev) < 0) {
         int e = errno;
-        log_printf(LOG_WARNING, "health probe: epoll_ctl(ADD): %s", strerror(e));
-        close(fd);
+        log_printf(LOG_WARNING, "health probe: epoll_ctl: %s", strerror(e));
         return -e;
     }
-    h->s[i].fd = fd;
+    s->events = want;
     return 0;
 }
 
-static void health_down(struct health *h, int i, const char *why)
+/* Start a probe of server i: connect (TLS, auth), watched in epoll. */
+static void health_connect(struct health *h, int i)
 {
+    char why[256];
     struct health_server *s = &h->s[i];
-    if (s->up)
-        log_printf(LOG_DEBUG, "health probe: %s: %s", h->map->servers[i].name, why);
-    s->up = 0;
-    health_close(h, s);
+    if (mc_link_start(&s->link, &h->map->servers[i], h->timeout_ms, why, sizeof(why)) < 0) {
+        health_down(h, i, s->link.kind, why);
+        return;
+    }
+    s->fd = s->link.fd;
+    if (health_watch(h, i, EPOLL_CTL_ADD) < 0) {
+        mc_link_close(&s->link); /* never in the epoll set */
+        s->fd = -1;
+        health_down(h, i, MC_LINK_FAIL_NET, "epoll_ctl(ADD) failed");
+    }
+}
+
+/* A probe without an answer in time: the link's reason while in setup. */
+static void health_timeout(struct health *h, int i)
+{
+    char why[256];
+    struct health_server *s = &h->s[i];
+    if (!mc_link_ready(&s->link) && mc_link_step(&s->link, 0, why, sizeof(why)) < 0)
+        health_down(h, i, s->link.kind, why);
+    else
+        health_down(h, i, MC_LINK_FAIL_NET, "no answer to stats");
 }
 
 void health_tick(struct health *h, int64_t now)
@@ -165,13 +222,12 @@ void health_tick(struct health *h, int64_t now)
     for (int i = 0; i < h->map->nservers; i++) {
         struct health_server *s = &h->s[i];
         if (s->fd >= 0 && now - s->started_ms > h->timeout_ms)
-            health_down(h, i, "no answer to stats");
+            health_timeout(h, i);
         if (s->fd >= 0 || now < s->next_ms)
             continue;
         s->started_ms = now;
         s->next_ms = now + h->interval_ms;
-        if (health_connect(h, i) < 0)
-            health_down(h, i, "cannot connect");
+        health_connect(h, i);
     }
 }
 
@@ -183,6 +239,7 @@ static int health_answer(struct health *h, int i)
     long long start = mc_stats_value(s->buf, "time") - mc_stats_value(s->buf, "uptime");
     health_close(h, s);
     s->up = 1;
+    s->said = 0;
     if (pid <= 0)
         return 0;
     /* time and uptime are read at one instant; 2 s of slack all the same */
@@ -197,38 +254,87 @@ static int health_answer(struct health *h, int i)
     return restarted;
 }
 
+/* The answer so far: 1 complete, 0 not yet, -1 failed (the probe is
+ * closed).  A first line that is not STAT is memcached refusing (its
+ * words: CLIENT_ERROR unauthenticated, ERROR, ...). */
+static int health_check_answer(struct health *h, int i)
+{
+    struct health_server *s = &h->s[i];
+    long n = mc_line(s->buf, s->len);
+    if (n >= 0 && !mc_line_is(s->buf, n, "STAT") && !mc_line_is(s->buf, n, "END")) {
+        char esc[64 * 4 + 8], why[320];
+        snprintf(why, sizeof(why), "stats answered '%s'",
+                 log_escape(s->buf, n > 64 ? 64 : (size_t)n, esc, sizeof(esc)));
+        health_down(h, i,
+                    mc_line_is(s->buf, n, "CLIENT_ERROR") ? MC_LINK_FAIL_AUTH : MC_LINK_FAIL_NET,
+                    why);
+        return -1;
+    }
+    if (strstr(s->buf, "END\r\n"))
+        return 1;
+    if (s->len == sizeof(s->buf) - 1) {
+        health_down(h, i, MC_LINK_FAIL_NET, "answer too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read what the link has (and what TLS holds decrypted).  1 when the
+ * answer is complete, 0 not yet, -1 failed. */
+static int health_read(struct health *h, int i)
+{
+    struct health_server *s = &h->s[i];
+    char why[256];
+    do {
+        ssize_t n =
+            mc_link_recv(&s->link, s->buf + s->len, sizeof(s->buf) - 1 - s->len, why, sizeof(why));
+        if (n == -EAGAIN)
+            return 0;
+        if (n <= 0) {
+            health_down(h, i, n ? s->link.kind : MC_LINK_FAIL_NET, n ? why : "connection closed");
+            return -1;
+        }
+        s->len += (size_t)n;
+        s->buf[s->len] = 0;
+        int r = health_check_answer(h, i);
+        if (r)
+            return r;
+    } while (mc_link_pending(&s->link));
+    return 0;
+}
+
 int health_on_event(struct health *h, int i, int64_t now)
 {
     struct health_server *s = &h->s[i];
+    char why[256];
     (void)now;
     if (s->fd < 0)
         return 0;
+    /* epoll said one of the events asked for happened: a step that is not
+     * ready after all just waits again (EAGAIN, SSL_ERROR_WANT_*) */
+    short rev = (short)((s->events & EPOLLIN ? POLLIN : 0) | (s->events & EPOLLOUT ? POLLOUT : 0));
+    if (!mc_link_ready(&s->link)) {
+        int r = mc_link_step(&s->link, rev, why, sizeof(why));
+        if (r < 0)
+            health_down(h, i, s->link.kind, why);
+        else if (r == 0 && health_watch(h, i, EPOLL_CTL_MOD) < 0)
+            health_down(h, i, MC_LINK_FAIL_NET, "epoll_ctl(MOD) failed");
+        if (r <= 0)
+            return 0;
+    }
     if (!s->sent) {
-        int err = 0;
-        socklen_t sl = sizeof(err);
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || err ||
-            send(s->fd, "stats\r\n", 7, MSG_NOSIGNAL) != 7) {
-            health_down(h, i, "connect or send failed");
+        ssize_t n = mc_link_send(&s->link, "stats\r\n", 7, why, sizeof(why));
+        if (n != 7 && n != -EAGAIN) {
+            health_down(h, i, s->link.kind ? s->link.kind : MC_LINK_FAIL_NET,
+                        n < 0 ? why : "short send");
             return 0;
         }
-        s->sent = 1;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = h->tag + (uint64_t)i};
-        if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
-            health_down(h, i, "epoll_ctl(MOD) failed");
-        return 0;
+        s->sent = n == 7;
     }
-    ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - 1 - s->len);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return 0;
-        health_down(h, i, "connection closed");
-        return 0;
-    }
-    s->len += (size_t)n;
-    s->buf[s->len] = 0;
-    if (strstr(s->buf, "END\r\n"))
+    int r = s->sent ? health_read(h, i) : 0;
+    if (r > 0)
         return health_answer(h, i);
-    if (s->len == sizeof(s->buf) - 1)
-        health_down(h, i, "answer too long");
+    if (r == 0 && health_watch(h, i, EPOLL_CTL_MOD) < 0)
+        health_down(h, i, MC_LINK_FAIL_NET, "epoll_ctl(MOD) failed");
     return 0;
 }

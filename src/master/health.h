@@ -8,7 +8,10 @@
  * start time (`time - uptime`).  Identities are kept in a small state file
  * (state_dir/servers, written atomically), so a restart that happened while
  * memc-load itself was down is seen at its next start.  A changed identity
- * is reported to the caller, which re-warms that server (rewarm.h).
+ * is reported to the caller, which re-warms that server (rewarm.h).  A
+ * probe connects as every connection does (TLS, authentication: conn.h),
+ * each step on an epoll event; a TLS or auth failure is a journal warning
+ * once, until the server answers again.
  */
 #ifndef MEMC_HEALTH_H
 #define MEMC_HEALTH_H
@@ -17,13 +20,17 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "conn.h"
 
 struct memc_map;
 
 struct health_server {
-    int fd;   /* probe connection, -1 between probes */
-    int sent; /* "stats" written, reading the answer */
-    int up;   /* the last probe was answered */
+    struct mc_link link; /* the probe's connection (TLS, auth as configured: conn.h) */
+    int fd;              /* link.fd, -1 between probes */
+    unsigned events;     /* what epoll watches for on it */
+    int sent;            /* "stats" written, reading the answer */
+    int up;              /* the last probe was answered */
+    int said;            /* TLS or auth failure reported (enum mc_link_fail), 0 none */
     size_t len;
     char buf[4096];
     int64_t started_ms, next_ms;
@@ -49,6 +56,9 @@ struct health {
 void health_init(struct health *h, const struct memc_map *map, int epfd, uint64_t tag,
                  int interval_ms, int timeout_ms, const char *state_dir);
 void health_free(struct health *h);
+/* In a forked child (a worker): drop the probes' connections without
+ * touching the master's epoll set or sending anything on them. */
+void health_in_child(struct health *h);
 /* Start the probes that are due; give up on those that take too long. */
 void health_tick(struct health *h, int64_t now);
 /* Server i's socket is ready.  Returns 1 when its answer shows a new

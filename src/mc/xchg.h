@@ -2,7 +2,9 @@
  * xchg.h — one exchange (a whole request, its whole answer) with each of
  * several servers at once, over short-lived connections of its own: the
  * read-back, `stats` for the eviction check, verify and --check-config.
- * These never disturb the writer's persistent connections.
+ * These never disturb the writer's persistent connections.  Each is set up
+ * as every connection is (TLS, authentication: conn.h), inside the same
+ * poll loop.
  */
 #ifndef MEMC_XCHG_H
 #define MEMC_XCHG_H
@@ -10,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "route.h"
 
 enum { MC_XCHG_OFF, MC_XCHG_RUN, MC_XCHG_DONE, MC_XCHG_FAILED };
@@ -17,13 +20,14 @@ enum { MC_XCHG_OFF, MC_XCHG_RUN, MC_XCHG_DONE, MC_XCHG_FAILED };
 struct mc_xchg {
     const struct memc_server *srv;
     int state;
-    int fd, connecting;
-    char *out; /* the whole request */
+    struct mc_link link; /* connect, TLS, auth as the server's type says (conn.h) */
+    int fd;              /* link.fd, -1 when closed */
+    char *out;           /* the whole request */
     size_t olen, ooff;
     char *in;
     size_t ilen, icap;
     int64_t last_ms;
-    char why[128];
+    char why[256];
 };
 
 /* Consume complete answers from buf; returns the bytes consumed (0: wait
