@@ -44,8 +44,23 @@ struct cfg_name {
 };
 
 static const struct cfg_name cfg_distributions[] = {
-    {"ketama", CFG_DIST_KETAMA},
-    {"ketama_weighted", CFG_DIST_KETAMA_WEIGHTED},
+    {"ketama", CFG_DIST_KETAMA},         {"ketama_weighted", CFG_DIST_KETAMA_WEIGHTED},
+    {"modula", CFG_DIST_MODULA},         {"python_memcache", CFG_DIST_PYTHON_MEMCACHE},
+    {"rendezvous", CFG_DIST_RENDEZVOUS}, {NULL, 0},
+};
+
+/* libmemcached's names (memccat --hash, pylibmc's "hash" behaviour). */
+static const struct cfg_name cfg_hashes[] = {
+    {"default", CFG_HASH_DEFAULT},
+    {"md5", CFG_HASH_MD5},
+    {"crc", CFG_HASH_CRC},
+    {"fnv1_64", CFG_HASH_FNV1_64},
+    {"fnv1a_64", CFG_HASH_FNV1A_64},
+    {"fnv1_32", CFG_HASH_FNV1_32},
+    {"fnv1a_32", CFG_HASH_FNV1A_32},
+    {"murmur", CFG_HASH_MURMUR},
+    {"jenkins", CFG_HASH_JENKINS},
+    {"murmur3", CFG_HASH_MURMUR3},
     {NULL, 0},
 };
 
@@ -70,12 +85,22 @@ static const struct cfg_name cfg_tls_type_modes[] = {
     {NULL, 0},
 };
 
-const char *cfg_distribution_name(int distribution)
+static const char *cfg_name_of(const struct cfg_name *names, int value)
 {
-    for (const struct cfg_name *n = cfg_distributions; n->name; n++)
-        if (n->value == distribution)
+    for (const struct cfg_name *n = names; n->name; n++)
+        if (n->value == value)
             return n->name;
     return "?";
+}
+
+const char *cfg_distribution_name(int distribution)
+{
+    return cfg_name_of(cfg_distributions, distribution);
+}
+
+const char *cfg_distribution_hash_name(int hash)
+{
+    return cfg_name_of(cfg_hashes, hash);
 }
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -497,9 +522,15 @@ static const struct cfg_row cfg_rows[] = {
     {ADDR(2, "adid", "127.0.0.1:33015")},
     {ADDR(3, "dvid", "127.0.0.1:33016")},
     {KEY("distribution", choice, distribution, 0, 0, "ketama"), .names = cfg_distributions,
-     OPT(0, "distribution", "D", "how keys spread over a type's servers: ketama, or "
-                                 "ketama_weighted for libketama-compatible readers"),
+     OPT(0, "distribution", "D", "how keys spread over a type's servers, as the readers "
+                                 "place them: ketama, ketama_weighted, modula, "
+                                 "python_memcache or rendezvous"),
      .flags = CFG_SHOW_DEFAULT},
+    {KEY("hash", choice, hash, 0, 0, "default"), .names = cfg_hashes,
+     OPT(0, "hash", "H", "the key hash of --distribution modula: default (one-at-a-time), "
+                         "md5, crc, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, murmur, jenkins "
+                         "or murmur3"),
+     .flags = CFG_SHOW_DEFAULT | CFG_NOCASE},
     {SWITCH(oneshot, 'o', "oneshot", "load the files present now, then exit")},
     {SWITCH(dry, 'n', "dry", "parse and pack, write nothing, rename nothing")},
     {SWITCH(selftest, 't', "test", "run the pack/unpack self-test and exit")},
@@ -791,6 +822,25 @@ int cfg_split_pattern(const char *pattern, char *dir, size_t dirlen, char *glob,
     return 0;
 }
 
+/* `hash` chooses modula's key hash; each other distribution has its own
+ * (the readers' hash), so another value there would be ignored: refused. */
+static int cfg_distribution_check(const struct cfg *c, char *err, size_t errlen)
+{
+    static const char *const own[] = {
+        [CFG_DIST_KETAMA] = "one-at-a-time",
+        [CFG_DIST_KETAMA_WEIGHTED] = "md5",
+        [CFG_DIST_PYTHON_MEMCACHE] = "crc",
+        [CFG_DIST_RENDEZVOUS] = "murmur3, seed 0",
+    };
+    if (c->distribution == CFG_DIST_MODULA || c->hash == CFG_HASH_DEFAULT)
+        return 0;
+    cfg_errf(err, errlen,
+             "hash = %s: only with distribution = modula (distribution = %s hashes keys with %s)",
+             cfg_distribution_hash_name(c->hash), cfg_distribution_name(c->distribution),
+             own[c->distribution]);
+    return MEMC_EXIT_CONFIG;
+}
+
 int cfg_validate(const struct cfg *c, char *err, size_t errlen)
 {
     char dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
@@ -821,7 +871,7 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen)
         cfg_errf(err, errlen, "max_line_bytes may be at most 64 x block_bytes");
         return MEMC_EXIT_CONFIG;
     }
-    return 0;
+    return cfg_distribution_check(c, err, errlen);
 }
 
 /* One option's --help entry: "  -w, --workers N" in 24 columns, then its

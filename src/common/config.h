@@ -35,6 +35,24 @@ enum cfg_log_level { CFG_LOG_ERR = 3, CFG_LOG_WARNING = 4, CFG_LOG_INFO = 6, CFG
 enum cfg_distribution {
     CFG_DIST_KETAMA,          /* libmemcached MEMCACHED_BEHAVIOR_KETAMA */
     CFG_DIST_KETAMA_WEIGHTED, /* libketama-compatible: MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED */
+    CFG_DIST_MODULA,          /* libmemcached MEMCACHED_DISTRIBUTION_MODULA with `hash` */
+    CFG_DIST_PYTHON_MEMCACHE, /* python-memcache: ((crc32 >> 16) & 0x7fff or 1) % servers */
+    CFG_DIST_RENDEZVOUS,      /* pymemcache HashClient: highest murmur3("host:port-key") */
+};
+
+/* The key hash of distribution = modula: libmemcached's hashes (mc/route.c
+ * maps each to its MEMCACHED_HASH_*; hsieh is not built into Debian's). */
+enum cfg_hash {
+    CFG_HASH_DEFAULT, /* one-at-a-time (Jenkins), libmemcached's default */
+    CFG_HASH_MD5,
+    CFG_HASH_CRC, /* (crc32 >> 16) & 0x7fff, as Cache::Memcached */
+    CFG_HASH_FNV1_64,
+    CFG_HASH_FNV1A_64,
+    CFG_HASH_FNV1_32,
+    CFG_HASH_FNV1A_32,
+    CFG_HASH_MURMUR, /* libmemcached's MurmurHash2 */
+    CFG_HASH_JENKINS,
+    CFG_HASH_MURMUR3, /* libmemcached's MurmurHash3 (seeded by the key length) */
 };
 
 /* TLS and ASCII authentication on memcached connections (mc/tls.c): the
@@ -71,6 +89,7 @@ struct cfg {
     int stop_timeout_s;     /* SIGTERM -> SIGKILL escalation for workers at shutdown */
     int settle_ms;          /* a file not renamed in waits until its stat is unchanged this long */
     int distribution;       /* enum cfg_distribution */
+    int hash;               /* enum cfg_hash: the key hash of distribution = modula */
     int verify_sample;      /* records of each loaded file read back (0 = off) */
     int health_interval_s;  /* how often every memcached is asked for its identity */
     long rewarm_max_age_s;  /* retained files this young re-warm a restarted server (0 = off) */
@@ -90,8 +109,10 @@ struct cfg {
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
 const char *cfg_type_name(int type);
 
-/* "ketama" or "ketama_weighted" (the config value). */
+/* "ketama", "ketama_weighted", "modula", ... (the config value). */
 const char *cfg_distribution_name(int distribution);
+/* "default", "crc", ... (the config value of `hash`). */
+const char *cfg_distribution_hash_name(int hash);
 
 void cfg_defaults(struct cfg *c);
 
