@@ -347,11 +347,11 @@ def load(ctx, setting, tmp):
         sys.exit("memc-load (%s) exited %d:\n%s" % (setting, r.returncode, r.stderr.decode()))
 
 
-def libketama_server(names, key):
+def libketama_router(names):
     """libketama's choice among equally weighted servers named "host:port":
     40 MD5 digests of "name-i" per server, 4 points from each, the key's
     MD5 (first 4 bytes, little-endian) goes to the first point at or after
-    it, wrapping to the first point."""
+    it, wrapping to the first point.  Returns key -> server index."""
     points = []
     for idx, name in enumerate(names):
         for i in range(40):
@@ -360,8 +360,11 @@ def libketama_server(names, key):
                 points.append((int.from_bytes(d[h * 4:h * 4 + 4], "little"), idx))
     points.sort()
     values = [p for p, _ in points]
-    h = int.from_bytes(hashlib.md5(key).digest()[:4], "little")
-    return points[bisect.bisect_left(values, h) % len(points)][1]
+
+    def route(key):
+        h = int.from_bytes(hashlib.md5(key).digest()[:4], "little")
+        return points[bisect.bisect_left(values, h) % len(points)][1]
+    return route
 
 
 def check_placement(ctx, setting, failed):
@@ -376,7 +379,8 @@ def check_placement(ctx, setting, failed):
         failed.append("%d servers, %s: keys not spread over the servers: %s"
                       % (n, setting, shares))
     if setting == "ketama_weighted":
-        off = sum(1 for k in keys if k not in held[libketama_server(ctx["names"], k)])
+        route = libketama_router(ctx["names"])
+        off = sum(1 for k in keys if k not in held[route(k)])
         print("  libketama continuum (Python): %d/%d keys on its server" % (len(keys) - off,
                                                                            len(keys)))
         if off:
