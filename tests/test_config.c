@@ -113,8 +113,9 @@ static void test_errors_name_file_line_key(void **state)
         {"settle_time = 0x10\n", "test.conf:1: settle_time: '0x10' is not a duration"},
         {"settle_time = inf\n", "test.conf:1: settle_time: 'inf' is not a duration"},
         {"settle_time =\n", "test.conf:1: settle_time: '' is not a duration"},
-        {"distribution = modula\n",
-         "test.conf:1: distribution: 'modula' is not one of ketama, ketama_weighted"},
+        {"distribution = maglev\n",
+         "test.conf:1: distribution: 'maglev' is not one of ketama, ketama_weighted, modula, "
+         "python_memcache, rendezvous"},
         {"distribution = KETAMA\n", "test.conf:1: distribution: 'KETAMA' is not one of"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -503,7 +504,8 @@ static void test_server_syntax(void **state)
         snprintf(text, sizeof(text), "workers = 2\nidfa = %s\n", bad[i].addr);
         snprintf(want, sizeof(want), "%s:2: idfa: ", path);
         int r = check_file(text, path, &c, err, sizeof(err));
-        if (r != MEMC_EXIT_CONFIG || strncmp(err, want, strlen(want)) != 0 || !strstr(err, bad[i].why))
+        if (r != MEMC_EXIT_CONFIG || strncmp(err, want, strlen(want)) != 0 ||
+            !strstr(err, bad[i].why))
             fail_msg("'%s': got %d '%s', want '%s...%s'", bad[i].addr, r, err, want, bad[i].why);
     }
     struct cfg c;

@@ -254,6 +254,45 @@ static void test_state_file_written_after_a_failure(void **state)
     free(text);
 }
 
+/* 200 reloads during a 12-file load: files loading at once never exceed
+ * `workers` (a retiring worker holds its slot until its file is done),
+ * and every file loads.  Counted from the log: "loading NAME" opens a
+ * load, "NAME loaded:" closes it. */
+static void test_reload_storm_keeps_workers(void **state)
+{
+    struct t *t = *state;
+    write_conf(t, 0, "workers = 3\n");
+    start_daemon(t, NULL);
+    gen(t, "10000", "12", "41", "s-", t->incoming);
+    for (int i = 0; i < 12; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "s-%04d.tsv.gz", i);
+        move_in(t, name);
+    }
+    for (int i = 0; i < 200; i++) {
+        kill(t->pid, SIGHUP);
+        h_sleep_ms(10);
+    }
+    wait_done(t, "s-0011.tsv.gz", 120000);
+    char *log = h_read_file(t->log, NULL);
+    int now = 0, most = 0;
+    for (const char *p = log; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (memmem(p, len, "info: loading s-", 16))
+            now++;
+        else if (memmem(p, len, ".tsv.gz loaded:", 15))
+            now--;
+        most = now > most ? now : most;
+        p += len + (nl != NULL);
+    }
+    free(log);
+    assert_true(most >= 1);
+    if (most > 3)
+        fail_msg("%d files loading at once with workers = 3", most);
+    assert_int_equal(log_count(t, "reload failed"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewarm_resumes_after_sigkill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_resumes_after_sigterm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_file_written_after_a_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_storm_keeps_workers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,7 +83,7 @@ static struct spool_file *dispatch(struct fx *x, int64_t now)
     struct spool_file *f;
     int fd = -1;
     spool_tick(&x->s, now);
-    while ((f = spool_next(&x->s)) && (fd = spool_open(&x->s, f)) < 0)
+    while ((f = spool_next(&x->s)) && (fd = spool_open(&x->s, f, now)) < 0)
         ; /* vanished, skipped or set aside: the next one */
     if (!f)
         return NULL;
@@ -242,6 +242,37 @@ static void test_rename_stuck_later_files_go_on(void **state)
     assert_ptr_equal(dispatch(x, 10 + SETTLE), d);
 }
 
+static int fake_denials; /* how many more opens fail with EACCES */
+static int fake_open(int dirfd, const char *name, struct stat *st)
+{
+    if (fake_denials > 0) {
+        fake_denials--;
+        return -EACCES;
+    }
+    return spool_open_at(dirfd, name, st);
+}
+
+/* A file the service may not read (mode 000 under User=): tried again
+ * with a back-off, never set aside; loaded once it can be read. */
+static void test_permission_denied_is_retried(void **state)
+{
+    struct fx *x = *state;
+    x->s.open_fn = fake_open;
+    fake_denials = 2;
+    put(x, "p.tsv.gz", "x");
+    add(x, "p.tsv.gz");
+    struct spool_file *f = spool_find(&x->s, "p.tsv.gz");
+    assert_null(dispatch(x, 0)); /* denied: waits 1 s */
+    assert_int_equal(f->state, SPOOL_RETRY);
+    assert_null(dispatch(x, 999));
+    assert_null(dispatch(x, 1000)); /* denied again: waits 2 s */
+    assert_int_equal(f->state, SPOOL_RETRY);
+    assert_int_equal(f->due_ms, 3000);
+    assert_ptr_equal(dispatch(x, 3000), f); /* readable now */
+    assert_int_equal(x->s.set_aside, 0);
+    assert_int_equal(f->denied, 0);
+}
+
 /* Rename messages escape both names, the target too (a name with control
  * bytes must not write them into the journal or a terminal). */
 static void test_rename_messages_escape_names(void **state)
@@ -391,7 +422,7 @@ static void test_truncated_held_then_final(void **state)
     assert_ptr_equal(dispatch(x, SETTLE), f);
     usleep(10000);
     put(x, "t.tsv.gz", "more"); /* the producer wrote more meanwhile */
-    int fd = spool_open(&x->s, f);
+    int fd = spool_open(&x->s, f, 0);
     close(fd);
     assert_int_equal(spool_hold_truncated(&x->s, f, SETTLE), 1);
     assert_ptr_equal(dispatch(x, 2 * SETTLE), f);
@@ -539,6 +570,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_blocked_then_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_stuck_later_files_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_messages_escape_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permission_denied_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_written_and_linked_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_waits_old_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_settle_by_mtime, setup, teardown),

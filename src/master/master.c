@@ -360,7 +360,7 @@ static void master_dispatch(struct master *m)
         struct spool_file *f;
         int fd = -1;
         while ((f = spool_next(&m->spool)) && !master_behind(m, f) &&
-               (fd = spool_open(&m->spool, f)) < 0)
+               (fd = spool_open(&m->spool, f, now)) < 0)
             ;
         if (!f || fd < 0)
             return;

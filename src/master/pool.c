@@ -41,6 +41,14 @@ int pool_count(const struct pool *p, int retiring)
     return n;
 }
 
+static int pool_count_retiring_busy(const struct pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < POOL_MAX_WORKERS; i++)
+        n += p->w[i].pid > 0 && p->w[i].busy && p->w[i].retiring;
+    return n;
+}
+
 int pool_count_busy(const struct pool *p)
 {
     int n = 0;
@@ -117,7 +125,9 @@ void pool_fill(struct pool *p, int64_t now)
 {
     if (p->stopping || now < p->respawn_at_ms)
         return;
-    while (pool_count(p, 0) < p->cfg->workers)
+    /* a retiring worker still loading holds its slot: files loading at once
+     * never exceed `workers`, whatever the number of reloads */
+    while (pool_count(p, 0) + pool_count_retiring_busy(p) < p->cfg->workers)
         if (pool_spawn(p, now) < 0) {
             p->respawn_at_ms = now + 1000;
             return;

@@ -106,7 +106,8 @@ void pool_reap(struct pool *p, int64_t now);
 void pool_check_stalls(struct pool *p, int64_t now);
 
 /* Reload: every worker finishes its file with the old config, then quits;
- * new ones are started at once. */
+ * new ones start as slots free up (idle workers quit at once, a loading
+ * one holds its slot until its file is done). */
 void pool_retire_all(struct pool *p, int64_t now);
 /* Shutdown: loading workers stop at a batch boundary (SIGTERM), idle ones
  * quit (the one-shot end: nobody is loading then). */

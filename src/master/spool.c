@@ -88,6 +88,7 @@ void spool_init(struct spool *s, int dirfd, const char *dir, int64_t settle_ms)
     s->dir = dir;
     s->settle_ms = settle_ms;
     s->rename_fn = renameat;
+    s->open_fn = spool_open_at;
     treap_init(&s->names, spool_cmp_name);
     treap_init(&s->order, spool_cmp_order);
     treap_init(&s->ready, spool_cmp_ready);
@@ -324,11 +325,21 @@ struct spool_file *spool_next(const struct spool *s)
     return n ? treap_entry(n, struct spool_file, by_turn) : NULL;
 }
 
-static void spool_open_failed(struct spool *s, struct spool_file *f, int e)
+static void spool_open_failed(struct spool *s, struct spool_file *f, int e, int64_t now)
 {
     char esc[LOG_NAME_LEN];
     log_name(f->name, esc, sizeof(esc));
-    if (e == ENOENT) {
+    if (e == EACCES || e == EPERM) {
+        int shift = f->denied > 8 ? 8 : (int)f->denied;
+        int64_t delay = 1000LL << shift;
+        delay = delay > 300000 ? 300000 : delay; /* 1 s .. 5 min */
+        if (!f->denied++)
+            log_printf(LOG_ERR,
+                       "%s cannot be read: %s; trying again (1 s, doubling to 5 min) until its "
+                       "permissions let the service read it",
+                       esc, strerror(e));
+        spool_wait(s, f, SPOOL_RETRY, now + delay);
+    } else if (e == ENOENT) {
         log_printf(LOG_INFO, "%s vanished before loading", esc);
         spool_remove(s, f);
     } else if (e == ELOOP) {
@@ -360,10 +371,10 @@ int spool_open_at(int dirfd, const char *name, struct stat *st)
     return fd;
 }
 
-int spool_open(struct spool *s, struct spool_file *f)
+int spool_open(struct spool *s, struct spool_file *f, int64_t now)
 {
     struct stat st;
-    int fd = spool_open_at(s->dirfd, f->name, &st);
+    int fd = s->open_fn(s->dirfd, f->name, &st);
     if (fd == -EFTYPE_SPOOL) {
         char esc[LOG_NAME_LEN];
         log_printf(LOG_WARNING, "%s is not a regular file, skipping it",
@@ -372,9 +383,14 @@ int spool_open(struct spool *s, struct spool_file *f)
         return -1;
     }
     if (fd < 0) {
-        spool_open_failed(s, f, -fd);
+        spool_open_failed(s, f, -fd, now);
         return -1;
     }
+    if (f->denied) {
+        char esc[LOG_NAME_LEN];
+        log_printf(LOG_NOTICE, "%s can be read now", log_name(f->name, esc, sizeof(esc)));
+    }
+    f->denied = 0;
     spool_stat_set(&f->st, &st);
     return fd;
 }

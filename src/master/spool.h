@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -71,6 +72,7 @@ struct spool_file {
     uint16_t crashes;     /* workers that died loading it */
     uint32_t attempts;    /* loads that ended incomplete */
     uint32_t owed;        /* servers it still owes records (left for a retry); 0: none */
+    uint32_t denied;      /* opens refused by permissions in a row (back-off) */
     int64_t due_ms;       /* RETRY / SETTLE: when to look again */
     int64_t started_ms;   /* LOADING: when it was handed out */
     struct spool_stat st; /* at open */
@@ -88,6 +90,8 @@ struct spool {
     uint64_t stuck;      /* files whose rename failed for good */
     int64_t settle_ms;   /* how long a file written in place must keep its stat */
     int renames_blocked; /* by an error the operator fixes (EACCES, EROFS, ...) */
+    /* spool_open_at; a test puts a failing one here */
+    int (*open_fn)(int dirfd, const char *name, struct stat *st);
     /* renameat(2); a test puts a failing one here */
     int (*rename_fn)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
     int64_t blocked_since, rename_at, rename_wait; /* and its back-off */
@@ -117,17 +121,19 @@ void spool_forget_idle(struct spool *s);
 void spool_tick(struct spool *s, int64_t now);
 /* The lowest-named QUEUED file, or NULL.  Call spool_tick() first. */
 struct spool_file *spool_next(const struct spool *s);
+/* An open refused by permissions (EACCES, EPERM) is the operator's to fix:
+ * the file is tried again after a back-off (1 s doubling to 5 min), said
+ * once per file, never set aside. */
 /* The one way a spool file is opened, for loads and re-warms alike:
  * O_NOFOLLOW (a symlink fails with -ELOOP), O_NONBLOCK while opening (a
  * FIFO never blocks the master), regular files only (anything else:
  * -EFTYPE_SPOOL, st filled).  An fd with blocking reads, or -errno. */
 #define EFTYPE_SPOOL EBADFD
-struct stat;
 int spool_open_at(int dirfd, const char *name, struct stat *st);
 /* Open f with spool_open_at.  Returns an fd, or -1
  * after deciding the file's fate (vanished: removed; a symlink, FIFO or
  * directory: SKIP; cannot be opened: BAD). */
-int spool_open(struct spool *s, struct spool_file *f);
+int spool_open(struct spool *s, struct spool_file *f, int64_t now);
 /* Hand f to a loader: LOADING, changed cleared, started_ms = now. */
 void spool_loading(struct spool *s, struct spool_file *f, int64_t now);
 
