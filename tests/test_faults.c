@@ -253,6 +253,7 @@ static void test_hostile_spool(void **state)
     int tail = snprintf(text + big, 64, "\nidfa\tafter-long\t1\t2\t3\n");
     drop_gz(t, "f-longline.tsv.gz", text, big + (size_t)tail);
     free(text);
+    drop_gz(t, "h-blank.tsv.gz", "\n\n  \n\n", 6); /* blank lines only: loaded, said */
     const char *weird = "g we ird\nname;$(touch x)'\".tsv.gz";
     const char *line = "gaid\tweird-name\t1.5\t2.5\t7,8\n";
     drop_gz(t, weird, line, strlen(line));
@@ -274,6 +275,9 @@ static void test_hostile_spool(void **state)
     must_log(t, "b-fifo.tsv.gz is not a regular file", 1000);
     must_log(t, "g we ird\\x0aname;$(touch x)'\".tsv.gz loaded", 1000); /* escaped */
     must_log(t, "line longer than max_line_bytes", 1000);
+    must_log(t, "bytes)", 1000); /* its example: the line's start and its length */
+    must_log(t, "h-blank.tsv.gz loaded: 0 records stored", 1000);
+    must_log(t, "no record at all (0 non-blank lines)", 1000);
     size_t len;
     char *v = h_mc_get(t->servers[0], "idfa:after-long", &len);
     assert_non_null(v); /* the line after the 50 MB one loaded */

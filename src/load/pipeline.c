@@ -38,7 +38,9 @@ struct pipe_block {
     uint64_t seq;
     char *text;
     size_t len, cap;
-    uint32_t pre_long; /* overlong lines discarded just before this text */
+    uint32_t pre_long;  /* overlong lines discarded just before this text */
+    char long_head[72]; /* the first one's start and length, for the example */
+    size_t long_len;
     /* packer results */
     uint64_t nlines_total; /* lines incl. blank, for numbering */
     struct pipe_stats st;  /* lines, records, errors, err_by, dirty, examples */
@@ -251,7 +253,9 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
         memc_seg_reset(&b->seg[i]);
     for (uint32_t i = 0; i < b->pre_long; i++) {
         st->lines++;
-        pipe_error_line(st, ++lineno, PARSE_TOO_LONG, CFG_MAX_TYPES, "", 0);
+        pipe_error_line(st, ++lineno, PARSE_TOO_LONG,
+                        pipe_line_type(&p->types, b->long_head, b->long_len), i ? "" : b->long_head,
+                        i ? 0 : b->long_len);
     }
     while (s < end) {
         struct parse_rec rec;
@@ -515,7 +519,6 @@ static size_t pipe_cut(const char *t, size_t len)
     return 0;
 }
 
-/* With mu held: acks lost so far on all connections. */
 /* With mu held (released around the callback): the one place the caller
  * gets the current counts, and may ask to stop. */
 static void pipe_progress(struct pipe_reader *r)
@@ -667,19 +670,46 @@ static void pipe_read_some(struct pipe_reader *r, struct pipe_block *b)
         pipe_read_skip(r, b, (size_t)n);
 }
 
+/* The example of an overlong line: its start (the key is there) and the
+ * length seen when it was dropped. */
+static void pipe_long_example(struct pipe_block *b)
+{
+    int n =
+        snprintf(b->long_head, sizeof(b->long_head), "%.40s... (over %zu bytes)", b->text, b->len);
+    b->long_len = n < 0                              ? 0
+                  : (size_t)n < sizeof(b->long_head) ? (size_t)n
+                                                     : sizeof(b->long_head) - 1;
+}
+
+/* While dropping an overlong line nothing is submitted: progress is told
+ * all the same (bytes read move on), so the stall check does not fire. */
+static void pipe_tick_skipping(struct pipe_reader *r)
+{
+    int64_t now = io_now_ms();
+    if (!r->skipping || !r->tick || now - r->last_tick < 100)
+        return;
+    r->last_tick = now;
+    pthread_mutex_lock(&r->p->mu);
+    pipe_progress(r);
+    pthread_mutex_unlock(&r->p->mu);
+}
+
 /* Fill b until it holds a line end or the input ends.  A line that does not
  * fit grows the block up to max_cap; one longer than max_line_bytes is
  * counted (pre_long) and skipped. */
 static void pipe_block_fill(struct pipe_reader *r, struct pipe_block *b)
 {
     for (;;) {
-        while (b->len < b->cap && !r->eof)
+        while (b->len < b->cap && !r->eof) {
             pipe_read_some(r, b);
+            pipe_tick_skipping(r);
+        }
         if (r->eof || pipe_cut(b->text, b->len))
             return;
         /* no line end in the whole block */
         if (b->len > r->p->cfg.max_line_bytes) {
-            b->pre_long++; /* counted as one error line by the packer */
+            if (!b->pre_long++) /* counted as one error line by the packer */
+                pipe_long_example(b);
             b->len = 0;
             r->skipping = 1;
             continue;

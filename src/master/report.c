@@ -168,9 +168,15 @@ void report_loaded(struct report *r, const struct spool_file *f, const struct pi
              dry ? "dry run: " : "", esc, ok ? "loaded" : "failed", (unsigned long long)st->stored,
              (unsigned long long)st->errors, 100.0 * rate, ok ? "below" : "at or above",
              100.0 * threshold, secs, secs > 0 ? (double)st->stored / secs : 0.0);
+    int prio = ok ? LOG_INFO : LOG_ERR;
+    if (ok && !st->records) { /* an empty dump is a producer's fault worth a look */
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l, "; it has no record at all (%llu non-blank lines)",
+                 (unsigned long long)st->lines);
+        prio = LOG_WARNING;
+    }
     report_entry(r, f, st, ok ? "loaded" : "failed",
-                 ok ? LOG_MSGID_FILE_LOADED : LOG_MSGID_FILE_FAILED, ok ? LOG_INFO : LOG_ERR, text,
-                 now);
+                 ok ? LOG_MSGID_FILE_LOADED : LOG_MSGID_FILE_FAILED, prio, text, now);
 }
 
 void report_worker_died(const struct spool_file *f, pid_t pid, const char *why, int set_aside,
