@@ -120,16 +120,25 @@ void log_event(int prio, const char *msgid, const char *message, const char *con
     fprintf(stderr, "%s\n", line);
 }
 
+/* The message formatted (the level is checked by the callers), then sent. */
+static void log_vstruct(int prio, const char *msgid, const struct log_fields *f, const char *fmt,
+                        va_list ap) __attribute__((format(printf, 4, 0)));
+static void log_vstruct(int prio, const char *msgid, const struct log_fields *f, const char *fmt,
+                        va_list ap)
+{
+    char buf[2048];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_event(prio, msgid, buf, f && f->n ? f->v : NULL);
+}
+
 void log_printf(int prio, const char *fmt, ...)
 {
     if (!log_enabled(prio))
         return;
-    char buf[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_vstruct(prio, NULL, NULL, fmt, ap);
     va_end(ap);
-    log_event(prio, NULL, buf, NULL);
 }
 
 void log_field(struct log_fields *f, const char *fmt, ...)
@@ -151,12 +160,10 @@ void log_struct(int prio, const char *msgid, const struct log_fields *f, const c
 {
     if (!log_enabled(prio))
         return;
-    char buf[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_vstruct(prio, msgid, f, fmt, ap);
     va_end(ap);
-    log_event(prio, msgid, buf, f && f->n ? f->v : NULL);
 }
 
 int log_errno(int prio, int err, const char *fmt, ...)
