@@ -131,13 +131,15 @@ static void health_close(struct health *h, struct health_server *s)
 
 void health_free(struct health *h)
 {
+    if (!h->map) /* never set up (the master stopped before): nothing open */
+        return;
     for (int i = 0; i < CFG_MAX_SERVERS; i++)
         health_close(h, &h->s[i]);
 }
 
 void health_in_child(struct health *h)
 {
-    for (int i = 0; i < CFG_MAX_SERVERS; i++) {
+    for (int i = 0; h->map && i < CFG_MAX_SERVERS; i++) {
         mc_link_close(&h->s[i].link);
         h->s[i].fd = -1;
     }

@@ -221,12 +221,15 @@ static int tls_auth(struct mc_sec *s, const struct tls_want *w, char *err, size_
         len--;
     if (len && pw[len - 1] == '\r')
         len--;
+    /* memcached reads "user password" as two blank-separated tokens */
     for (size_t i = 0; i < len && r == 0; i++)
-        if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f)
+        if ((unsigned char)pw[i] <= 0x20 || pw[i] == 0x7f)
             r = -EINVAL;
     if (r < 0 || !len) {
         snprintf(err, errlen, "%s %s: %s", w->pw_k, from,
-                 len ? "control characters in the password" : "empty");
+                 len ? "blanks or control characters in the password (memcached takes "
+                       "\"user password\" as two words)"
+                     : "empty");
         mc_secret_free(pw, n);
         return -EINVAL;
     }
