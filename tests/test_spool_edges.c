@@ -230,6 +230,19 @@ static void test_appending_producer(void **state)
 /* Two memc-load on one spool: the second says who holds it and exits 75,
  * or waits with --wait-lock and takes over when the first stops.  Every
  * file is loaded and renamed exactly once. */
+/* Lines in a file (an early exit's whole output). */
+static int lines_in(const char *path)
+{
+    char *text = h_read_file(path, NULL);
+    int n = 0;
+    for (const char *p = text; p && *p; p++)
+        n += *p == '\n';
+    if (n != 1)
+        fprintf(stderr, "%s:\n%s", path, text ? text : "");
+    free(text);
+    return n;
+}
+
 static void test_one_daemon_per_spool(void **state)
 {
     struct t *t = *state;
@@ -240,6 +253,7 @@ static void test_one_daemon_per_spool(void **state)
     assert_int_equal(h_run(oneshot, second_log, 30), 75);
     snprintf(want, sizeof(want), "locked by memc-load pid %d", (int)t->pid);
     assert_int_equal(h_wait_text(second_log, want, 100), 0);
+    assert_int_equal(lines_in(second_log), 1); /* exactly the one error */
 
     const char *waiting[] = {MEMC_BIN, "--config", t->conf, "--wait-lock", NULL};
     pid_t second = h_spawn(waiting, second_log);
@@ -284,7 +298,10 @@ static void test_spool_missing_then_back(void **state)
     snprintf(moved, sizeof(moved), "%s.moved", t->spool);
     assert_int_equal(rmdir(t->spool), 0);
     const char *oneshot[] = {MEMC_BIN, "--oneshot", "--config", t->conf, NULL};
-    assert_int_equal(h_run(oneshot, t->log, 30), 66);
+    char early[PATH_MAX + 16];
+    snprintf(early, sizeof(early), "%s/early.log", t->dir);
+    assert_int_equal(h_run(oneshot, early, 30), 66);
+    assert_int_equal(lines_in(early), 1); /* the one error, no noise after it */
 
     size_t from = t->n.len;
     start_no_ready(t);

@@ -795,7 +795,8 @@ static void master_free(struct master *m)
 {
     log_set_stderr_hook(NULL, NULL);
     report_free(&m->report);
-    health_free(&m->health);
+    if (m->health.map) /* set up: an early exit (no spool, the lock held) has no probes */
+        health_free(&m->health);
     rewarm_free(&m->rewarm);
     spool_free(&m->spool);
     memc_map_free(&m->map);
