@@ -5,7 +5,7 @@ MEMC_PACKAGES="cmake make gcc pkg-config gzip procps util-linux
   zlib1g-dev libisal-dev libmemcached-dev libprotobuf-c-dev protobuf-c-compiler
   libsystemd-dev libcmocka-dev memcached python3 python3-protobuf python3-pylibmc
   systemd clang clang-format valgrind lintian mandoc python3-yaml
-  prometheus
+  prometheus libssl-dev openssl
   python3-memcache python3-pymemcache libcache-memcached-fast-perl libmemcached-tools
   nutcracker"
 

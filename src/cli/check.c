@@ -102,8 +102,12 @@ static void check_secure(const struct memc_map *map, int g, const struct memc_co
                     srv->name, p.days_left);
         }
     }
-    if (user[0] && mc_link_ready(&conn->link))
+    if (user[0] && conn->link.authed)
         printf("       auth: user %s\n", user);
+    else if (user[0] && mc_link_ready(&conn->link))
+        printf("       auth: none asked for (memcached without -Y): the password of %s was not "
+               "sent\n",
+               user);
 }
 
 /* One server's row: what `stats` says (memory limit, items, evictions) and

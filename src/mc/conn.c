@@ -382,6 +382,7 @@ static int link_auth_answer(struct mc_link *l, char *why, size_t whylen)
     }
     if (l->state == MC_LINK_AUTH && mc_line_is(l->in, n, "STORED")) {
         l->state = MC_LINK_READY;
+        l->authed = 1;
         return 1;
     }
     return link_fail(l, MC_LINK_FAIL_AUTH, -EACCES, why, whylen, "authentication refused: %s", esc);

@@ -69,6 +69,7 @@ struct mc_link {
     int kind;                      /* enum mc_link_fail of the last failure; 0 none */
     short want;                    /* in setup: the poll events the next step waits for */
     unsigned char rd_out, wr_in;   /* TLS: a read waits to write, a write waits to read */
+    unsigned char authed;          /* authenticated (0: no user, or the server asked for none) */
     struct ssl_st *ssl;            /* NULL: plain */
     struct mc_sec *sec;            /* the type's settings (a reference); NULL: plain, no auth */
     const struct memc_server *srv; /* for messages */

@@ -7,7 +7,8 @@
 # (records counted in memcached) and dot-renamed, systemctl status shows the
 # STATUS line, journalctl shows the structured "file loaded" entries; the
 # state directory keeps memcached identities and a restarted memcached is
-# re-warmed;
+# re-warmed; a load over TLS with authentication, the password and the
+# client key passed in as systemd credentials (LoadCredential=);
 # systemctl reload with a bad config fails and the daemon keeps the old one;
 # systemctl stop; a bad config at start fails the unit instead of restarting
 # it forever.  Prints the status and journal excerpts it captured (they go
@@ -32,6 +33,9 @@ journal_has() {
 }
 
 $SB up
+# systemd mounts each unit's credentials in a namespace of its own and moves
+# them into place: that reaches the unit only under a shared root
+X mount --make-rshared /
 # four memcached inside the sandbox's private network, as transient units
 for i in 0 1 2 3; do
     X systemd-run --quiet --unit=memcached-$i /usr/bin/memcached -u nobody -l 127.0.0.1 \
@@ -183,6 +187,59 @@ X systemctl is-active --quiet memc-load && fail "still active after stop"
 journal_has "exiting with status 0" || fail "no clean exit"
 echo "--- journalctl -u memc-load (whole run)"
 X journalctl -u memc-load --no-pager | sed 's/^/    /' | tail -25
+
+# TLS and authentication with the secrets as systemd credentials: the
+# password and the client key in /etc/memc-load/credentials (root, 0700,
+# files 0600: memc-load cannot read them itself), passed in by the unit's
+# LoadCredential=; memcached with -Z (client certificate required) and -Y
+bash "$HERE/../lib/tls-certs" "$ROOT/etc/memc-load/pki"
+X chmod 0644 /etc/memc-load/pki/server.key # memcached reads it as nobody
+X sh -c 'printf "loader:e2e-secret\n" >/etc/memc-load/pki/memcached.auth'
+X chmod 0644 /etc/memc-load/pki/memcached.auth
+X systemd-run --quiet --unit=memcached-tls /usr/bin/memcached -u nobody -l 127.0.0.1 -p 33017 \
+    -U 0 -m 64 -Z -Y /etc/memc-load/pki/memcached.auth \
+    -o ssl_chain_cert=/etc/memc-load/pki/server.pem,ssl_key=/etc/memc-load/pki/server.key,ssl_ca_cert=/etc/memc-load/pki/ca.pem,ssl_verify_mode=2
+X install -d -m 0700 /etc/memc-load/credentials
+X sh -c 'printf "e2e-secret\n" >/etc/memc-load/credentials/password'
+X install -m 0600 /etc/memc-load/pki/client.key /etc/memc-load/credentials/client.key
+X chmod 0600 /etc/memc-load/credentials/password
+X runuser -u memc-load -- cat /etc/memc-load/credentials/password >/dev/null 2>&1 &&
+    fail "memc-load can read the password file itself"
+X sh -c "sed 's/^idfa = .*/idfa = 127.0.0.1:33017/' /var/tmp/good.conf >$CONF && cat >>$CONF <<EOF
+idfa_tls = on
+tls_ca_file = /etc/memc-load/pki/ca.pem
+tls_cert_file = /etc/memc-load/pki/client.pem
+tls_key_file = /etc/memc-load/credentials/client.key
+idfa_auth_user = loader
+idfa_auth_password_file = /etc/memc-load/credentials/password
+EOF"
+# a config naming secret files must not be readable by others
+X "$BIN" --check-config --no-probe >/tmp/check.$$ 2>&1 && fail "a world-readable config naming secrets passed"
+grep -q "others may read it" /tmp/check.$$ || { cat /tmp/check.$$; fail "no reason for refusing the config"; }
+X chgrp memc-load "$CONF"
+X chmod 0640 "$CONF"
+X "$BIN" --check-config >/tmp/check.$$ 2>&1 || { cat /tmp/check.$$; fail "--check-config over TLS"; }
+echo "--- --check-config over TLS with authentication"
+sed 's/^/    /' /tmp/check.$$
+grep -q "tls:  TLSv1.3 .*certificate CN=memcached, issued by CN=memc-load test CA" /tmp/check.$$ ||
+    fail "--check-config shows no certificate"
+rm -f /tmp/check.$$
+X systemctl start memc-load || fail "systemctl start with credentials failed"
+X /usr/local/bin/memc-gen -n 5000 -s 12 -t idfa -p tls- /var/spool/incoming >/dev/null
+X mv /var/spool/incoming/tls-0000.tsv.gz /var/spool/memc-load/
+for _ in $(seq 200); do
+    X test -e /var/spool/memc-load/.tls-0000.tsv.gz && break
+    sleep 0.1
+done
+X test -e /var/spool/memc-load/.tls-0000.tsv.gz || fail "no load over TLS with credentials"
+journal_has "tls-0000.tsv.gz loaded: 5000 records stored" || fail "the TLS load is not in the journal"
+journal_has "e2e-secret" && fail "the password is in the journal"
+X systemctl stop memc-load
+X cp /var/tmp/good.conf "$CONF"
+X chmod 0644 "$CONF"
+X chgrp root "$CONF"
+echo "--- a load over TLS with authentication, secrets as credentials"
+X journalctl -u memc-load --no-pager | grep "tls-0000" | tail -2 | sed 's/^/    /'
 
 # a bad config at start: exit 78 fails the unit (RestartPreventExitStatus=),
 # no restart loop
