@@ -142,7 +142,10 @@ static void test_retry_is_for_the_missing_server(void **state)
     make_file(t->incoming, 2, keys, 0xd); /* idfa, adid, dvid */
     h_mc_pause(&mc[1], 1);                /* gaid hangs */
     move_in(t, "n-01.tsv.gz");
+    size_t from = t->n.len;
     must_log(t, "n-01.tsv.gz left in place", 20000);
+    /* nothing loading, a file waiting: STATUS does not say "idle" */
+    assert_int_equal(h_notify_wait(&t->n, "STATUS=waiting to retry", &from, 5000), 0);
     move_in(t, "n-02.tsv.gz");
     must_log(t, "n-02.tsv.gz loaded", 20000);
     h_mc_pause(&mc[1], 0);

@@ -288,6 +288,7 @@ static void master_in_child(void *ctx)
     close(m->sigfd);
     close(m->timerfd);
     watch_close(&m->watch);
+    notify_close(&m->notify);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -546,6 +547,7 @@ static void master_checks(struct master *m)
         m->killed_all = 1;
     }
     master_maybe_ready(m);
+    notify_flush(&m->notify);
     notify_watchdog(&m->notify);
     metrics_tick(&m->metrics, &m->spool, &m->pool, &m->health, &m->rewarm, &m->map, now);
     char note[600];
@@ -807,6 +809,7 @@ static void master_free(struct master *m)
         close(m->sigfd);
     if (m->timerfd >= 0)
         close(m->timerfd);
+    notify_close(&m->notify);
     free(m);
 }
 

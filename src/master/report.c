@@ -113,8 +113,11 @@ static void report_entry(struct report *r, const struct spool_file *f, const str
 #undef REPORT_FIELD
     fields[n] = NULL;
     log_event(prio, msgid, msg, fields);
-    snprintf(r->last_result, sizeof(r->last_result), "last %s: %s, error rate %.2f%%", esc, result,
-             100.0 * report_error_rate(st));
+    if (st->status == PIPE_CORRUPT || st->status == PIPE_IOERR) /* a rate means nothing */
+        snprintf(r->last_result, sizeof(r->last_result), "last %s: %s", esc, result);
+    else
+        snprintf(r->last_result, sizeof(r->last_result), "last %s: %s, error rate %.2f%%", esc,
+                 result, 100.0 * report_error_rate(st));
     if (r->tty)
         report_row_add(r, esc, result, st, (double)(now - f->started_ms) / 1000.0);
 }
@@ -256,7 +259,8 @@ void report_status(struct report *r, const struct spool *s, const struct pool *p
     if (note && note[0])
         REPORT_ADD(buf, off, "%s%s", loading ? "; " : "", note);
     else if (!loading)
-        off = snprintf(buf, sizeof(buf), "idle");
+        off = snprintf(buf, sizeof(buf), "%s",
+                       s->count[SPOOL_RETRY] ? "waiting to retry" : "idle"); /* not idle then */
     REPORT_ADD(buf, off, "; %zu queued", s->count[SPOOL_QUEUED] + s->count[SPOOL_SETTLE]);
     if (s->count[SPOOL_RETRY])
         REPORT_ADD(buf, off, ", %zu waiting to retry", s->count[SPOOL_RETRY]);
