@@ -282,13 +282,41 @@ static void test_apps_differential(void **state)
     }
 }
 
+/* The reader's block cut (parse_cut): after the last usable line end. */
+static void test_cut_lines(void **state)
+{
+    (void)state;
+    struct {
+        const char *text;
+        size_t want;
+    } v[] = {
+        {"", 0},         {"a", 0},     {"\n", 0}, /* the final byte is never trusted alone */
+        {"ab\ncd", 3},                            /* the partial line is carried */
+        {"ab\ncd\n", 3}, /* ... and so is a line whose end is the last byte */
+        {"ab\r\ncd", 4}, /* \r\n kept whole */
+        {"ab\r\n", 4},   /* a whole \r\n pair at the end is a line end */
+        {"ab\rcd", 3},   /* CR-only line ends */
+        {"ab\r", 0},     /* a \r at the very end may be half of \r\n */
+        {"a\nb\rc", 4},  {"a\n\r", 2}, {"abc", 0},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        if (parse_cut(v[i].text, strlen(v[i].text)) != v[i].want)
+            fail_msg("parse_cut(\"%s\") = %zu, want %zu", v[i].text,
+                     parse_cut(v[i].text, strlen(v[i].text)), v[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_line),        cmocka_unit_test(test_strip_and_blank),
-        cmocka_unit_test(test_field_count),       cmocka_unit_test(test_empty_and_unknown),
-        cmocka_unit_test(test_key_limits),        cmocka_unit_test(test_floats),
-        cmocka_unit_test(test_dirty_apps),        cmocka_unit_test(test_many_apps),
+        cmocka_unit_test(test_cut_lines),
+        cmocka_unit_test(test_valid_line),
+        cmocka_unit_test(test_strip_and_blank),
+        cmocka_unit_test(test_field_count),
+        cmocka_unit_test(test_empty_and_unknown),
+        cmocka_unit_test(test_key_limits),
+        cmocka_unit_test(test_floats),
+        cmocka_unit_test(test_dirty_apps),
+        cmocka_unit_test(test_many_apps),
         cmocka_unit_test(test_apps_differential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -306,3 +306,16 @@ enum parse_status parse_line(const struct parse_types *types, const char *line, 
     rec->napps = parse_apps(f[4], fl[4], apps, &rec->dirty);
     return PARSE_OK;
 }
+
+size_t parse_cut(const char *t, size_t len)
+{
+    if (len < 2)
+        return 0;
+    for (size_t i = len - 1; i-- > 0;) {
+        if (t[i] == '\n')
+            return i + 1;
+        if (t[i] == '\r')
+            return t[i + 1] == '\n' ? i + 2 : i + 1;
+    }
+    return 0;
+}

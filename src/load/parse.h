@@ -72,6 +72,12 @@ static inline uint32_t parse_swar8(uint64_t d)
  * 0 and *out on success, -1 if the text is not a decimal number. */
 int parse_float(const char *s, size_t len, double *out);
 
+/* Where to cut text so it holds whole lines (the reader's blocks): just
+ * after the last line end before the final byte, so a \r at the very end
+ * is not trusted (its \n may come in the next read) and a \r\n pair is
+ * never split.  0 if there is no usable line end. */
+size_t parse_cut(const char *t, size_t len);
+
 /* Strip ASCII whitespace (space \t \n \v \f \r) from both ends. */
 void parse_strip(const char **s, size_t *len);
 

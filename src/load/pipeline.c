@@ -502,23 +502,6 @@ static void pipe_read_fail(struct pipe_reader *r, int status, const char *why)
     snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
-/* Where to cut a block so it holds whole lines: just after the last line
- * end, where a \r at the very end is not trusted (its \n may follow in the
- * next read) and a \r\n pair is never split.  Returns 0 if there is no
- * usable line end. */
-static size_t pipe_cut(const char *t, size_t len)
-{
-    if (len < 2)
-        return 0;
-    for (size_t i = len - 1; i-- > 0;) {
-        if (t[i] == '\n')
-            return i + 1;
-        if (t[i] == '\r')
-            return t[i + 1] == '\n' ? i + 2 : i + 1;
-    }
-    return 0;
-}
-
 /* With mu held (released around the callback): the one place the caller
  * gets the current counts, and may ask to stop. */
 static void pipe_progress(struct pipe_reader *r)
@@ -704,7 +687,7 @@ static void pipe_block_fill(struct pipe_reader *r, struct pipe_block *b)
             pipe_read_some(r, b);
             pipe_tick_skipping(r);
         }
-        if (r->eof || pipe_cut(b->text, b->len))
+        if (r->eof || parse_cut(b->text, b->len))
             return;
         /* no line end in the whole block */
         if (b->len > r->p->cfg.max_line_bytes) {
@@ -731,7 +714,7 @@ static void pipe_block_fill(struct pipe_reader *r, struct pipe_block *b)
 static void pipe_block_cut(struct pipe_reader *r, struct pipe_block *b)
 {
     if (!r->eof) {
-        size_t cut = pipe_cut(b->text, b->len);
+        size_t cut = parse_cut(b->text, b->len);
         r->carry_len = b->len - cut;
         memcpy(r->carry, b->text + cut, r->carry_len);
         b->len = cut;
@@ -742,7 +725,7 @@ static void pipe_block_cut(struct pipe_reader *r, struct pipe_block *b)
          * prefix of the real one (a shorter apps list, a shorter lon).
          * Only whole lines are loaded from a damaged file. */
         if (b->len && b->text[b->len - 1] != '\n' && b->text[b->len - 1] != '\r')
-            b->len = pipe_cut(b->text, b->len);
+            b->len = parse_cut(b->text, b->len);
     }
 }
 
