@@ -27,21 +27,31 @@
 #include "proto.h"
 #include "route.h"
 
-/* "name pid start" per line; unknown names are ignored. */
+/* "name pid start" per line; unknown names are ignored (health_load). */
+int health_state_line(const char *line, char *name, size_t cap, long *pid, long long *start)
+{
+    char extra;
+    int n = sscanf(line, "%319s %ld %lld %c", name, pid, start, &extra);
+    return n == 3 && *pid > 0 && strlen(name) < cap;
+}
+
 static void health_load(struct health *h)
 {
     FILE *f = h->state_file[0] ? fopen(h->state_file, "r") : NULL;
     if (!f)
         return;
-    char name[320];
+    char line[512], name[320];
     long pid;
     long long start;
-    while (fscanf(f, "%319s %ld %lld", name, &pid, &start) == 3)
+    while (fgets(line, sizeof(line), f)) {
+        if (!health_state_line(line, name, sizeof(name), &pid, &start))
+            continue; /* a bad line is skipped, not the rest of the file */
         for (int i = 0; i < h->map->nservers; i++)
             if (strcmp(h->map->servers[i].name, name) == 0) {
                 h->s[i].pid = h->s[i].saved_pid = pid;
                 h->s[i].start = h->s[i].saved_start = start;
             }
+    }
     fclose(f);
 }
 

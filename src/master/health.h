@@ -67,6 +67,10 @@ void health_tick(struct health *h, int64_t now);
  * health_commit, once the server is re-warmed: a re-warm cut short by a
  * stop, a crash or a kill is seen again at the next start. */
 int health_on_event(struct health *h, int i, int64_t now);
+/* One line of the state file, "name pid start" (name: up to 319 bytes,
+ * cap at least 320): 1 and the fields, or 0 for anything else. */
+int health_state_line(const char *line, char *name, size_t cap, long *pid, long long *start);
+
 /* The servers in mask are re-warmed: save their new identities. */
 void health_commit(struct health *h, uint32_t mask);
 
