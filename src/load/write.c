@@ -525,6 +525,7 @@ static void memc_step_write(struct memc_conn *c, struct memc_seg *s, int64_t now
         s->sent += (size_t)w;
         c->last_io_ms = now;
     } else if (w < 0 && w != -EAGAIN) {
+        mc_link_salvage(&c->link, c->why, sizeof(c->why)); /* a TLS alert says more */
         c->kind = c->link.kind;
         memc_conn_fail(c, s, now);
     }

@@ -230,6 +230,18 @@ ssize_t mc_link_send_request(struct mc_link *l, const char *buf, size_t sent, si
     return mc_link_send(l, buf + sent, end - sent, why, whylen);
 }
 
+void mc_link_salvage(struct mc_link *l, char *why, size_t whylen)
+{
+    char buf[256], alert[256];
+    if (!l->ssl || l->kind != MC_LINK_FAIL_NET)
+        return;
+    ssize_t n = mc_link_recv(l, buf, sizeof(buf), alert, sizeof(alert));
+    if (n < 0 && n != -EAGAIN && l->kind == MC_LINK_FAIL_TLS)
+        snprintf(why, whylen, "%s", alert);
+    else
+        l->kind = MC_LINK_FAIL_NET;
+}
+
 int mc_link_pending(const struct mc_link *l)
 {
     return l->ssl && l->state == MC_LINK_READY && SSL_pending(l->ssl) > 0;

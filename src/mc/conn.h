@@ -118,6 +118,11 @@ ssize_t mc_link_recv(struct mc_link *l, void *buf, size_t len, char *why, size_t
  * arrives on the socket after them, and wakes it. */
 ssize_t mc_link_send_request(struct mc_link *l, const char *buf, size_t sent, size_t len, char *why,
                              size_t whylen);
+/* A TLS link whose send failed on the network side (reset, broken pipe):
+ * a server that refuses us sends a TLS alert and closes, and the alert may
+ * still be unread.  If so, its reason replaces why and l->kind becomes
+ * MC_LINK_FAIL_TLS. */
+void mc_link_salvage(struct mc_link *l, char *why, size_t whylen);
 /* Bytes TLS has decrypted and holds: recv them without waiting for poll. */
 int mc_link_pending(const struct mc_link *l);
 void mc_link_close(struct mc_link *l);

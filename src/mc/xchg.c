@@ -107,6 +107,7 @@ static void xchg_step(struct mc_xchg *io, int i, short rev, mc_xchg_parse_fn par
     if (io->ooff < io->olen && mc_link_writable(&io->link, rev)) {
         ssize_t n = mc_link_send_request(&io->link, io->out, io->ooff, io->olen, why, sizeof(why));
         if (n < 0 && n != -EAGAIN) {
+            mc_link_salvage(&io->link, why, sizeof(why)); /* a TLS alert says more */
             xchg_fail(io, "%s", why);
             return;
         }

@@ -51,14 +51,18 @@ static int h_free_port(void)
     return hi + 1 + (int)(rand_r(&seed) % (unsigned)(65536 - hi - 1));
 }
 
-/* Does pid listen on port (memcached-start --wait)? */
+/* Does pid listen on port (memcached-start --wait)?  memcached binds every
+ * listener before it serves, and exits if one bind fails: once its first
+ * port listens, the second one does or the process is gone soon.  A slow
+ * machine must not make this give up on a memcached that runs (a restarted
+ * one may already hold data). */
 static int h_listens(pid_t pid, int port)
 {
     char p[16], q[16];
     snprintf(p, sizeof(p), "%d", (int)pid);
     snprintf(q, sizeof(q), "%d", port);
-    const char *argv[] = {MEMCACHED_START, "--wait", p, q, "2", NULL};
-    return h_run(argv, NULL, 10) == 0;
+    const char *argv[] = {MEMCACHED_START, "--wait", p, q, "20", NULL};
+    return h_run(argv, NULL, 30) == 0;
 }
 
 static int h_mcs_launch(struct h_mcs *s, int port)
