@@ -187,7 +187,8 @@ static void rewarm_interrupted(struct t *t, int sig)
 {
     const int keys = 3000;
     char extra[PATH_MAX + 64];
-    snprintf(extra, sizeof(extra), "state_dir = %s\nhealth_interval = 1\n", t->dir);
+    snprintf(extra, sizeof(extra), "state_dir = %s\nhealth_interval = 1\nio_timeout_ms = 20000\n",
+             t->dir);
     write_conf(t, 0, extra);
     start_daemon(t, NULL);
     make_file(t->incoming, 1, keys, 0xf);
