@@ -60,20 +60,20 @@ struct pipe_example {
  * Per device type: PIPE_TYPE_COUNTERS, arrays of n, "type" label.
  */
 #define PIPE_COUNTERS(X)                                                                           \
-    X(lines, "MEMC_LINES", NULL, "non-blank lines")                                                \
-    X(records, NULL, NULL, "lines that parsed")                                                    \
     X(stored, "MEMC_RECORDS", NULL, "records memcached stored (dry run: would have)")              \
     X(errors, "MEMC_ERRORS", NULL, "error lines and records memcached refused")                    \
-    X(deferred, "MEMC_DEFERRED", NULL,                                                             \
-      "records not stored: a server unreachable, or not its turn")                                 \
+    X(lines, "MEMC_LINES", NULL, "non-blank lines")                                                \
     X(dirty, "MEMC_DIRTY_APPS", NULL, "records with dropped app items")                            \
-    X(bytes_in, NULL, "read_bytes_total", "Compressed bytes read from spool files.")               \
-    X(bytes_out, NULL, NULL, "inflated bytes")                                                     \
-    X(evictions, "MEMC_EVICTIONS", "evictions_total",                                              \
-      "Items memcached evicted while memc-load loaded into it.")                                   \
     X(verify_sampled, "MEMC_VERIFY_SAMPLED", NULL, "records read back (verify_sample)")            \
     X(verify_missing, "MEMC_VERIFY_MISSING", NULL, "... that memcached did not have")              \
-    X(verify_different, "MEMC_VERIFY_DIFFERENT", NULL, "... that it had with other bytes")
+    X(verify_different, "MEMC_VERIFY_DIFFERENT", NULL, "... that it had with other bytes")         \
+    X(evictions, "MEMC_EVICTIONS", "evictions_total",                                              \
+      "Items memcached evicted while memc-load loaded into it.")                                   \
+    X(deferred, "MEMC_DEFERRED", NULL,                                                             \
+      "records not stored: a server unreachable, or not its turn")                                 \
+    X(records, NULL, NULL, "lines that parsed")                                                    \
+    X(bytes_in, NULL, "read_bytes_total", "Compressed bytes read from spool files.")               \
+    X(bytes_out, NULL, NULL, "inflated bytes")
 /* X(field, n, metric family, help); errors_by[CFG_MAX_TYPES]: no known type */
 #define PIPE_TYPE_COUNTERS(X)                                                                      \
     X(stored_by, CFG_MAX_TYPES, "records_stored_total",                                            \

@@ -98,16 +98,18 @@ static void report_entry(struct report *r, const struct spool_file *f, const str
     snprintf(f_bytes, sizeof(f_bytes), "MEMC_BYTES=%lld", (long long)f->st.size);
     snprintf(f_res, sizeof(f_res), "MEMC_RESULT=%s", result);
     fields[n++] = f_file;
-    fields[n++] = f_rate;
-    fields[n++] = f_dur;
-    fields[n++] = f_bytes;
-    fields[n++] = f_res;
-    /* the counters with a journal field (result.h's table) */
+    /* the counters with a journal field (result.h's table), in its order,
+     * the others where they always stood: after MEMC_ERRORS the rate and
+     * the duration, after MEMC_DIRTY_APPS the size and the result */
 #define REPORT_FIELD(fld, journal, metric, help)                                                   \
     if (pipe_named(journal)) {                                                                     \
         snprintf(counts[k], sizeof(counts[k]), "%s=%llu", journal ? journal : "",                  \
                  (unsigned long long)st->fld);                                                     \
         fields[n++] = counts[k++];                                                                 \
+        if (strcmp(journal ? journal : "", "MEMC_ERRORS") == 0)                                    \
+            fields[n++] = f_rate, fields[n++] = f_dur;                                             \
+        if (strcmp(journal ? journal : "", "MEMC_DIRTY_APPS") == 0)                                \
+            fields[n++] = f_bytes, fields[n++] = f_res;                                            \
     }
     PIPE_COUNTERS(REPORT_FIELD)
 #undef REPORT_FIELD
