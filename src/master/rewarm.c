@@ -207,7 +207,8 @@ int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s
             rc = rewarm_push(r, &cap, extra[i]);
     if (rc < 0)
         return rc;
-    qsort(r->names, r->n, sizeof(*r->names), rewarm_cmp);
+    if (r->n) /* qsort(NULL, 0) is undefined */
+        qsort(r->names, r->n, sizeof(*r->names), rewarm_cmp);
     r->phase = REWARM_RUNNING;
     r->started_ms = now;
     r->records = 0;
