@@ -16,6 +16,7 @@
 
 #include "appsinstalled.pb-c.h"
 #include "config.h"
+#include "conn.h"
 #include "log.h"
 #include "parse.h"
 #include "proto.h"
@@ -491,6 +492,12 @@ int get_main(int argc, char **argv)
     log_init(c.log_level);
     if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "memc-load: %s\n", err);
+        st = MEMC_EXIT_CONFIG;
+        goto out;
+    }
+    if (mc_link_configure(&c, err, sizeof(err)) < 0) { /* TLS and auth, conn.h */
+        fprintf(stderr, "memc-load: %s\n", err);
+        memc_map_free(&map);
         st = MEMC_EXIT_CONFIG;
         goto out;
     }

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "io.h"
 #include "log.h"
 #include "pipeline.h"
@@ -380,6 +381,12 @@ int verify_main(int argc, char **argv)
     qsort(a.files, (size_t)a.nfiles, sizeof(*a.files), vfy_name_cmp);
     if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "memc-load: %s\n", err);
+        st = MEMC_EXIT_CONFIG;
+        goto out;
+    }
+    if (mc_link_configure(&c, err, sizeof(err)) < 0) { /* TLS and auth, conn.h */
+        fprintf(stderr, "memc-load: %s\n", err);
+        memc_map_free(&map);
         st = MEMC_EXIT_CONFIG;
         goto out;
     }

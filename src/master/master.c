@@ -34,6 +34,7 @@
 #include "health.h"
 #include "io.h"
 #include "log.h"
+#include "conn.h"
 #include "route.h"
 #include "metrics.h"
 #include "pool.h"
@@ -623,6 +624,14 @@ static void master_reload(struct master *m)
         notify_ready(&m->notify);
         return;
     }
+    /* certificates and passwords are read again (rotation): new connections,
+     * those of the new workers and probes, use them */
+    if (mc_link_configure(&n, err, sizeof(err)) < 0) {
+        log_printf(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        memc_map_free(&map);
+        notify_ready(&m->notify);
+        return;
+    }
     n.oneshot = m->cfg.oneshot;
     n.dry = m->cfg.dry;
     struct cfg old = m->cfg;
@@ -836,7 +845,9 @@ int master_run(const struct cfg *c, int argc, char **argv, pool_proc_fn worker)
         if (c->log_level == CFG_LOG_INFO)
             log_set_level(LOG_WARNING);
     }
-    if (memc_map_init(&m->map, c, err, sizeof(err)) < 0) {
+    /* the servers, then how to reach them (TLS, auth: the workers inherit) */
+    if (memc_map_init(&m->map, c, err, sizeof(err)) < 0 ||
+        mc_link_configure(c, err, sizeof(err)) < 0) {
         log_printf(LOG_ERR, "%s", err);
         code = MEMC_EXIT_CONFIG;
     } else if ((code = master_setup(m)) == 0) {
