@@ -499,6 +499,34 @@ static void test_daemon_restart_mid_file(void **state)
     assert_true(log_has(t, "a server failed after storing some"));
 }
 
+/* A TLS memcached restarted empty after a file was loaded: the health probe
+ * (over TLS) sees the restart and the re-warm sends the retained file to it
+ * again over a new TLS session: every key back, byte-identical. */
+static void test_daemon_rewarm_tls(void **state)
+{
+    struct t *t = *state;
+    struct h_mcs *s = server(t, "server", 1, NULL);
+    conf(t, h_endpoint(s->mc.port), "retry_interval = 1\nhealth_interval = 1\n" CLIENT_TLS);
+    pid_t pid = daemon_start(t);
+    gen(t, "4000", "45");
+    char dot[PATH_MAX * 2];
+    snprintf(dot, sizeof(dot), "%s/." FILE0, t->spool);
+    if (h_wait_path(dot, 0, 30000) < 0)
+        dump_fail(t, "the file was not loaded");
+    h_sleep_ms(1500); /* a probe over TLS has seen this memcached's start */
+    h_mc_kill(&s->mc);
+    assert_int_equal(h_mcs_restart(s), 0);
+    assert_int_equal(h_mc_items(s->plain_port), 0);
+    must_log(t, "re-warm started from 1 retained files", 15000);
+    must_log(t, "finished: 1 files", 30000);
+    daemon_stop(pid);
+    const char *plain[4] = {h_mcs_plain(s), NULL, NULL, NULL};
+    long checked = 0;
+    assert_int_equal(h_check_expect(t->expect, plain, &checked), 0);
+    assert_int_equal(checked, 4000);
+    assert_true(log_count(t, "writer: TLS session with") >= 2);
+}
+
 /* ---- --check-config, secret files, credentials ----------------------------- */
 
 /* The certificate's subject, issuer and expiry; a warning within 14 days. */
@@ -593,6 +621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_reload_certs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_restart_mid_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_rewarm_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_directory, setup, teardown),
