@@ -41,6 +41,10 @@ static void drop_file(struct t *t, int n, int from, int to, int now)
     snprintf(name, sizeof(name), "r-%d.tsv.gz", n);
     snprintf(path, sizeof(path), "%s/%s", t->incoming, name);
     assert_int_equal(h_gz_write(path, text, len), 0);
+    snprintf(path, sizeof(path), "%s/ref", t->dir); /* the same, for ref_load() */
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/ref/%s", t->dir, name);
+    assert_int_equal(h_gz_write(path, text, len), 0);
     free(text);
     if (now) {
         move_in(t, name);
@@ -254,6 +258,108 @@ static void test_rewarm_one_cluster_member(void **state)
         h_mc_stop(&extra[i]);
 }
 
+/* Every file dropped so far loaded by a one-shot run, in name order, into
+ * the memcached at ref (every type): what the cluster must hold. */
+static void ref_load(struct t *t, int ref_port)
+{
+    char conf[PATH_MAX * 2], text[PATH_MAX * 3], log[PATH_MAX * 2];
+    snprintf(conf, sizeof(conf), "%s/ref.conf", t->dir);
+    snprintf(log, sizeof(log), "%s/ref.log", t->dir);
+    snprintf(text, sizeof(text),
+             "pattern = %s/ref/*.tsv.gz\nidfa = %s\ngaid = %s\nadid = %s\ndvid = %s\n"
+             "state_dir =\nmetrics_file =\n",
+             t->dir, h_endpoint(ref_port), h_endpoint(ref_port), h_endpoint(ref_port),
+             h_endpoint(ref_port));
+    assert_int_equal(h_write_file(conf, text), 0);
+    const char *argv[] = {MEMC_BIN, "--config", conf, "--oneshot", NULL};
+    assert_int_equal(h_run(argv, log, 60), 0);
+}
+
+/* Every idfa key found through the cluster has the value ref holds. */
+static void same_as_ref(const char *cluster, int ref_port)
+{
+    for (int i = 0; i < KEYS; i += 4) {
+        size_t len, rlen;
+        char *v = get_key(cluster, i, &len), *r = get_key(h_endpoint(ref_port), i, &rlen);
+        assert_non_null(r);
+        if (!v || len != rlen || memcmp(v, r, len) != 0)
+            fail_msg("idfa:dev%06d: %s through the new ring", i, v ? "another value" : "missing");
+        free(v);
+        free(r);
+    }
+}
+
+static void join_endpoints(char *buf, size_t len, const struct h_mc *const *m, int n)
+{
+    buf[0] = 0;
+    for (int i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? "," : "",
+                 h_endpoint(m[i]->port));
+}
+
+/* A reload grows idfa's ketama ring from 2 to 3 servers: the keys that
+ * moved are sent to the new one from the retained files, in name order,
+ * the two old ones get no set, a file dropped during that re-warm keeps its
+ * values; then 3 -> 2 (the first member removed): only the keys it had are
+ * sent to the two left.  Each time every key is found through the new ring
+ * with the value of a one-shot load of the same files in name order. */
+static void test_rewarm_ring_change(void **state)
+{
+    struct t *t = *state;
+    struct h_mc extra[3]; /* two members, the reference */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h_mc_start(&extra[i], NULL), 0);
+    const struct h_mc *ring3[3] = {&mc[0], &extra[0], &extra[1]};
+    char two[256], three[256], text[1024];
+    join_endpoints(two, sizeof(two), ring3, 2);
+    join_endpoints(three, sizeof(three), ring3, 3);
+    snprintf(text, sizeof(text), "state_dir = %s\nhealth_interval = 1\n", t->dir);
+    write_conf_addr(t, two, text);
+    start_daemon(t, NULL);
+    drop_file(t, 1, 0, KEYS, 1);
+    drop_file(t, 2, 200, 600, 1);
+    long sets0 = h_mc_stat(mc[0].port, "cmd_set"), sets1 = h_mc_stat(extra[0].port, "cmd_set");
+
+    h_mc_pause(&extra[1], 1); /* the ring re-warm waits on the new member */
+    write_conf_addr(t, three, text);
+    kill(t->pid, SIGHUP);
+    must_log(t, "ring change: idfa 2 \u2192 3 servers (1 added), re-warming", 10000);
+    drop_file(t, 3, 0, 300, 0); /* dropped during the ring re-warm: newer than both */
+    move_in(t, "r-3.tsv.gz");
+    h_mc_pause(&extra[1], 0);
+    must_log(t, "finished: 2 files", 30000);
+    wait_done(t, "r-3.tsv.gz", 30000);
+    ref_load(t, extra[2].port);
+    same_as_ref(three, extra[2].port);
+    long moved = h_mc_items(extra[1].port); /* the new member: its share, r-3's keys too */
+    assert_true(moved > 0 && moved < KEYS / 4);
+    /* the old members: r-3's sets only (none from the re-warm) */
+    long r3 =
+        h_mc_stat(mc[0].port, "cmd_set") - sets0 + h_mc_stat(extra[0].port, "cmd_set") - sets1;
+    assert_true(r3 > 0 && r3 <= 300 / 4);
+    assert_true(log_contains(t, "MEMC_REASON=ring") || log_contains(t, "ring change"));
+
+    /* 3 -> 2: mc[0] leaves; its keys go to the two left, nothing else */
+    const struct h_mc *left[2] = {&extra[0], &extra[1]};
+    long had = h_mc_items(mc[0].port);
+    sets0 = h_mc_stat(extra[0].port, "cmd_set");
+    sets1 = h_mc_stat(extra[1].port, "cmd_set");
+    join_endpoints(two, sizeof(two), left, 2);
+    write_conf_addr(t, two, text);
+    kill(t->pid, SIGHUP);
+    must_log(t, "ring change: idfa 3 \u2192 2 servers (1 removed)", 10000);
+    must_log(t, "finished: 3 files", 30000);
+    same_as_ref(two, extra[2].port);
+    long sent =
+        h_mc_stat(extra[0].port, "cmd_set") - sets0 + h_mc_stat(extra[1].port, "cmd_set") - sets1;
+    /* each file's records of the keys mc[0] had under the 3-ring: at most
+     * all it holds (some from the 2-ring era) per file, and some */
+    assert_true(sent > 0 && sent <= 3 * had);
+    stop_daemon(t);
+    for (int i = 0; i < 3; i++)
+        h_mc_stop(&extra[i]);
+}
+
 /* A FIFO put at a retained name during a re-warm: the master opens it with
  * the spool's opener (O_NONBLOCK, regular files only), skips it with one
  * message and keeps serving; it never blocks inside open(). */
@@ -305,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewarm_across_our_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_one_cluster_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewarm_ring_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_fifo_retained, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

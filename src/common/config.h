@@ -104,6 +104,13 @@ struct cfg {
     int check_config;
     int no_probe;  /* --check-config --no-probe: no memcached writes (ExecReload=) */
     int wait_lock; /* --wait-lock: wait for another instance to release the spool */
+
+    /* Not from the file: set by the master on a reload that changed a
+     * type's ring, the server list and distribution the servers' data
+     * follows ("" = unchanged); a ring re-warm sends the records whose
+     * owner differs between that ring and addr (master.c, pipeline.c). */
+    char ring_prev[CFG_MAX_TYPES][CFG_ADDR_LEN];
+    int ring_prev_distribution, ring_prev_hash;
 };
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */

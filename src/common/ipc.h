@@ -8,7 +8,8 @@
  * checks live in one place and a worker never resolves a path.
  *
  *   master -> worker   IPC_LOAD  job, file name (for messages), servers to
- *                                 re-warm (0 = all, a normal load), fd attached
+ *                                 re-warm (0 = all, a normal load), types of a
+ *                                 ring change, fd attached
  *                      IPC_QUIT  finish nothing more, exit 0 (reload, oneshot end)
  *                      IPC_GRANT servers the load may write now (grant_mask) or must
  *                                defer (refuse_mask): the write order (order.h)
@@ -32,6 +33,8 @@ struct ipc_msg {
     uint32_t job;
     uint32_t down_mask;               /* servers (global index) the worker finds down */
     uint32_t only_mask;               /* IPC_LOAD: only these servers (re-warm, retry; 0 = all) */
+    uint32_t ring_types;              /* IPC_LOAD: of these types only the records whose server
+                                       * changed with the ring (cfg.ring_prev) */
     uint32_t want_mask;               /* IPC_TURN: servers to write next */
     uint32_t grant_mask, refuse_mask; /* IPC_GRANT */
     char name[256];                   /* IPC_LOAD only: the file name, for messages */

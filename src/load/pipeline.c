@@ -52,7 +52,8 @@ struct pipe_block {
 struct pipe_packer {
     struct pipe *p;
     pthread_t tid;
-    struct memc_map map; /* own clone: libmemcached is not shared */
+    struct memc_map map;  /* own clone: libmemcached is not shared */
+    struct memc_map prev; /* the same of p->prev (zeroed: none) */
     uint32_t *apps;
     size_t apps_cap;
     uint8_t *val;
@@ -78,7 +79,10 @@ struct pipe {
     uint64_t line_base;
     struct pipe_stats job;
     uint32_t down_mask;
-    uint32_t only_mask; /* re-warm, retry: only these servers' records are sent (0: all) */
+    uint32_t only_mask;  /* re-warm, retry: only these servers' records are sent (0: all) */
+    uint32_t ring_types; /* ring re-warm: of these types only records whose server changed */
+    int has_prev;        /* prev: the ring before a reload (cfg.ring_prev) */
+    struct memc_map prev;
     /* the write order, this load's turns (writer thread only) */
     pipe_turn_fn turn;
     void *turn_ctx;
@@ -185,6 +189,9 @@ static void pipe_store_record(struct pipe_packer *k, struct pipe_block *b,
     int g = memc_map_route(&k->map, rec->type, key, klen);
     if (p->only_mask && !((p->only_mask >> g) & 1))
         return; /* re-warm of other servers: not this one's record */
+    if (((p->ring_types >> rec->type) & 1) && p->has_prev &&
+        !memc_map_moved(&k->prev, &k->map, rec->type, key, klen, g))
+        return; /* ring re-warm: its server is the one it had */
     if (memc_seg_add(&b->seg[g], rec->dev_type, rec->dev_type_len, rec->dev_id, rec->dev_id_len,
                      k->val, vlen) < 0) {
         st->records--;
@@ -793,11 +800,35 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-void pipe_set_only(struct pipe *p, uint32_t mask)
+void pipe_set_only(struct pipe *p, uint32_t mask, uint32_t ring_types)
 {
     pthread_mutex_lock(&p->mu);
     p->only_mask = mask;
+    p->ring_types = ring_types;
     pthread_mutex_unlock(&p->mu);
+}
+
+/* The ring the servers' data follows after a reload that changed one
+ * (cfg.ring_prev): without it a ring re-warm sends every record of its
+ * servers, more than needed but nothing lost. */
+static void pipe_ring_prev(struct pipe *p, const struct cfg *c)
+{
+    struct cfg *pc = malloc(sizeof(*pc));
+    int any = 0;
+    if (!pc)
+        return;
+    *pc = *c;
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        any |= c->ring_prev[t][0] != 0;
+        snprintf(pc->addr[t], sizeof(pc->addr[t]), "%s", c->ring_prev[t]);
+    }
+    pc->distribution = c->ring_prev_distribution;
+    pc->hash = c->ring_prev_hash;
+    char err[256];
+    p->has_prev = any && memc_map_init(&p->prev, pc, err, sizeof(err)) == 0;
+    if (any && !p->has_prev)
+        log_printf(LOG_WARNING, "worker: the ring before the reload: %s", err);
+    free(pc);
 }
 
 void pipe_set_turn(struct pipe *p, pipe_turn_fn turn, void *ctx)
@@ -859,6 +890,7 @@ int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *m
         memc_conn_init(&p->conns[g], &map->servers[g]);
         p->conn_ptrs[g] = &p->conns[g];
     }
+    pipe_ring_prev(p, c);
     p->npackers = c->threads;
     p->nblocks = 2 * c->threads + 2;
     p->blocks = calloc((size_t)p->nblocks, sizeof(*p->blocks));
@@ -873,8 +905,10 @@ int pipe_create(struct pipe **out, const struct cfg *c, const struct memc_map *m
         p->packers[i].val_cap = PARSE_FAST_VAL_CAP;
         if (!p->packers[i].val || memc_map_clone(&p->packers[i].map, map) < 0)
             goto err_threads;
-        if (pthread_create(&p->packers[i].tid, NULL, pipe_packer_main, &p->packers[i])) {
+        if ((p->has_prev && memc_map_clone(&p->packers[i].prev, &p->prev) < 0) ||
+            pthread_create(&p->packers[i].tid, NULL, pipe_packer_main, &p->packers[i])) {
             memc_map_free(&p->packers[i].map);
+            memc_map_free(&p->packers[i].prev);
             goto err_threads;
         }
         started++;
@@ -892,10 +926,12 @@ err_threads:
     for (int i = 0; i < started; i++) {
         pthread_join(p->packers[i].tid, NULL);
         memc_map_free(&p->packers[i].map);
+        memc_map_free(&p->packers[i].prev);
     }
     for (int i = 0; i < p->npackers; i++)
         free(p->packers[i].val);
 err:
+    memc_map_free(&p->prev);
     free(p->blocks);
     free(p->packers);
     free(p);
@@ -914,6 +950,7 @@ void pipe_destroy(struct pipe *p)
     for (int i = 0; i < p->npackers; i++) {
         pthread_join(p->packers[i].tid, NULL);
         memc_map_free(&p->packers[i].map);
+        memc_map_free(&p->packers[i].prev);
         free(p->packers[i].apps);
         free(p->packers[i].val);
     }
@@ -930,6 +967,7 @@ void pipe_destroy(struct pipe *p)
         smp_free(p->sample);
         free(p->sample);
     }
+    memc_map_free(&p->prev);
     free(p->blocks);
     free(p->packers);
     pthread_cond_destroy(&p->cv_free);

@@ -39,8 +39,10 @@ void pipe_destroy(struct pipe *p);
 int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, void *ctx);
 
 /* Re-warm, retry: the following loads send only the records that route to
- * these servers (bitmap of global indexes; 0 = every record). */
-void pipe_set_only(struct pipe *p, uint32_t mask);
+ * these servers (bitmap of global indexes; 0 = every record), and of the
+ * types in ring_types (bitmap) only those whose server is another than
+ * under cfg.ring_prev (a ring re-warm). */
+void pipe_set_only(struct pipe *p, uint32_t mask, uint32_t ring_types);
 
 /*
  * The write order (the master's order.h): before the writer sends records

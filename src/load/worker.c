@@ -281,7 +281,7 @@ int worker_main(const struct cfg *c, int sock)
         }
         w.job = m.job;
         w.last_sent_ms = io_now_ms();
-        pipe_set_only(pipe, m.only_mask);
+        pipe_set_only(pipe, m.only_mask, m.ring_types);
         struct ipc_msg res;
         memset(&res, 0, sizeof(res));
         m.name[sizeof(m.name) - 1] = 0;

@@ -366,7 +366,7 @@ static void master_dispatch(struct master *m)
             ;
         if (!f || fd < 0)
             return;
-        int r = pool_load(&m->pool, w, f, f->name, fd, f->owed, now);
+        int r = pool_load(&m->pool, w, f, f->name, fd, f->owed, 0, now);
         close(fd);
         if (r < 0)
             continue; /* the file stays queued; that worker is no longer idle */
@@ -611,6 +611,89 @@ static void master_order_init(struct master *m)
     order_seen(&m->order, ~0u, newest);
 }
 
+/* "idfa 2 → 3 servers (1 added)", appended to what. */
+static void master_ring_what(const struct memc_map *o, const struct memc_map *n, int t, char *what,
+                             size_t len)
+{
+    int added = 0, removed = 0;
+    for (int i = 0; i < n->count[t]; i++)
+        added += memc_map_find(o, t, n->servers[n->first[t] + i].name) < 0;
+    for (int i = 0; i < o->count[t]; i++)
+        removed += memc_map_find(n, t, o->servers[o->first[t] + i].name) < 0;
+    char how[64];
+    if (added && removed)
+        snprintf(how, sizeof(how), "%d added, %d removed", added, removed);
+    else if (added || removed)
+        snprintf(how, sizeof(how), "%d %s", added + removed, added ? "added" : "removed");
+    else
+        snprintf(how, sizeof(how), "%s", "reordered or another distribution");
+    size_t l = strlen(what);
+    snprintf(what + l, len - l, "%s%s %d \u2192 %d servers (%s)", l ? ", " : "", cfg_type_name(t),
+             o->count[t], n->count[t], how);
+}
+
+/* A reload changed the ring of some types: for each, the ring the servers'
+ * data follows (the one before, or, while a ring re-warm is still to
+ * finish, the one before that: loads wait for it) goes in n->ring_prev
+ * for the new workers.  Returns the types changed, what says them. */
+static uint32_t master_ring_changes(struct master *m, const struct memc_map *map, struct cfg *n,
+                                    char *what, size_t len)
+{
+    uint32_t types = 0, pending = m->rewarm.phase != REWARM_IDLE ? m->rewarm.ring_types : 0;
+    const struct cfg *o = &m->cfg;
+    n->ring_prev_distribution = pending ? o->ring_prev_distribution : o->distribution;
+    n->ring_prev_hash = pending ? o->ring_prev_hash : o->hash;
+    what[0] = 0;
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        if ((pending >> t) & 1) {
+            snprintf(n->ring_prev[t], sizeof(n->ring_prev[t]), "%s", o->ring_prev[t]);
+            types |= 1u << t;
+        }
+        if (!map->count[t] || memc_map_same_ring(&m->map, map, t))
+            continue;
+        if (!((pending >> t) & 1))
+            snprintf(n->ring_prev[t], sizeof(n->ring_prev[t]), "%s", o->addr[t]);
+        types |= 1u << t;
+        master_ring_what(&m->map, map, t, what, len);
+    }
+    return types;
+}
+
+/* The ring re-warm of the types changed (after the maps were swapped). */
+static void master_ring_rewarm(struct master *m, uint32_t types, const char *what)
+{
+    uint32_t mask = 0;
+    char names[512] = "";
+    for (int t = 0; t < CFG_MAX_TYPES; t++)
+        for (int i = 0; ((types >> t) & 1) && i < m->map.count[t]; i++) {
+            int g = m->map.first[t] + i;
+            size_t l = strlen(names);
+            mask |= 1u << g;
+            snprintf(names + l, sizeof(names) - l, "%s%s", l ? "," : "", m->map.servers[g].name);
+        }
+    if (!mask || !what[0])
+        return;
+    if (!m->cfg.rewarm_max_age_s) {
+        log_printf(LOG_WARNING,
+                   "ring change: %s; readers miss the keys that moved until the next files: "
+                   "re-warming is off (rewarm_max_age = 0)",
+                   what);
+        return;
+    }
+    rewarm_request_ring(&m->rewarm, mask, names, types, what);
+}
+
+/* A reload renumbers the servers: the masks held move to the new numbers. */
+static void master_carry_masks(struct master *m, const struct memc_map *to)
+{
+    rewarm_carry(&m->rewarm, &m->map, to);
+    for (struct treap_node *t = treap_first(&m->spool.names); t;
+         t = treap_next(&m->spool.names, t)) {
+        struct spool_file *f = treap_entry(t, struct spool_file, by_name);
+        f->owed = memc_map_carry(&m->map, to, f->owed);
+    }
+}
+
 static void master_reload(struct master *m)
 {
     struct cfg n;
@@ -634,6 +717,8 @@ static void master_reload(struct master *m)
     }
     n.oneshot = m->cfg.oneshot;
     n.dry = m->cfg.dry;
+    char ring_what[256];
+    uint32_t ring = master_ring_changes(m, &map, &n, ring_what, sizeof(ring_what));
     struct cfg old = m->cfg;
     m->cfg = n;
     if (strcmp(n.pattern, old.pattern) != 0 && master_switch_spool(m) < 0) {
@@ -643,8 +728,10 @@ static void master_reload(struct master *m)
         return;
     }
     health_free(&m->health);
+    master_carry_masks(m, &map);
     memc_map_free(&m->map);
     m->map = map;
+    master_ring_rewarm(m, ring, ring_what);
     master_health_init(m); /* the servers may be others now */
     master_order_init(m);
     metrics_set_path(&m->metrics, m->cfg.metrics_file);

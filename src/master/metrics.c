@@ -253,8 +253,12 @@ static void metrics_state(FILE *f, const struct metrics *m, const struct spool *
                 pool_count_busy(p));
     metrics_one(f, "worker_restarts_total", "counter", "Workers that died unexpectedly.",
                 (long long)p->restarts);
-    metrics_one(f, "rewarms_total", "counter", "Re-warms of restarted memcached finished.",
-                (long long)rw->finished);
+    metrics_head(f, "rewarms_total", "counter",
+                 "Re-warms finished, by reason: restart (a memcached lost its data), ring (a "
+                 "reload changed a type's servers), late (a late file's newer values replayed).");
+    for (int i = 0; i < REWARM_NREASONS; i++)
+        fprintf(f, "memc_load_rewarms_total{reason=\"%s\"} %llu\n", rewarm_reason_name(i),
+                (unsigned long long)rw->finished_by[i]);
     metrics_one(f, "rewarm_records_total", "counter", "Records stored again by re-warms.",
                 (long long)rw->records_total);
     if (!m->oneshot) /* a one-shot run does not probe: it would say 0 */

@@ -147,13 +147,14 @@ struct pool_worker *pool_idle(struct pool *p)
 }
 
 int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const char *name, int fd,
-              uint32_t only_mask, int64_t now)
+              uint32_t only_mask, uint32_t ring_types, int64_t now)
 {
     struct ipc_msg msg;
     memset(&msg, 0, sizeof(msg));
     msg.type = IPC_LOAD;
     msg.job = ++p->next_job;
     msg.only_mask = only_mask;
+    msg.ring_types = ring_types;
     snprintf(msg.name, sizeof(msg.name), "%s", name);
     int r = ipc_send(w->sock, &msg, fd);
     if (r < 0) {

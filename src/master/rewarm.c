@@ -21,7 +21,19 @@
 
 #include "log.h"
 #include "pool.h"
+#include "route.h"
 #include "spool.h"
+
+const char *rewarm_reason_name(int reason)
+{
+    static const char *const names[REWARM_NREASONS] = {"restart", "ring", "late"};
+    return reason >= 0 && reason < REWARM_NREASONS ? names[reason] : "?";
+}
+
+static int rewarm_reason(const struct rewarm *r)
+{
+    return r->restarted ? REWARM_RESTART : r->ring ? REWARM_RING : REWARM_LATE;
+}
 
 void rewarm_init(struct rewarm *r)
 {
@@ -62,8 +74,9 @@ static void rewarm_add_names(struct rewarm *r, const char *names)
 static void rewarm_want(struct rewarm *r, uint32_t mask, const char *names)
 {
     if (r->phase == REWARM_IDLE) {
-        r->mask = r->restarted = 0;
-        r->servers[0] = r->after[0] = r->late[0] = 0;
+        r->mask = r->restarted = r->ring_types = 0;
+        r->ring = 0;
+        r->servers[0] = r->after[0] = r->late[0] = r->ring_what[0] = 0;
     }
     r->mask |= mask;
     rewarm_add_names(r, names);
@@ -76,7 +89,22 @@ void rewarm_request(struct rewarm *r, uint32_t mask, const char *names)
 {
     rewarm_want(r, mask, names);
     r->restarted |= mask;
-    r->after[0] = 0; /* every retained file */
+    r->ring_types = 0; /* every record of mask */
+    r->after[0] = 0;   /* every retained file */
+    r->phase = REWARM_WAITING;
+}
+
+void rewarm_request_ring(struct rewarm *r, uint32_t mask, const char *names, uint32_t types,
+                         const char *what)
+{
+    /* only ring changes so far: the records that moved; else all of mask */
+    int pure = r->phase == REWARM_IDLE || (r->ring_types && !r->restarted);
+    rewarm_want(r, mask, names);
+    r->ring_types = pure ? r->ring_types | types : 0;
+    r->ring = 1;
+    size_t l = strlen(r->ring_what);
+    snprintf(r->ring_what + l, sizeof(r->ring_what) - l, "%s%s", l ? ", " : "", what);
+    r->after[0] = 0;
     r->phase = REWARM_WAITING;
 }
 
@@ -84,7 +112,8 @@ void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, c
 {
     int fresh = r->phase == REWARM_IDLE;
     rewarm_want(r, mask, names);
-    if (fresh || (!r->restarted && strcmp(late, r->after) < 0)) {
+    r->ring_types = 0; /* every record of mask */
+    if (fresh || (!r->restarted && !r->ring && strcmp(late, r->after) < 0)) {
         snprintf(r->after, sizeof(r->after), "%s", late);
         snprintf(r->late, sizeof(r->late), "%s", late);
     }
@@ -103,11 +132,16 @@ static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
     log_field(&lf, "MEMC_FILES=%zu", r->n);
     log_field(&lf, "MEMC_RECORDS=%llu", (unsigned long long)r->records);
     log_field(&lf, "MEMC_DURATION_MS=%lld", (long long)(now - r->started_ms));
-    log_field(&lf, "MEMC_REASON=%s", r->restarted ? "restart" : "late");
+    log_field(&lf, "MEMC_REASON=%s", rewarm_reason_name(rewarm_reason(r)));
     if (done)
-        log_struct(prio, msgid, &lf, "re-warm of %s finished: %zu files, %llu records, %.1f s",
-                   r->servers, r->n, (unsigned long long)r->records,
-                   (double)(now - r->started_ms) / 1000.0);
+        log_struct(prio, msgid, &lf, "%s%sre-warm of %s finished: %zu files, %llu records, %.1f s",
+                   r->ring_what, r->ring_what[0] ? ": " : "", r->servers, r->n,
+                   (unsigned long long)r->records, (double)(now - r->started_ms) / 1000.0);
+    else if (r->ring && !r->restarted)
+        log_struct(prio, msgid, &lf,
+                   "ring change: %s, re-warming %s from %zu retained files (the records "
+                   "whose server changed); newer files wait until it is finished",
+                   r->ring_what, r->servers, r->n);
     else if (r->restarted)
         log_struct(prio, msgid, &lf,
                    "memcached %s restarted (its data is gone): re-warm started from %zu "
@@ -124,7 +158,7 @@ static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
 static void rewarm_finish(struct rewarm *r, int64_t now)
 {
     rewarm_event(r, LOG_MSGID_REWARM_FINISHED, now);
-    r->finished++;
+    r->finished_by[rewarm_reason(r)]++;
     r->records_total += r->records;
     r->settled |= r->restarted;
     rewarm_drop_plan(r);
@@ -196,7 +230,7 @@ int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s
     }
     struct dirent *de;
     int rc = 0;
-    int64_t min_mtime = r->restarted ? wall_s - max_age_s : INT64_MIN;
+    int64_t min_mtime = r->restarted || r->ring_types ? wall_s - max_age_s : INT64_MIN;
     while (!rc && (de = readdir(d)))
         if (rewarm_wanted(dirfd, glob, de->d_name, min_mtime) &&
             strcmp(de->d_name + 1, r->after) > 0)
@@ -243,7 +277,7 @@ void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now)
             rewarm_advance(r, now);
             continue;
         }
-        int rc = pool_load(p, w, NULL, name, fd, r->mask, now);
+        int rc = pool_load(p, w, NULL, name, fd, r->mask, r->ring_types, now);
         close(fd);
         if (rc == 0)
             r->busy = 1;
@@ -293,12 +327,23 @@ void rewarm_lost(struct rewarm *r, int64_t now)
     r->retry_at_ms = now + 1000;
 }
 
+void rewarm_carry(struct rewarm *r, const struct memc_map *from, const struct memc_map *to)
+{
+    r->mask = memc_map_carry(from, to, r->mask);
+    r->restarted = memc_map_carry(from, to, r->restarted);
+    r->settled = memc_map_carry(from, to, r->settled);
+}
+
 void rewarm_status(const struct rewarm *r, char *buf, size_t len)
 {
+    const char *ring = r->ring ? "ring change: " : "", *sep = r->ring ? ", " : "";
+    const char *what = r->ring ? r->ring_what : "";
     if (r->phase == REWARM_RUNNING)
-        snprintf(buf, len, "re-warming %s: %zu/%zu files", r->servers, r->next, r->n);
+        snprintf(buf, len, "%s%s%sre-warming %s: %zu/%zu files", ring, what, sep, r->servers,
+                 r->next, r->n);
     else if (r->phase == REWARM_WAITING)
-        snprintf(buf, len, "re-warming %s: waiting for loads in flight", r->servers);
+        snprintf(buf, len, "%s%s%sre-warming %s: waiting for loads in flight", ring, what, sep,
+                 r->servers);
     else if (len)
         buf[0] = 0;
 }

@@ -14,6 +14,11 @@
  * servers concerned.  This module keeps the plan and its progress; the
  * master hands its files to workers like any other load.
  *
+ * A reload that changes a type's ring (servers added, removed, another
+ * distribution) re-warms too: the records of the retained files whose
+ * server differs between the old ring and the new one go to the new one,
+ * in name order, after the loads in flight (ring_types, pipeline.h).
+ *
  * The same path replays newer files after a late one (order.h): a file
  * older by name than files already loaded wrote its records over newer
  * values, so the retained files named above it are sent again for the
@@ -29,6 +34,10 @@
 #include "result.h"
 
 struct pool;
+
+/* Why a re-warm runs (MEMC_REASON, rewarms_total{reason}). */
+enum rewarm_reason { REWARM_RESTART, REWARM_RING, REWARM_LATE, REWARM_NREASONS };
+const char *rewarm_reason_name(int reason);
 
 enum rewarm_phase {
     REWARM_IDLE,    /* nothing to do */
@@ -46,13 +55,17 @@ struct rewarm {
     int attempts;   /* of names[next] */
     int64_t retry_at_ms, started_ms;
     uint64_t records;
-    uint64_t finished, records_total; /* re-warms done, records they stored (metrics) */
-    char servers[512];                /* their names, for messages */
-    uint32_t restarted;               /* servers in mask that restarted (not only a replay) */
-    uint32_t settled;                 /* restarted servers whose re-warm finished: the master
-                                       * commits their identities (health_commit) and clears it */
-    char after[256];                  /* replay: only files named above this ("" = all) */
-    char late[256];                   /* replay: the late file, for messages */
+    uint64_t finished_by[REWARM_NREASONS]; /* re-warms done, by reason (metrics) */
+    uint64_t records_total;                /* records they stored (metrics) */
+    char servers[512];                     /* their names, for messages */
+    uint32_t restarted;                    /* servers in mask that restarted (not only a replay) */
+    uint32_t settled;                      /* restarted servers whose re-warm finished: the master
+                                            * commits their identities (health_commit) and clears it */
+    char after[256];                       /* replay: only files named above this ("" = all) */
+    char late[256];                        /* replay: the late file, for messages */
+    uint32_t ring_types; /* ring change only: its types (0: every record of mask) */
+    int ring;            /* a ring change is (part of) it */
+    char ring_what[256]; /* "idfa 2 -> 3 servers", for messages */
 };
 
 void rewarm_init(struct rewarm *r);
@@ -61,6 +74,12 @@ void rewarm_free(struct rewarm *r);
 /* Servers in mask restarted: (re)plan a re-warm for them and the ones
  * already being re-warmed. */
 void rewarm_request(struct rewarm *r, uint32_t mask, const char *names);
+/* The ring of the types in `types` changed (what: "idfa 2 -> 3 servers"):
+ * re-warm the servers in mask (the types' servers in the new ring) with
+ * the records whose server changed; merged with a restart or a replay,
+ * every record of mask is sent. */
+void rewarm_request_ring(struct rewarm *r, uint32_t mask, const char *names, uint32_t types,
+                         const char *what);
 /* Late file `late` wrote the servers in mask (names: theirs, for
  * messages): replay the files named above it for them. */
 void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, const char *late);
@@ -83,6 +102,11 @@ void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now);
 void rewarm_result(struct rewarm *r, const struct pipe_stats *st, int64_t now, int retry_s);
 /* The worker died with it: try that file again (3 times at most). */
 void rewarm_lost(struct rewarm *r, int64_t now);
+
+/* The server bits of a plan made with the old map, in the new map's
+ * numbering (a reload: route.h memc_map_carry). */
+struct memc_map;
+void rewarm_carry(struct rewarm *r, const struct memc_map *from, const struct memc_map *to);
 
 /* "re-warming 127.0.0.1:33013: 2/5 files" or "" when idle. */
 void rewarm_status(const struct rewarm *r, char *buf, size_t len);

@@ -159,6 +159,50 @@ int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t err
     return 0;
 }
 
+int memc_map_same_ring(const struct memc_map *a, const struct memc_map *b, int type)
+{
+    if (a->distribution != b->distribution || a->count[type] != b->count[type] ||
+        (a->distribution == CFG_DIST_MODULA && a->hash != b->hash))
+        return 0;
+    for (int i = 0; i < a->count[type]; i++)
+        if (strcmp(a->servers[a->first[type] + i].node, b->servers[b->first[type] + i].node))
+            return 0;
+    return 1;
+}
+
+int memc_map_find(const struct memc_map *m, int type, const char *name)
+{
+    for (int i = 0; i < m->count[type]; i++)
+        if (strcmp(m->servers[m->first[type] + i].name, name) == 0)
+            return m->first[type] + i;
+    return -1;
+}
+
+uint32_t memc_map_carry(const struct memc_map *from, const struct memc_map *to, uint32_t mask)
+{
+    uint32_t out = 0;
+    for (int g = 0; g < from->nservers; g++) {
+        if (!((mask >> g) & 1))
+            continue;
+        int t = from->servers[g].type, n = memc_map_find(to, t, from->servers[g].name);
+        if (n >= 0)
+            out |= 1u << n;
+        else
+            for (int i = 0; i < to->count[t]; i++)
+                out |= 1u << (to->first[t] + i);
+    }
+    return out;
+}
+
+int memc_map_moved(const struct memc_map *prev, const struct memc_map *cur, int type,
+                   const char *key, size_t len, int g)
+{
+    if (!prev->count[type])
+        return 1; /* the type is new: every record has a new server */
+    int og = memc_map_route(prev, type, key, len);
+    return strcmp(prev->servers[og].name, cur->servers[g].name) != 0;
+}
+
 /* Each clone builds its own libmemcached objects from the server list:
  * memcached_clone() does not copy the weighted flag (libmemcached 1.1.4), so
  * a clone of a ketama_weighted map would place about half the keys

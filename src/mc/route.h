@@ -46,6 +46,21 @@ int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t err
 int memc_map_clone(struct memc_map *dst, const struct memc_map *src);
 void memc_map_free(struct memc_map *m);
 
+/* Do a and b place type's keys alike: the same distribution, hash and
+ * server list (in order: modula depends on it)?  1 or 0. */
+int memc_map_same_ring(const struct memc_map *a, const struct memc_map *b, int type);
+/* Global index in m of the server of type named name, or -1. */
+int memc_map_find(const struct memc_map *m, int type, const char *name);
+/* A mask of servers of from (global index) in to's numbering: a server
+ * still there keeps its bit; one gone stands for every server of its type
+ * in to (its keys route to them now). */
+uint32_t memc_map_carry(const struct memc_map *from, const struct memc_map *to, uint32_t mask);
+
+/* A ring re-warm's test: does key (routed to cur's server g) belong to a
+ * server of another name under prev?  1 or 0. */
+int memc_map_moved(const struct memc_map *prev, const struct memc_map *cur, int type,
+                   const char *key, size_t len, int g);
+
 /* Global server index for a key of a configured type. */
 int memc_map_route(const struct memc_map *m, int type, const char *key, size_t len);
 
