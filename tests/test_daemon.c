@@ -121,6 +121,45 @@ static void test_reload_changes_servers(void **state)
     must_log(t, "configuration reloaded", 1000);
 }
 
+/* A reload that renumbers the servers (idfa grows to two, so gaid's server
+ * is index 2, not 1) while a file owes gaid its records (gaid's memcached
+ * is down): the file's retry is still for gaid, whether the result came
+ * before the reload or, from the retired worker, after it.  Once gaid is
+ * back every key of both files is there. */
+static void test_reload_renumbers_owed(void **state)
+{
+    struct t *t = *state;
+    write_conf(t, 0, "retry_interval = 1\n");
+    start_daemon(t, NULL);
+    int gaid_port = mc[1].port;
+    h_mc_kill(&mc[1]);
+    gen(t, "2000", "1", "21", "a-", t->incoming); /* every type; gaid deferred */
+    move_in(t, "a-0000.tsv.gz");
+    must_log(t, "a-0000.tsv.gz left in place", 10000);
+    char expect1[PATH_MAX + 8];
+    snprintf(expect1, sizeof(expect1), "%s.1", t->expect);
+    assert_int_equal(rename(t->expect, expect1), 0);
+    gen(t, "2000", "1", "22", "b-", t->incoming);
+    move_in_held(t, "b-0000.tsv.gz"); /* in flight across the reload */
+    char two[128];
+    snprintf(two, sizeof(two), "%s,%s", h_endpoint(mc[0].port), h_endpoint(mc[4].port));
+    write_conf_addr(t, two, "retry_interval = 1\n");
+    size_t from = t->n.len;
+    kill(t->pid, SIGHUP);
+    assert_int_equal(h_notify_wait(&t->n, "READY=1", &from, 5000), 0);
+    h_mc_pause(&mc[0], 0);
+    must_log(t, "b-0000.tsv.gz left in place", 10000);
+    assert_int_equal(h_mc_start_at(&mc[1], gaid_port, NULL), 0);
+    wait_done(t, "a-0000.tsv.gz", 30000);
+    wait_done(t, "b-0000.tsv.gz", 30000);
+    check_keys(t, 2000);
+    char *keep = strdup(t->expect);
+    snprintf(t->expect, sizeof(t->expect), "%s", expect1);
+    check_keys(t, 2000);
+    snprintf(t->expect, sizeof(t->expect), "%s", keep);
+    free(keep);
+}
+
 static void test_sigterm_mid_file(void **state)
 {
     struct t *t = *state;
@@ -170,6 +209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drops_and_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waits_its_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_changes_servers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_renumbers_owed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_mid_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_killed_mid_file, setup, teardown),
     };

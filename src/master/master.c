@@ -50,6 +50,8 @@ struct master {
     char **argv;
     pool_proc_fn worker; /* the workers' entry point */
     struct memc_map map;
+    struct memc_map prev_map; /* the map before the last reload (zeroed: none) */
+    uint32_t ring_changed;    /* types whose ring that reload changed */
     struct watch watch;
     struct spool spool;
     struct pool pool;
@@ -253,10 +255,43 @@ static void master_rewarm_settled(struct master *m)
     m->rewarm.settled = 0;
 }
 
-static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_msg *msg,
-                             uint32_t late)
+/* Every server of the types in types (bitmap), in map's numbering. */
+static uint32_t master_type_servers(const struct memc_map *map, uint32_t types)
+{
+    uint32_t mask = 0;
+    for (int g = 0; g < map->nservers; g++)
+        if ((types >> map->servers[g].type) & 1)
+            mask |= 1u << g;
+    return mask;
+}
+
+/* The masks of a result from a worker started before the last reload, in
+ * today's numbering (two reloads ago: every server).  Incomplete, it owes
+ * too the servers of the types whose ring changed (master_carry_masks). */
+static void master_carry_result(struct master *m, struct ipc_msg *msg, uint32_t *late,
+                                unsigned reloads)
+{
+    const struct memc_map *from = reloads == 1 ? &m->prev_map : NULL;
+    uint32_t all = m->map.nservers >= 32 ? ~0u : (1u << m->map.nservers) - 1;
+    uint32_t *masks[] = {&msg->down_mask, &msg->st.wrote_mask, &msg->st.deferred_mask,
+                         &msg->st.lost_mask, late};
+    for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++)
+        *masks[i] = from ? memc_map_carry(from, &m->map, *masks[i]) : *masks[i] ? all : 0;
+    if (msg->st.status == PIPE_INCOMPLETE)
+        msg->st.deferred_mask |= from ? master_type_servers(&m->map, m->ring_changed) : all;
+}
+
+static void master_on_result(void *ctx, struct spool_file *f, const struct ipc_msg *in,
+                             uint32_t late, unsigned reloads)
 {
     struct master *m = ctx;
+    struct ipc_msg carried;
+    const struct ipc_msg *msg = in;
+    if (reloads) {
+        carried = *in;
+        master_carry_result(m, &carried, &late, reloads);
+        msg = &carried;
+    }
     if (f && (late & msg->st.wrote_mask))
         master_replay(m, f, late & msg->st.wrote_mask);
     master_file_result(m, f, msg);
@@ -683,14 +718,18 @@ static void master_ring_rewarm(struct master *m, uint32_t types, const char *wha
     rewarm_request_ring(&m->rewarm, mask, names, types, what);
 }
 
-/* A reload renumbers the servers: the masks held move to the new numbers. */
-static void master_carry_masks(struct master *m, const struct memc_map *to)
+/* A reload renumbers the servers: the masks held move to the new numbers.
+ * A file that owes records wrote the others under the old ring: of the
+ * types whose ring changed it owes every server (the ring re-warm is for
+ * finished files only). */
+static void master_carry_masks(struct master *m, const struct memc_map *to, uint32_t ring)
 {
     rewarm_carry(&m->rewarm, &m->map, to);
     for (struct treap_node *t = treap_first(&m->spool.names); t;
          t = treap_next(&m->spool.names, t)) {
         struct spool_file *f = treap_entry(t, struct spool_file, by_name);
-        f->owed = memc_map_carry(&m->map, to, f->owed);
+        if (f->owed)
+            f->owed = memc_map_carry(&m->map, to, f->owed) | master_type_servers(to, ring);
     }
 }
 
@@ -728,8 +767,10 @@ static void master_reload(struct master *m)
         return;
     }
     health_free(&m->health);
-    master_carry_masks(m, &map);
-    memc_map_free(&m->map);
+    master_carry_masks(m, &map, ring);
+    m->ring_changed = ring;
+    memc_map_free(&m->prev_map); /* workers of two reloads ago: see master_carry_result */
+    m->prev_map = m->map;
     m->map = map;
     master_ring_rewarm(m, ring, ring_what);
     master_health_init(m); /* the servers may be others now */
@@ -898,6 +939,7 @@ static void master_free(struct master *m)
     rewarm_free(&m->rewarm);
     spool_free(&m->spool);
     memc_map_free(&m->map);
+    memc_map_free(&m->prev_map);
     watch_close(&m->watch);
     if (m->epfd >= 0)
         close(m->epfd);

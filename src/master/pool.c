@@ -117,6 +117,7 @@ static int pool_spawn(struct pool *p, int64_t now)
     w->pid = pid;
     w->sock = sv[0];
     w->started_ms = now;
+    w->gen = p->gen;
     log_printf(LOG_DEBUG, "worker %d started", (int)pid);
     return 0;
 }
@@ -254,7 +255,7 @@ static void pool_on_message(struct pool *p, struct pool_worker *w, const struct 
         memset(&w->ord, 0, sizeof(w->ord));
         if (w->retiring || p->stopping)
             pool_quit(w);
-        p->ev.result(p->ev.ctx, f, msg, late);
+        p->ev.result(p->ev.ctx, f, msg, late, p->gen - w->gen);
         break;
     }
     }
@@ -370,6 +371,7 @@ void pool_retire_all(struct pool *p, int64_t now)
         if (!w->busy)
             pool_quit(w);
     }
+    p->gen++;
     p->fast_deaths = 0;
     p->respawn_at_ms = 0;
     pool_fill(p, now);

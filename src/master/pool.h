@@ -36,6 +36,7 @@ struct pool_worker {
     int sock;
     int ready;               /* said HELLO */
     int retiring;            /* finish the current file, then quit (reload) */
+    unsigned gen;            /* pool.gen when it was started */
     int busy;                /* has a job: a spool file, or a re-warm file */
     struct spool_file *file; /* the spool file it loads (NULL: idle, or a re-warm) */
     char name[NAME_MAX + 1]; /* what it loads, for messages */
@@ -52,8 +53,10 @@ struct pool_events {
     void *ctx;
     /* A worker finished its job on f (NULL: a re-warm file); it is idle again
      * and its turns are released.  late: servers it was granted below the
-     * newest name (order.h). */
-    void (*result)(void *ctx, struct spool_file *f, const struct ipc_msg *msg, uint32_t late);
+     * newest name (order.h).  reloads: how many reloads ago the worker was
+     * started (its masks number the servers of that configuration). */
+    void (*result)(void *ctx, struct spool_file *f, const struct ipc_msg *msg, uint32_t late,
+                   unsigned reloads);
     /* A worker asks for turns (its ord.want grew): decide, then pool_grant. */
     void (*turn)(void *ctx);
     /* Worker pid died (`why`: "killed by signal 9 (Killed)") while loading f
@@ -73,6 +76,7 @@ struct pool {
     int64_t respawn_at_ms;
     int fast_deaths;
     uint64_t restarts; /* workers that died unexpectedly (metrics) */
+    unsigned gen;      /* reloads so far (pool_retire_all) */
     struct pool_events ev;
     pool_proc_fn proc;
 };
