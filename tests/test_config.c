@@ -491,8 +491,13 @@ static void test_server_syntax(void **state)
         {"::1:11211", "an IPv6 address goes in brackets, like [::1]:11211"},
         {"h@x:1", "'@' in host 'h@x'"},
         {"h:1,,h:2", "empty server in the list"},
-        {"/run/memcached/x.sock", "UNIX socket addresses are not supported yet"},
-        {"unix:/run/memcached/x.sock", "UNIX socket addresses are not supported yet"},
+        {"unix:run/x.sock", "a UNIX socket is an absolute path"},
+        {"unix:", "a UNIX socket is an absolute path"},
+        {"/run/memcached/x y.sock", "contains blanks"},
+        {"/run/memcached/"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxx.sock",
+         "UNIX socket path longer than 107 bytes"},
     };
     char path[] = "/tmp/memc-cfg-XXXXXX";
     int fd = mkstemp(path);
@@ -513,6 +518,9 @@ static void test_server_syntax(void **state)
     assert_int_equal(
         check_file("idfa = [::1]:11211,mc-1.example_x:65535,10.0.0.1:1\n", path, &c, err, 1024), 0);
     assert_string_equal(c.addr[0], "[::1]:11211,mc-1.example_x:65535,10.0.0.1:1");
+    /* UNIX sockets, both spellings, beside TCP servers */
+    assert_int_equal(
+        check_file("idfa = /run/memcached/a.sock,unix:/run/b.sock,h:1\n", path, &c, err, 1024), 0);
     /* on the command line the same mistake is a usage error (64) */
     assert_int_equal(L(&c, err, sizeof(err), "-c", "/dev/null", "--gaid", "h:1;h:2", NULL),
                      MEMC_EXIT_USAGE);

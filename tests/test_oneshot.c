@@ -382,6 +382,57 @@ static void test_terminal_progress(void **state)
     free(log);
 }
 
+/* idfa and gaid on memcached listening on UNIX sockets alone (-s PATH -a
+ * 0770), spelled /path and unix:/path: the load (every key byte-identical,
+ * read back over the sockets by libmemcached), --check-config's probes,
+ * verify and get over them. */
+static void test_unix_sockets(void **state)
+{
+    struct t *t = *state;
+    struct h_mc u[2];
+    char sock[2][PATH_MAX], conf[PATH_MAX + 16], text[PATH_MAX * 4], gaid[PATH_MAX + 8];
+    for (int i = 0; i < 2; i++) {
+        snprintf(sock[i], sizeof(sock[i]), "%s/mc%d.sock", t->dir, i);
+        assert_int_equal(h_mc_start_unix(&u[i], sock[i]), 0);
+    }
+    snprintf(gaid, sizeof(gaid), "unix:%s", sock[1]);
+    snprintf(conf, sizeof(conf), "%s/unix.conf", t->dir);
+    snprintf(text, sizeof(text),
+             "pattern = %s\nidfa = %s\ngaid = %s\nadid = %s\ndvid = %s\nstate_dir =\n"
+             "metrics_file =\n",
+             t->pattern, sock[0], gaid, servers[2], servers[3]);
+    assert_int_equal(h_write_file(conf, text), 0);
+    const char *gen[] = {"-n", "4000", "-s", "31", "--expect", t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    const char *load[] = {MEMC_BIN, "--config", conf, "--oneshot", NULL};
+    assert_int_equal(h_run(load, t->log, 60), 0);
+    const char *by_type[4] = {sock[0], gaid, servers[2], servers[3]};
+    long checked = 0;
+    assert_int_equal(h_check_expect(t->expect, by_type, &checked), 0);
+    assert_int_equal(checked, 4000);
+    assert_true(h_mc_items(mc[0].port) == 0 && h_mc_items(mc[1].port) == 0); /* TCP: nothing */
+
+    const char *check[] = {MEMC_BIN, "--config", conf, "--check-config", NULL};
+    assert_int_equal(h_run(check, t->log, 30), 0);
+    assert_true(log_has(t, sock[0]));
+    char dotted[PATH_MAX * 2];
+    snprintf(dotted, sizeof(dotted), "%s/.appsinstalled-0000.tsv.gz", t->spool);
+    const char *verify[] = {MEMC_BIN, "verify", "--config", conf, dotted, NULL};
+    assert_int_equal(h_run(verify, t->log, 60), 0);
+    /* one idfa key of the expect listing, fetched with get */
+    char *exp = h_read_file(t->expect, NULL), key[128] = "";
+    assert_non_null(exp);
+    char *k = strstr(exp, "idfa:");
+    assert_non_null(k);
+    snprintf(key, sizeof(key), "%.*s", (int)strcspn(k, "\t"), k);
+    free(exp);
+    const char *get[] = {MEMC_BIN, "get", "--config", conf, key, NULL};
+    assert_int_equal(h_run(get, t->log, 30), 0);
+    assert_true(log_has(t, sock[0]));
+    for (int i = 0; i < 2; i++)
+        h_mc_stop(&u[i]);
+}
+
 static void test_check_config(void **state)
 {
     struct t *t = *state;
@@ -459,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_and_empty_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminal_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unix_sockets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
     };

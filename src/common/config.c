@@ -182,15 +182,26 @@ static int cfg_parse_duration_ms(const char *v, long lo_ms, long hi_ms, long *ou
  * usual mistakes: ';' between servers, a URL, a bare IPv6 address.
  */
 
-/* A UNIX socket address ("/run/memcached/x.sock", "unix:/path").  The one
- * place they are told apart from host:port: mc/route.c and mc/conn.c speak
- * TCP only so far, so this refuses them, clearly; the change that adds them
- * accepts them here. */
+/* A UNIX socket: "/abs/path" or "unix:/abs/path" (python-memcache's
+ * spelling), short enough for sun_path, no blanks. */
 static int cfg_check_socket(const char *s, size_t n, char *why, size_t whylen)
 {
-    snprintf(why, whylen, "'%.*s': UNIX socket addresses are not supported yet (host:port only)",
-             (int)n, s);
-    return -EINVAL;
+    const char *p = s;
+    size_t pl = n;
+    if (pl >= 5 && memcmp(p, "unix:", 5) == 0)
+        p += 5, pl -= 5;
+    const char *err = NULL;
+    if (!pl || p[0] != '/')
+        err = ": a UNIX socket is an absolute path (/run/memcached/idfa.sock)";
+    else if (pl >= 108)
+        err = ": UNIX socket path longer than 107 bytes";
+    else if (memchr(p, ' ', pl) || memchr(p, '\t', pl) || memchr(p, ';', pl))
+        err = " contains blanks or ';'";
+    if (err) {
+        snprintf(why, whylen, "'%.*s'%s", (int)n, s, err);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static int cfg_is_host_char(char ch, int bracketed)

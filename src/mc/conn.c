@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,8 +38,26 @@
 
 /* Start a non-blocking connect.  Name resolution happens here, on every
  * (re)connect, so a changed DNS entry is picked up after a failure. */
+static int memc_dial_unix(const struct memc_server *srv, int *connecting, char *why, size_t whylen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", srv->host);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+        int err = errno;
+        snprintf(why, whylen, "connect: %s", strerror(err));
+        if (fd >= 0)
+            close(fd);
+        return -err;
+    }
+    *connecting = 0; /* a UNIX stream connects at once (or fails: EAGAIN, backlog full) */
+    return fd;
+}
+
 int memc_dial(const struct memc_server *srv, int *connecting, char *why, size_t whylen)
 {
+    if (srv->unix_socket)
+        return memc_dial_unix(srv, connecting, why, whylen);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL, *ai;
     int r = getaddrinfo(srv->host, srv->port, &hints, &res);
@@ -329,6 +348,9 @@ static int link_tls_begin(struct mc_link *l, char *why, size_t whylen)
     char reason[256];
     const char *name = l->sec->server_name[0] ? l->sec->server_name : l->srv->host;
     unsigned char ip[16];
+    if (l->srv->unix_socket && !l->sec->server_name[0])
+        return link_fail(l, MC_LINK_FAIL_TLS, -EPROTO, why, whylen,
+                         "a UNIX socket has no host name to verify: set tls_server_name");
     SSL *s = SSL_new(l->sec->ctx);
     int ok = s && SSL_set_fd(s, l->fd) == 1;
     if (ok && (inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1)) {

@@ -91,7 +91,10 @@ static int memc_map_lib(struct memc_map *m, int t)
     int e = memc_lib_behaviours(mc, m->distribution, m->hash);
     for (int i = m->first[t]; !e && i < m->first[t] + m->count[t]; i++) {
         const struct memc_server *s = &m->servers[i];
-        if (memcached_server_add(mc, s->host, (in_port_t)atoi(s->port)) != MEMCACHED_SUCCESS)
+        memcached_return_t r = s->unix_socket
+                                   ? memcached_server_add_unix_socket(mc, s->host)
+                                   : memcached_server_add(mc, s->host, (in_port_t)atoi(s->port));
+        if (r != MEMCACHED_SUCCESS)
             e = -EINVAL;
     }
     if (e) {
@@ -106,6 +109,16 @@ static int memc_map_lib(struct memc_map *m, int t)
  * port. */
 static int memc_server_parse(struct memc_server *srv, const char *p, size_t n, int t)
 {
+    memset(srv, 0, sizeof(*srv));
+    srv->type = t;
+    snprintf(srv->name, sizeof(srv->name), "%.*s", (int)n, p);
+    if (n && (p[0] == '/' || (n > 5 && memcmp(p, "unix:", 5) == 0))) {
+        size_t skip = p[0] == '/' ? 0 : 5; /* "unix:/path": python-memcache's spelling */
+        snprintf(srv->host, sizeof(srv->host), "%.*s", (int)(n - skip), p + skip);
+        snprintf(srv->node, sizeof(srv->node), "%.*s", (int)(n - skip), p + skip);
+        srv->unix_socket = 1;
+        return 0;
+    }
     const char *colon = memrchr(p, ':', n);
     if (!colon)
         return -EINVAL;

@@ -24,9 +24,10 @@ struct memcached_st;
 struct memc_server {
     char host[256];
     char port[8];
-    char name[300]; /* "host:port" for messages */
-    char node[300]; /* "host:port", numeric port, no [] (rendezvous hashes it) */
-    int type;       /* device type index */
+    char name[300];  /* "host:port" for messages */
+    char node[300];  /* "host:port", numeric port, no [] (rendezvous hashes it) */
+    int type;        /* device type index */
+    int unix_socket; /* host is a UNIX socket path (port "") */
 };
 
 /* Device types -> servers.  Built once from the config; routing only reads

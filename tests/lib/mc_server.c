@@ -84,6 +84,32 @@ int h_mc_start_at(struct h_mc *mc, int want_port, const char *const *extra)
     return -1;
 }
 
+int h_mc_start_unix(struct h_mc *mc, const char *path)
+{
+    const char *argv[] = {"memcached", "-s", path, "-a", "0770", "-u", "root", NULL};
+    if (geteuid() != 0)
+        argv[5] = NULL;
+    unlink(path);
+    pid_t pid = h_spawn(argv, "/dev/null");
+    if (pid < 0)
+        return -1;
+    for (int i = 0; i < 500; i++) { /* until the socket answers */
+        memcached_st *m = memcached_create(NULL);
+        memcached_server_add_unix_socket(m, path);
+        memcached_return_t rc = memcached_version(m);
+        memcached_free(m);
+        if (rc == MEMCACHED_SUCCESS) {
+            mc->pid = pid;
+            mc->port = 0;
+            return 0;
+        }
+        h_sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
 int h_mc_start(struct h_mc *mc, const char *const *extra)
 {
     return h_mc_start_at(mc, 0, extra);
@@ -119,6 +145,12 @@ static memcached_st *h_mc_client(const char *servers)
     memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA, 1);
     char *copy = strdup(servers), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strncmp(tok, "unix:", 5) == 0)
+            tok += 5;
+        if (tok[0] == '/') { /* a UNIX socket */
+            memcached_server_add_unix_socket(m, tok);
+            continue;
+        }
         char *colon = strrchr(tok, ':');
         *colon = 0;
         memcached_server_add(m, tok, (in_port_t)atoi(colon + 1));

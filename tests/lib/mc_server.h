@@ -28,8 +28,12 @@ void h_mc_kill(struct h_mc *mc); /* SIGKILL */
 /* SIGSTOP / SIGCONT. */
 void h_mc_pause(struct h_mc *mc, int paused);
 
+/* memcached listening on the UNIX socket path alone (-s path -a 0770). */
+int h_mc_start_unix(struct h_mc *mc, const char *path);
+
 /* Fetch a value with libmemcached from the servers "host:port,..." using
- * ketama (as memc-load distributes).  Returns a malloc'ed buffer or NULL. */
+ * ketama (as memc-load distributes; a server may be a UNIX socket path or
+ * unix:path).  Returns a malloc'ed buffer or NULL. */
 char *h_mc_get(const char *servers, const char *key, size_t *len);
 /* Number of items memcached holds (stats curr_items). */
 long h_mc_items(int port);
