@@ -30,6 +30,8 @@
 /* a memcached refuses TLS (handshake, certificate) or our credentials */
 #define LOG_MSGID_MEMC_TLS "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0b"
 #define LOG_MSGID_MEMC_AUTH "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0c"
+/* a retention sweep removed finished files (retain.h) */
+#define LOG_MSGID_RETAIN_SWEEP "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0d"
 
 void log_init(int level);
 void log_set_level(int level);
