@@ -230,6 +230,48 @@ static void test_validate(void **state)
     assert_int_equal(cfg_split_pattern("/data/", dir, 64, glob, 64), -22);
 }
 
+/* Retention: retain follows rewarm_max_age and retain_failed follows
+ * retain unless set; retain_failed shorter than retain (0 = forever) is
+ * refused; retain_bytes takes G and T. */
+static void test_retain(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[256] = "";
+    assert_int_equal(T("", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_retain_s(&c), 7 * 86400);
+    assert_int_equal(cfg_retain_failed_s(&c), 7 * 86400);
+    assert_int_equal(c.retain_bytes, 0);
+    assert_int_equal(T("rewarm_max_age = 30d\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_retain_s(&c), 30 * 86400);
+    assert_int_equal(cfg_retain_failed_s(&c), 30 * 86400);
+    assert_int_equal(T("retain = 2d\nretain_failed = 36h\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_retain_s(&c), 2 * 86400);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err, "retain_failed (36h) is shorter than retain (2d): .NAME.failed files "
+                             "are kept at least as long as loaded ones");
+    assert_int_equal(T("retain = 0\nretain_failed = 30d\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_non_null(strstr(err, "shorter than retain (0, forever)"));
+    assert_int_equal(
+        T("retain = 1d\nretain_failed = 0\nretain_bytes = 50G\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_retain_failed_s(&c), 0);
+    assert_int_equal(c.retain_bytes, 50ULL << 30);
+    assert_int_equal(T("retain = 0\nretain_bytes = 2T\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0); /* both forever */
+    assert_int_equal(c.retain_bytes, 2ULL << 40);
+    assert_int_equal(T("retain = rewarm_max_age\nretain_failed = retain\n", &c, err, sizeof(err)),
+                     0);
+    assert_int_equal(c.retain_s, CFG_AGE_SAME);
+    assert_int_equal(T("retain = retain\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err, "test.conf:1: retain: 'retain' is not an age like 7d, 12h, 30m or "
+                             "3600 (0 = off), or rewarm_max_age");
+    assert_int_equal(T("retain_bytes = 50X\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err, "test.conf:1: retain_bytes: '50X' is not a size from 0 to 1024T");
+    assert_int_equal(T("retain_bytes = 99999999999T\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+}
+
 static int L(struct cfg *c, char *err, size_t errlen, ...)
 {
     char *argv[32];
@@ -590,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_settle_time),
         cmocka_unit_test(test_key_given_twice),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_retain),
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_every_option),
         cmocka_unit_test(test_table_defaults),

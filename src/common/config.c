@@ -132,11 +132,16 @@ static int cfg_parse_size(const char *v, size_t lo, size_t hi, size_t *out)
     unsigned long long n = strtoull(v, &end, 10);
     if (errno || end == v || *v == '-')
         return -EINVAL;
-    if (*end == 'k' || *end == 'K')
-        n *= 1024, end++;
-    else if (*end == 'm' || *end == 'M')
-        n *= 1024 * 1024, end++;
-    if (*end || n < lo || n > hi)
+    int shift = 0;
+    const char *units = "kKmMgGtT", *u = *end ? strchr(units, *end) : NULL;
+    if (u) {
+        shift = 10 * (int)((u - units) / 2 + 1);
+        end++;
+    }
+    if (*end || (shift && n > (ULLONG_MAX >> shift)))
+        return -EINVAL;
+    n <<= shift;
+    if (n < lo || n > hi)
         return -EINVAL;
     *out = (size_t)n;
     return 0;
@@ -145,7 +150,11 @@ static int cfg_parse_size(const char *v, size_t lo, size_t hi, size_t *out)
 /* A size the way the file would write it: "4k", "256M", "1000". */
 static const char *cfg_fmt_size(long n, char *buf, size_t len)
 {
-    if (n && n % (1024 * 1024) == 0)
+    if (n && n % (1L << 40) == 0)
+        snprintf(buf, len, "%ldT", n >> 40);
+    else if (n && n % (1L << 30) == 0)
+        snprintf(buf, len, "%ldG", n >> 30);
+    else if (n && n % (1024 * 1024) == 0)
         snprintf(buf, len, "%ldM", n / (1024 * 1024));
     else if (n && n % 1024 == 0)
         snprintf(buf, len, "%ldk", n / 1024);
@@ -379,9 +388,15 @@ static int cfg_set_ms(const struct cfg_row *r, void *dst, const char *v, char *w
 }
 
 /* An age: whole seconds with an optional unit s, m, h or d, kept as long
- * seconds. */
+ * seconds.  A row whose default is a word (the key it follows) also takes
+ * that word: CFG_AGE_SAME. */
 static int cfg_set_age(const struct cfg_row *r, void *dst, const char *v, char *why, size_t whylen)
 {
+    int word = r->def && !isdigit((unsigned char)r->def[0]);
+    if (word && strcmp(v, r->def) == 0) {
+        *(long *)dst = CFG_AGE_SAME;
+        return 0;
+    }
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);
@@ -392,7 +407,8 @@ static int cfg_set_age(const struct cfg_row *r, void *dst, const char *v, char *
                 : !strcmp(end, "d") ? 86400
                                     : 0;
     if (errno || end == v || !isdigit((unsigned char)*v) || !unit || n > r->hi / unit) {
-        snprintf(why, whylen, "'%s' is not an age like 7d, 12h, 30m or 3600 (0 = off)", v);
+        snprintf(why, whylen, "'%s' is not an age like 7d, 12h, 30m or 3600 (0 = off)%s%s", v,
+                 word ? ", or " : "", word ? r->def : "");
         return -EINVAL;
     }
     *(long *)dst = n * unit;
@@ -575,6 +591,10 @@ static const struct cfg_row cfg_rows[] = {
     {KEY("verify_sample", int, verify_sample, 0, 1000000, "200")},
     {KEY("health_interval", int, health_interval_s, 1, 3600, "5")},
     {KEY("rewarm_max_age", age, rewarm_max_age_s, 0, 3650L * 86400, "7d")},
+    /* spool retention (master/retain.h): the defaults follow the key named */
+    {KEY("retain", age, retain_s, 0, 3650L * 86400, "rewarm_max_age")},
+    {KEY("retain_failed", age, retain_failed_s, 0, 3650L * 86400, "retain")},
+    {KEY("retain_bytes", size, retain_bytes, 0, 1L << 50, "0")},
     {KEY("state_dir", path, state_dir, 0, CFG_PATH_LEN, "/var/lib/memc-load")},
     /* TLS and authentication: global, then per device type (mc/tls.c) */
     SECURE("", secure, cfg_tls_modes, "off"),
@@ -852,6 +872,46 @@ static int cfg_distribution_check(const struct cfg *c, char *err, size_t errlen)
     return MEMC_EXIT_CONFIG;
 }
 
+long cfg_retain_s(const struct cfg *c)
+{
+    return c->retain_s == CFG_AGE_SAME ? c->rewarm_max_age_s : c->retain_s;
+}
+
+long cfg_retain_failed_s(const struct cfg *c)
+{
+    return c->retain_failed_s == CFG_AGE_SAME ? cfg_retain_s(c) : c->retain_failed_s;
+}
+
+const char *cfg_fmt_age(long s, char *buf, size_t len)
+{
+    static const struct {
+        long n;
+        char u;
+    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+    for (size_t i = 0; s && i < CFG_NELEM(units); i++)
+        if (s % units[i].n == 0) {
+            snprintf(buf, len, "%ld%c", s / units[i].n, units[i].u);
+            return buf;
+        }
+    snprintf(buf, len, s ? "%lds" : "%ld", s);
+    return buf;
+}
+
+/* Set-aside files are kept at least as long as loaded ones (0 = forever). */
+static int cfg_retain_check(const struct cfg *c, char *err, size_t errlen)
+{
+    long loaded = cfg_retain_s(c), failed = cfg_retain_failed_s(c);
+    if (!failed || (loaded && failed >= loaded))
+        return 0;
+    char a[32], b[32];
+    cfg_errf(err, errlen,
+             "retain_failed (%s) is shorter than retain (%s): .NAME.failed files are kept at "
+             "least as long as loaded ones",
+             cfg_fmt_age(failed, a, sizeof(a)),
+             loaded ? cfg_fmt_age(loaded, b, sizeof(b)) : "0, forever");
+    return MEMC_EXIT_CONFIG;
+}
+
 int cfg_validate(const struct cfg *c, char *err, size_t errlen)
 {
     char dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
@@ -882,6 +942,8 @@ int cfg_validate(const struct cfg *c, char *err, size_t errlen)
         cfg_errf(err, errlen, "max_line_bytes may be at most 64 x block_bytes");
         return MEMC_EXIT_CONFIG;
     }
+    if (cfg_retain_check(c, err, errlen))
+        return MEMC_EXIT_CONFIG;
     return cfg_distribution_check(c, err, errlen);
 }
 

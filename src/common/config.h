@@ -93,6 +93,10 @@ struct cfg {
     int verify_sample;      /* records of each loaded file read back (0 = off) */
     int health_interval_s;  /* how often every memcached is asked for its identity */
     long rewarm_max_age_s;  /* retained files this young re-warm a restarted server (0 = off) */
+    long retain_s;          /* finished .NAME files older than this are removed (0 = kept;
+                             * CFG_AGE_SAME: rewarm_max_age; read it with cfg_retain_s) */
+    long retain_failed_s;   /* .NAME.failed files (CFG_AGE_SAME: retain; cfg_retain_failed_s) */
+    size_t retain_bytes;    /* the finished files may add up to this (0 = no cap) */
     char state_dir[CFG_PATH_LEN];    /* server identities across restarts ("" = none) */
     char metrics_file[CFG_PATH_LEN]; /* Prometheus textfile ("" = none) */
     struct cfg_secure secure;        /* every connection's TLS and auth */
@@ -112,6 +116,16 @@ struct cfg {
     char ring_prev[CFG_MAX_TYPES][CFG_ADDR_LEN];
     int ring_prev_distribution, ring_prev_hash;
 };
+
+/* An age key left at its default word ("retain = rewarm_max_age"): it
+ * follows that key. */
+#define CFG_AGE_SAME (-1L)
+/* retain and retain_failed as they apply (CFG_AGE_SAME resolved), seconds;
+ * 0 = no age limit. */
+long cfg_retain_s(const struct cfg *c);
+long cfg_retain_failed_s(const struct cfg *c);
+/* An age the way the file would write it: "7d", "36h", "90m", "45s", "0". */
+const char *cfg_fmt_age(long s, char *buf, size_t len);
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
 const char *cfg_type_name(int type);
