@@ -112,6 +112,29 @@ static void check_secure(const struct memc_map *map, int g, const struct memc_co
 
 /* One server's row: what `stats` says (memory limit, items, evictions) and
  * the probe write.  1 if it took the write (or --no-probe). */
+/* What spool retention keeps; a warning when it removes files a re-warm
+ * would read (retain shorter than rewarm_max_age). */
+static void check_retain(const struct cfg *c)
+{
+    long keep = cfg_retain_s(c), rewarm = c->rewarm_max_age_s;
+    char a[32], b[32], cap[32];
+    if (c->retain_bytes)
+        snprintf(cap, sizeof(cap), "at most %s", cfg_fmt_size((long)c->retain_bytes, b, sizeof(b)));
+    printf("retain:   .NAME %s, .NAME.failed %s, %s\n\n",
+           keep ? cfg_fmt_age(keep, a, sizeof(a)) : "forever",
+           cfg_retain_failed_s(c) ? cfg_fmt_age(cfg_retain_failed_s(c), b, sizeof(b)) : "forever",
+           c->retain_bytes ? cap : "no size cap");
+    if (keep && rewarm && keep < rewarm) {
+        printf("warning: retain (%s) is shorter than rewarm_max_age (%s): a re-warm finds no "
+               "file older than %s\n\n",
+               a, cfg_fmt_age(rewarm, b, sizeof(b)), a);
+        fprintf(stderr,
+                "memc-load: warning: retain (%s) is shorter than rewarm_max_age (%s): a re-warm "
+                "finds no file older than %s\n",
+                a, b, a);
+    }
+}
+
 static int check_server(const struct cfg *c, const struct memc_map *map, int g,
                         const struct mc_stats *st)
 {
@@ -180,8 +203,9 @@ int check_config(const struct cfg *c)
         printf("spool:    %s (not writable by %s: %s)\n", dir, who, write_why);
     else
         printf("spool:    %s (writable by %s)\n", dir, who);
-    printf("pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n\n", glob,
+    printf("pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n", glob,
            c->workers, c->threads, cfg_distribution_name(c->distribution));
+    check_retain(c);
     int bad = 0;
     if (spool_why[0]) {
         fprintf(stderr, "memc-load: spool directory %s (from pattern %s): %s\n", dir, c->pattern,

@@ -147,8 +147,7 @@ static int cfg_parse_size(const char *v, size_t lo, size_t hi, size_t *out)
     return 0;
 }
 
-/* A size the way the file would write it: "4k", "256M", "1000". */
-static const char *cfg_fmt_size(long n, char *buf, size_t len)
+const char *cfg_fmt_size(long n, char *buf, size_t len)
 {
     if (n && n % (1L << 40) == 0)
         snprintf(buf, len, "%ldT", n >> 40);

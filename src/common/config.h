@@ -126,6 +126,8 @@ long cfg_retain_s(const struct cfg *c);
 long cfg_retain_failed_s(const struct cfg *c);
 /* An age the way the file would write it: "7d", "36h", "90m", "45s", "0". */
 const char *cfg_fmt_age(long s, char *buf, size_t len);
+/* A size the way the file would write it: "4k", "256M", "50G", "1000". */
+const char *cfg_fmt_size(long n, char *buf, size_t len);
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
 const char *cfg_type_name(int type);

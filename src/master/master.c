@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "report.h"
+#include "retain.h"
 #include "rewarm.h"
 #include "sd_notify.h"
 #include "spool.h"
@@ -72,7 +73,11 @@ struct master {
     int failed;           /* a file at or above the error threshold, or corrupt in a dry run */
     int64_t spool_try_ms; /* waiting for the spool directory: next look */
     int64_t extended_ms;  /* waiting before READY: last EXTEND_TIMEOUT_USEC */
+    int64_t retain_ms;    /* the next spool retention sweep (0: at once) */
+    int retain_warned;    /* a sweep's failure was said (until one succeeds) */
 };
+
+#define MASTER_RETAIN_EVERY_MS 60000 /* a retention sweep at least this often */
 
 enum { TAG_SIG = 1, TAG_INOTIFY, TAG_TIMER, TAG_PROBE = 50, TAG_WORKER = 100 };
 
@@ -412,6 +417,55 @@ static void master_dispatch(struct master *m)
     }
 }
 
+/* ---- spool retention (retain.h) ------------------------------------------- */
+
+/* A finished file whose NAME is in the spool's states again (dropped
+ * again: queued, loading, settling, waiting for its retry or its rename),
+ * or in the plan of the re-warm that runs, is left alone. */
+static int master_in_use(void *ctx, const char *name, enum retain_kind kind)
+{
+    struct master *m = ctx;
+    const struct spool_file *f = spool_find(&m->spool, name);
+    switch (f ? f->state : SPOOL_SKIP) {
+    case SPOOL_QUEUED:
+    case SPOOL_LOADING:
+    case SPOOL_RETRY:
+    case SPOOL_SETTLE:
+    case SPOOL_DONE:
+    case SPOOL_BAD:
+        return 1;
+    default:
+        break;
+    }
+    return kind == RETAIN_LOADED && rewarm_plans(&m->rewarm, name);
+}
+
+/* At start (and when the spool is found, or a reload), then once a minute:
+ * remove what retain, retain_failed and retain_bytes say.  A dry run
+ * removes nothing, but counts. */
+static void master_retain(struct master *m, int64_t now)
+{
+    if (m->watch.dirfd < 0 || (!m->cfg.oneshot && m->watch.infd < 0) || now < m->retain_ms)
+        return;
+    m->retain_ms = now + MASTER_RETAIN_EVERY_MS;
+    struct retain_policy p = {{cfg_retain_s(&m->cfg), cfg_retain_failed_s(&m->cfg)},
+                              m->cfg.retain_bytes};
+    if (m->cfg.dry)
+        memset(&p, 0, sizeof(p));
+    struct retain_sum sum;
+    int r = retain_sweep(m->watch.dirfd, m->watch.glob, &p, io_wall_us() / 1000000, master_in_use,
+                         m, &sum, &m->retain_warned);
+    if (r < 0) {
+        if (!m->retain_warned++)
+            log_printf(LOG_WARNING,
+                       "spool retention: cannot list %s: %s (tried again every minute)",
+                       m->watch.dir, strerror(-r));
+        return;
+    }
+    retain_report(&sum, &p);
+    metrics_retained(&m->metrics, &sum);
+}
+
 /* ---- stopping and the periodic checks ------------------------------------ */
 
 static void master_stop(struct master *m, const char *why)
@@ -497,6 +551,7 @@ static void master_find_spool(struct master *m, int64_t now)
     }
     m->watch = w;
     m->spool.dirfd = w.dirfd;
+    m->retain_ms = 0;
     log_printf(LOG_NOTICE, "spool directory %s is there; watching it", w.dir);
     master_rescan(m);
 }
@@ -573,6 +628,8 @@ static void master_checks(struct master *m)
         }
         master_watch_health(m, now);
     }
+    if (!m->stopping)
+        master_retain(m, now);
     pool_check_stalls(&m->pool, now);
     if (!m->stopping) {
         pool_fill(&m->pool, now);
@@ -776,6 +833,7 @@ static void master_reload(struct master *m)
     master_health_init(m); /* the servers may be others now */
     master_order_init(m);
     metrics_set_path(&m->metrics, m->cfg.metrics_file);
+    m->retain_ms = 0; /* the new retention (or the new spool's) at once */
     log_set_level(n.log_level);
     pool_retire_all(&m->pool, io_now_ms());
     log_printf(LOG_INFO,

@@ -98,6 +98,16 @@ void metrics_retry(struct metrics *m)
     m->dirty = 1;
 }
 
+void metrics_retained(struct metrics *m, const struct retain_sum *sum)
+{
+    for (int k = 0; k < RETAIN_NKINDS; k++) {
+        m->retained_files[k] = sum->kept_files[k];
+        m->retained_bytes[k] = sum->kept_bytes[k];
+        m->removed_files[k] += sum->removed_files[k];
+    }
+    m->dirty = 1;
+}
+
 static void metrics_head(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP memc_load_%s %s\n# TYPE memc_load_%s %s\n", name, help, name, type);
@@ -268,6 +278,32 @@ static void metrics_state(FILE *f, const struct metrics *m, const struct spool *
             MEMC_INFLATE_NAME);
 }
 
+/* A family by kind of finished file (loaded: .NAME, failed: .NAME.failed). */
+static void metrics_by_kind(FILE *f, const char *name, const char *type, const char *help,
+                            const uint64_t *v)
+{
+    metrics_head(f, name, type, help);
+    for (int k = 0; k < RETAIN_NKINDS; k++)
+        fprintf(f, "memc_load_%s{kind=\"%s\"} %llu\n", name, retain_kind_name(k),
+                (unsigned long long)v[k]);
+}
+
+static void metrics_retention(FILE *f, const struct metrics *m)
+{
+    metrics_by_kind(f, "retained_files", "gauge",
+                    "Finished files in the spool at the last retention sweep, by kind (loaded: "
+                    ".NAME, failed: .NAME.failed).",
+                    m->retained_files);
+    metrics_by_kind(f, "retained_bytes", "gauge",
+                    "Bytes of the finished files in the spool at the last retention sweep, by "
+                    "kind.",
+                    m->retained_bytes);
+    metrics_by_kind(f, "removed_files_total", "counter",
+                    "Finished files removed by spool retention (retain, retain_failed, "
+                    "retain_bytes), by kind.",
+                    m->removed_files);
+}
+
 static void metrics_write(struct metrics *m, const struct spool *s, const struct pool *p,
                           const struct health *h, const struct rewarm *rw,
                           const struct memc_map *map)
@@ -283,6 +319,7 @@ static void metrics_write(struct metrics *m, const struct spool *s, const struct
     }
     metrics_counters(f, m);
     metrics_state(f, m, s, p, h, rw, map);
+    metrics_retention(f, m);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, m->path) < 0) {
         if (!m->warned++)

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "result.h"
+#include "retain.h"
 
 struct spool;
 struct pool;
@@ -56,6 +57,9 @@ struct metrics {
     int64_t load_ms;                        /* their total duration */
     int64_t last_success_s;                 /* wall clock of the last "loaded" */
     int64_t last_run_s;                     /* one-shot: when the run ended */
+    /* spool retention: what the last sweep kept, what sweeps removed */
+    uint64_t retained_files[RETAIN_NKINDS], retained_bytes[RETAIN_NKINDS];
+    uint64_t removed_files[RETAIN_NKINDS];
 };
 
 /* The daemon writes c->metrics_file.  A one-shot run writes only a file
@@ -74,6 +78,10 @@ void metrics_file(struct metrics *m, enum metrics_result r, int64_t wall_s);
 /* A load ended incomplete and the file is loaded again later (daemon):
  * not a result, its final result comes then. */
 void metrics_retry(struct metrics *m);
+
+/* A retention sweep ran (retain.h): its retained files and bytes, and the
+ * files it removed, by kind. */
+void metrics_retained(struct metrics *m, const struct retain_sum *sum);
 
 /* Rewrite the file if it is due: 5 s passed, or a result came and 200 ms
  * passed since the last write (bursts of results make one write).  The

@@ -334,6 +334,23 @@ void rewarm_carry(struct rewarm *r, const struct memc_map *from, const struct me
     r->settled = memc_map_carry(from, to, r->settled);
 }
 
+int rewarm_plans(const struct rewarm *r, const char *name)
+{
+    size_t lo = 0, hi = r->phase == REWARM_RUNNING ? r->n : 0;
+    while (lo < hi) { /* the plan is sorted by NAME (rewarm_cmp) */
+        size_t mid = lo + (hi - lo) / 2;
+        const char *x = r->names[mid];
+        int c = strcmp(x + (*x == '.'), name);
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 void rewarm_status(const struct rewarm *r, char *buf, size_t len)
 {
     const char *ring = r->ring ? "ring change: " : "", *sep = r->ring ? ", " : "";

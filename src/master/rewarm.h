@@ -108,6 +108,10 @@ void rewarm_lost(struct rewarm *r, int64_t now);
 struct memc_map;
 void rewarm_carry(struct rewarm *r, const struct memc_map *from, const struct memc_map *to);
 
+/* Is NAME (".NAME" retained, or NAME not renamed yet) in the plan of the
+ * re-warm that runs?  Spool retention leaves those files alone. */
+int rewarm_plans(const struct rewarm *r, const char *name);
+
 /* "re-warming 127.0.0.1:33013: 2/5 files" or "" when idle. */
 void rewarm_status(const struct rewarm *r, char *buf, size_t len);
 
