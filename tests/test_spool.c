@@ -242,14 +242,46 @@ static void test_rename_stuck_later_files_go_on(void **state)
     assert_ptr_equal(dispatch(x, 10 + SETTLE), d);
 }
 
-static int fake_denials; /* how many more opens fail with EACCES */
+static int fake_denials; /* how many more opens fail with fake_errno */
+static int fake_errno = EACCES;
 static int fake_open(int dirfd, const char *name, struct stat *st)
 {
     if (fake_denials > 0) {
         fake_denials--;
-        return -EACCES;
+        return -fake_errno;
     }
     return spool_open_at(dirfd, name, st);
+}
+
+static int asides, aside_err;
+static void on_aside(void *ctx, struct spool_file *f, int err)
+{
+    (void)ctx;
+    assert_int_equal(f->state, SPOOL_BAD);
+    asides++;
+    aside_err = err;
+}
+
+/* A file that cannot be opened for another reason (EIO: a bad disk) is
+ * set aside, and the master hears of it (its result entry, files_total):
+ * once, with the errno. */
+static void test_unopenable_is_reported(void **state)
+{
+    struct fx *x = *state;
+    x->s.open_fn = fake_open;
+    x->s.aside_fn = on_aside;
+    fake_denials = 1;
+    fake_errno = EIO;
+    asides = 0;
+    put(x, "e.tsv.gz", "x");
+    add(x, "e.tsv.gz");
+    struct spool_file *f = spool_find(&x->s, "e.tsv.gz");
+    assert_null(dispatch(x, 0));
+    fake_errno = EACCES;
+    assert_int_equal(f->state, SPOOL_BAD);
+    assert_int_equal(asides, 1);
+    assert_int_equal(aside_err, EIO);
+    assert_int_equal(x->s.set_aside, 1);
 }
 
 /* A file the service may not read (mode 000 under User=): tried again
@@ -571,6 +603,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_stuck_later_files_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_messages_escape_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permission_denied_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unopenable_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_written_and_linked_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_waits_old_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_young_settle_by_mtime, setup, teardown),

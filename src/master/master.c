@@ -167,6 +167,19 @@ static void master_replay(struct master *m, const struct spool_file *f, uint32_t
     rewarm_request_replay(&m->rewarm, mask, names, f->name);
 }
 
+/* A file the master cannot open (EIO, ...): set aside like one a worker
+ * could not read, with its result entry and in files_total. */
+static void master_on_aside(void *ctx, struct spool_file *f, int err)
+{
+    struct master *m = ctx;
+    struct pipe_stats st;
+    memset(&st, 0, sizeof(st));
+    st.status = PIPE_IOERR;
+    snprintf(st.why, sizeof(st.why), "cannot be opened: %s", strerror(err));
+    report_set_aside(&m->report, f, &st, m->cfg.dry, io_now_ms());
+    metrics_file(&m->metrics, METRICS_UNREADABLE, io_wall_us() / 1000000);
+}
+
 static void master_file_result(struct master *m, struct spool_file *f, const struct ipc_msg *msg)
 {
     const struct pipe_stats *st = &msg->st;
@@ -937,6 +950,8 @@ static int master_setup(struct master *m)
     if (m->watch.infd >= 0 && master_poll_add(m, m->watch.infd, TAG_INOTIFY) < 0)
         return MEMC_EXIT_FAILED; /* said why */
     spool_init(&m->spool, m->watch.dirfd, m->watch.dir, m->cfg.settle_ms);
+    m->spool.aside_fn = master_on_aside;
+    m->spool.aside_ctx = m;
     struct pool_events ev = {m, master_on_result, master_on_turn, master_on_died, master_in_child};
     pool_init(&m->pool, &m->cfg, m->epfd, TAG_WORKER, &ev, m->worker);
     master_health_init(m);

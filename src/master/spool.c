@@ -347,8 +347,12 @@ static void spool_open_failed(struct spool *s, struct spool_file *f, int e, int6
                    "%s is a symlink; symlinks in the spool are never followed, skipping it", esc);
         spool_set_state(s, f, SPOOL_SKIP);
     } else {
-        log_printf(LOG_ERR, "%s cannot be opened: %s; setting it aside", esc, strerror(e));
         spool_set_state(s, f, SPOOL_BAD);
+        f->started_ms = now;
+        if (s->aside_fn)
+            s->aside_fn(s->aside_ctx, f, e);
+        else
+            log_printf(LOG_ERR, "%s cannot be opened: %s; setting it aside", esc, strerror(e));
     }
 }
 

@@ -92,6 +92,10 @@ struct spool {
     int renames_blocked; /* by an error the operator fixes (EACCES, EROFS, ...) */
     /* spool_open_at; a test puts a failing one here */
     int (*open_fn)(int dirfd, const char *name, struct stat *st);
+    /* a file that cannot be opened (not EACCES, ENOENT, ELOOP) was set
+     * aside: the master makes its result entry (NULL: none) */
+    void (*aside_fn)(void *ctx, struct spool_file *f, int err);
+    void *aside_ctx;
     /* renameat(2); a test puts a failing one here */
     int (*rename_fn)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
     int64_t blocked_since, rename_at, rename_wait; /* and its back-off */
