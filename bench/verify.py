@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """verify.py EXPECT.tsv TYPE=HOST:PORT... — compare memc-gen --expect lines
-with what memcached serves (meta get, pipelined 1000 at a time).
+with what memcached serves (meta get, pipelined 1000 at a time); an address
+may be a UNIX socket path (TYPE=/path/mc.sock).
 Prints "N keys verified, M mismatches"; exit 1 on any mismatch."""
 import socket
 import sys
@@ -11,8 +12,12 @@ def main():
     servers = dict(a.split("=", 1) for a in sys.argv[2:])
     conns = {}
     for t, addr in servers.items():
-        host, port = addr.rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
+        if addr.startswith("/"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(addr)
+        else:
+            host, port = addr.rsplit(":", 1)
+            s = socket.create_connection((host, int(port)))
         conns[t] = (s, s.makefile("rb"))
     pending = {t: [] for t in servers}
     total = bad = 0
