@@ -117,6 +117,65 @@ static const char stats_answer[] = "STAT pid 4242\r\n"
                                    "STAT version 1.6.18\r\n"
                                    "END\r\n";
 
+/* What an mg batch's answers hand over: values, misses, in order. */
+struct mg_seen {
+    char text[256];
+    int fail_at; /* got() refuses request i (-1: none) */
+};
+
+static int mg_got(void *ctx, uint32_t i, const struct mc_mg_answer *a, char *why, size_t whylen)
+{
+    struct mg_seen *s = ctx;
+    size_t l = strlen(s->text);
+    if ((int)i == s->fail_at) {
+        snprintf(why, whylen, "refused %u", i);
+        return -EPROTO;
+    }
+    if (a->val)
+        snprintf(s->text + l, sizeof(s->text) - l, "%u=%.*s[%.*s];", i, (int)a->size, a->val,
+                 (int)a->n, a->line);
+    else
+        snprintf(s->text + l, sizeof(s->text) - l, "%u=miss;", i);
+    return 0;
+}
+
+static void test_mg_answers(void **state)
+{
+    (void)state;
+    const char ans[] = "VA 3 t10\r\nabc\r\nEN\r\nVA 0\r\n\r\nMN\r\n";
+    /* whole, and cut at every byte: the same answers, each once */
+    for (size_t cut = 0; cut <= sizeof(ans) - 1; cut++) {
+        struct mg_seen s = {.fail_at = -1};
+        uint32_t next = 0;
+        int done = 0;
+        char why[128];
+        long a = mc_mg_answers(ans, cut, &next, 3, mg_got, &s, &done, why, sizeof(why));
+        assert_true(a >= 0 && (size_t)a <= cut);
+        long b = mc_mg_answers(ans + a, sizeof(ans) - 1 - (size_t)a, &next, 3, mg_got, &s, &done,
+                               why, sizeof(why));
+        assert_int_equal((size_t)(a + b), sizeof(ans) - 1);
+        assert_true(done);
+        assert_int_equal(next, 3);
+        assert_string_equal(s.text, "0=abc[VA 3 t10];1=miss;2=[VA 0];");
+    }
+    struct mg_seen s = {.fail_at = -1};
+    uint32_t next = 0;
+    int done = 0;
+    char why[128];
+    /* an MN before the last answer, a stray answer, a bad size, a refusal */
+    assert_int_equal(mc_mg_answers("MN\r\n", 4, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
+    assert_string_equal(why, "unexpected answer 'MN'");
+    next = 1;
+    assert_int_equal(mc_mg_answers("EN\r\n", 4, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
+    next = 0;
+    assert_int_equal(mc_mg_answers("VA x\r\n", 6, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
+    assert_string_equal(why, "bad answer 'VA x'");
+    s.fail_at = 0;
+    assert_int_equal(mc_mg_answers("EN\r\n", 4, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
+    assert_string_equal(why, "refused 0");
+    assert_false(done);
+}
+
 static void test_stats_value(void **state)
 {
     (void)state;
@@ -324,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line),
         cmocka_unit_test(test_line_is),
+        cmocka_unit_test(test_mg_answers),
         cmocka_unit_test(test_stats_value),
         cmocka_unit_test(test_stats_fetch_splits),
         cmocka_unit_test(test_stats_fetch_failures),

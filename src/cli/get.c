@@ -48,7 +48,8 @@ struct get_cli {
 struct get_run {
     struct get_key *keys;
     int *order;
-    int first[CFG_MAX_SERVERS], count[CFG_MAX_SERVERS], next[CFG_MAX_SERVERS];
+    int first[CFG_MAX_SERVERS];
+    uint32_t count[CFG_MAX_SERVERS], next[CFG_MAX_SERVERS];
 };
 
 static void get_usage(void)
@@ -195,69 +196,41 @@ static int get_requests(struct get_run *run, int nkeys, struct mc_xchg *ios, int
     return 0;
 }
 
-/* The bytes of a complete answer line with its end (\n or \r\n). */
-static size_t get_line_len(const char *l, size_t len)
-{
-    return (size_t)((const char *)memchr(l, '\n', len) - l) + 1;
-}
+/* Server g's answer for its i-th key: its value (and TTL), or missing. */
+struct get_at {
+    struct get_run *run;
+    int g;
+};
 
-/* "VA <size> <flags>\r\n<data>\r\n" for key k: the bytes consumed, 0 if
- * the data is not all here, -EPROTO. */
-static long get_value(struct get_key *k, const char *buf, size_t len, long n, char *why,
-                      size_t whylen)
+static int get_got(void *ctx, uint32_t i, const struct mc_mg_answer *a, char *why, size_t whylen)
 {
-    char *end;
-    unsigned long size = strtoul(buf + 3, &end, 10);
-    if (end == buf + 3 || size > (1ul << 30)) {
-        snprintf(why, whylen, "bad answer '%.*s'", (int)(n > 40 ? 40 : n), buf);
-        return -EPROTO;
-    }
-    size_t hdr = get_line_len(buf, len);
-    if (len < hdr + size + 2)
+    const struct get_at *at = ctx;
+    struct get_key *k = &at->run->keys[at->run->order[at->run->first[at->g] + (int)i]];
+    if (!a->val) {
+        k->state = GET_MISSING;
         return 0;
+    }
     k->ttl = -1;
-    for (const char *p = end; p < buf + n; p++)
+    for (const char *p = a->line + 3; p < a->line + a->n; p++)
         if (*p == ' ' && p[1] == 't')
             k->ttl = strtoll(p + 2, NULL, 10);
-    k->val = malloc(size ? size : 1);
+    k->val = malloc(a->size ? a->size : 1);
     if (!k->val) {
         snprintf(why, whylen, "out of memory");
-        return -EPROTO;
+        return -ENOMEM;
     }
-    memcpy(k->val, buf + hdr, size);
-    k->vlen = size;
+    memcpy(k->val, a->val, a->size);
+    k->vlen = a->size;
     k->state = GET_FOUND;
-    return (long)(hdr + size + 2);
+    return 0;
 }
 
 static long get_parse(void *ctx, int g, const char *buf, size_t len, int *done, char *why,
                       size_t whylen)
 {
     struct get_run *run = ctx;
-    size_t off = 0;
-    while (off < len) {
-        const char *l = buf + off;
-        long n = mc_line(l, len - off), used;
-        if (n < 0)
-            break;
-        used = (long)get_line_len(l, len - off);
-        if (mc_line_is(l, n, "MN") && run->next[g] == run->count[g]) {
-            *done = 1;
-            return (long)(off + (size_t)used);
-        }
-        if (run->next[g] >= run->count[g] || !(mc_line_is(l, n, "EN") || mc_line_is(l, n, "VA"))) {
-            snprintf(why, whylen, "unexpected answer '%.*s'", (int)(n > 40 ? 40 : n), l);
-            return -EPROTO;
-        }
-        struct get_key *k = &run->keys[run->order[run->first[g] + run->next[g]]];
-        if (mc_line_is(l, n, "EN"))
-            k->state = GET_MISSING;
-        else if ((used = get_value(k, l, len - off, n, why, whylen)) <= 0)
-            return used < 0 ? used : (long)off;
-        run->next[g]++;
-        off += (size_t)used;
-    }
-    return (long)off;
+    struct get_at at = {run, g};
+    return mc_mg_answers(buf, len, &run->next[g], run->count[g], get_got, &at, done, why, whylen);
 }
 
 /* Fetch every key from its server; a server that fails leaves its keys

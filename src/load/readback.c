@@ -28,64 +28,37 @@ static void vfy_example(struct vfy_server *s, const struct smp_rec *rec, int mis
     s->ex[s->nex++].missing = missing;
 }
 
-/* "VA <size> ...\r\n<data>\r\n" against the expected value; the bytes
- * consumed, 0 if the data is not all here, -EPROTO. */
-static long vfy_rb_value(struct vfy_rb *rb, int g, const char *buf, size_t len, long n, char *why,
-                         size_t whylen)
+/* Server g's answer for its i-th sampled record: equal, different or
+ * missing. */
+struct vfy_rb_at {
+    struct vfy_rb *rb;
+    int g;
+};
+
+static int vfy_rb_got(void *ctx, uint32_t i, const struct mc_mg_answer *a, char *why, size_t whylen)
 {
-    char *end;
-    unsigned long size = strtoul(buf + 3, &end, 10);
-    if (end == buf + 3 || size > (1ul << 30)) {
-        snprintf(why, whylen, "bad answer '%.*s'", (int)(n > 40 ? 40 : n), buf);
-        return -EPROTO;
-    }
-    size_t hdr = (size_t)(memchr(buf, '\n', len) - (const void *)buf) + 1;
-    if (len < hdr + size + 2)
-        return 0;
-    const struct smp_rec *rec = rb->recs[rb->first[g] + rb->next[g]++];
-    struct vfy_server *s = &rb->r->srv[g];
-    if (size == rec->vlen && memcmp(buf + hdr, rec->val, size) == 0) {
+    (void)why, (void)whylen;
+    const struct vfy_rb_at *at = ctx;
+    const struct smp_rec *rec = at->rb->recs[at->rb->first[at->g] + i];
+    struct vfy_server *s = &at->rb->r->srv[at->g];
+    if (!a->val) {
+        s->missing++;
+        vfy_example(s, rec, 1);
+    } else if (a->size == rec->vlen && memcmp(a->val, rec->val, a->size) == 0) {
         s->equal++;
     } else {
         s->different++;
         vfy_example(s, rec, 0);
     }
-    return (long)(hdr + size + 2);
+    return 0;
 }
 
 static long vfy_rb_parse(void *ctx, int g, const char *buf, size_t len, int *done, char *why,
                          size_t whylen)
 {
     struct vfy_rb *rb = ctx;
-    size_t off = 0;
-    while (off < len) {
-        const char *l = buf + off;
-        long n = mc_line(l, len - off), used;
-        if (n < 0)
-            break;
-        if (mc_line_is(l, n, "MN") && rb->next[g] == rb->count[g]) {
-            *done = 1;
-            return (long)(off + (size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1);
-        }
-        if (rb->next[g] >= rb->count[g] || !(mc_line_is(l, n, "EN") || mc_line_is(l, n, "VA"))) {
-            snprintf(why, whylen, "unexpected answer '%.*s'", (int)(n > 40 ? 40 : n), l);
-            return -EPROTO;
-        }
-        if (mc_line_is(l, n, "EN")) {
-            const struct smp_rec *rec = rb->recs[rb->first[g] + rb->next[g]++];
-            rb->r->srv[g].missing++;
-            vfy_example(&rb->r->srv[g], rec, 1);
-            used = (long)((size_t)(memchr(l, '\n', len - off) - (const void *)l) + 1);
-        } else {
-            used = vfy_rb_value(rb, g, l, len - off, n, why, whylen);
-            if (used < 0)
-                return used;
-            if (used == 0)
-                break;
-        }
-        off += (size_t)used;
-    }
-    return (long)off;
+    struct vfy_rb_at at = {rb, g};
+    return mc_mg_answers(buf, len, &rb->next[g], rb->count[g], vfy_rb_got, &at, done, why, whylen);
 }
 
 /* Group the sample by server and build each server's request. */
