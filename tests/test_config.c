@@ -4,6 +4,7 @@
  * file:line: key: messages with exit codes 64 / 78, did-you-mean for keys
  * and options, and server address syntax.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -604,6 +605,54 @@ static void test_range_error(void **state)
     unlink(path);
 }
 
+/* The table is the list of keys: every one of them is documented in the
+ * man page memc-load.conf(5), the commented etc/memc-load.conf and the
+ * README (a per-type key as its idfa_ spelling or its global one). */
+static int doc_has_key(const char *doc, const char *key)
+{
+    for (const char *p = doc; (p = strstr(p, key)); p++) {
+        char after = p[strlen(key)];
+        char before = p == doc ? ' ' : p[-1];
+        if (!isalnum((unsigned char)after) && after != '_' && !isalnum((unsigned char)before) &&
+            before != '_')
+            return 1;
+    }
+    return 0;
+}
+
+static void test_every_key_documented(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {MEMC_SOURCE_DIR "/man/memc-load.conf.5",
+                                       MEMC_SOURCE_DIR "/etc/memc-load.conf",
+                                       MEMC_SOURCE_DIR "/README.md"};
+    for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+        FILE *f = fopen(docs[d], "r");
+        assert_non_null(f);
+        static char text[1 << 20];
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = 0;
+        struct cfg_key_info k;
+        for (int i = 0; cfg_key_at(i, &k) == 0; i++) {
+            if (!k.key)
+                continue;
+            const char *key = k.key, *global = NULL;
+            char idfa[128];
+            static const char *const types[] = {"gaid_", "adid_", "dvid_"};
+            for (int t = 0; t < 3; t++)
+                if (strncmp(key, types[t], 5) == 0) {
+                    snprintf(idfa, sizeof(idfa), "idfa_%s", key + 5);
+                    key = idfa;
+                }
+            if (strncmp(key, "idfa_", 5) == 0)
+                global = key + 5;
+            if (!doc_has_key(text, key) && !(global && doc_has_key(text, global)))
+                fail_msg("%s does not document the key '%s'", docs[d], k.key);
+        }
+    }
+}
+
 /* Every key of the table given twice is an error naming both lines. */
 static void test_every_key_given_twice(void **state)
 {
@@ -638,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_table_defaults),
         cmocka_unit_test(test_help_lists_every_option),
         cmocka_unit_test(test_did_you_mean_key),
+        cmocka_unit_test(test_every_key_documented),
         cmocka_unit_test(test_did_you_mean_option),
         cmocka_unit_test(test_server_syntax),
         cmocka_unit_test(test_range_error),
