@@ -18,7 +18,10 @@
 
 /* MESSAGE_IDs (128-bit, fixed forever; documented in the journal catalog). */
 #define LOG_MSGID_FILE_LOADED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e01"
+/* too many bad lines (error_threshold); a broken or unreadable file is
+ * set aside (its own entry: what happened and what to do differ) */
 #define LOG_MSGID_FILE_FAILED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e02"
+#define LOG_MSGID_FILE_CORRUPT "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0e"
 #define LOG_MSGID_WORKER_DIED "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e03"
 #define LOG_MSGID_MEMC_DOWN "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e04"
 #define LOG_MSGID_FILE_LEFT "4d0bc1b3e5a04c0a9e3f6a1c2b7d8e05"

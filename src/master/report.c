@@ -87,13 +87,16 @@ static void report_entry(struct report *r, const struct spool_file *f, const str
                          const char *result, const char *msgid, int prio, const char *msg,
                          int64_t now)
 {
-    char esc[LOG_NAME_LEN], f_file[LOG_NAME_LEN + 16], f_rate[48], f_dur[48], f_bytes[48];
+    char esc[LOG_NAME_LEN], f_file[LOG_NAME_LEN + 16], f_rate[48], f_pct[48], f_dur[48];
+    char f_bytes[48];
     char f_res[48], counts[24][48];
     const char *fields[32];
     int n = 0, k = 0;
     log_name(f->name, esc, sizeof(esc));
     snprintf(f_file, sizeof(f_file), "MEMC_FILE=%s", esc);
     snprintf(f_rate, sizeof(f_rate), "MEMC_ERROR_RATE=%.6f", report_error_rate(st));
+    /* the same rate as the message shows it, for the catalog text */
+    snprintf(f_pct, sizeof(f_pct), "MEMC_ERROR_PERCENT=%.4f", 100.0 * report_error_rate(st));
     snprintf(f_dur, sizeof(f_dur), "MEMC_DURATION_MS=%lld", (long long)(now - f->started_ms));
     snprintf(f_bytes, sizeof(f_bytes), "MEMC_BYTES=%lld", (long long)f->st.size);
     snprintf(f_res, sizeof(f_res), "MEMC_RESULT=%s", result);
@@ -107,7 +110,7 @@ static void report_entry(struct report *r, const struct spool_file *f, const str
                  (unsigned long long)st->fld);                                                     \
         fields[n++] = counts[k++];                                                                 \
         if (strcmp(journal ? journal : "", "MEMC_ERRORS") == 0)                                    \
-            fields[n++] = f_rate, fields[n++] = f_dur;                                             \
+            fields[n++] = f_rate, fields[n++] = f_pct, fields[n++] = f_dur;                        \
         if (strcmp(journal ? journal : "", "MEMC_DIRTY_APPS") == 0)                                \
             fields[n++] = f_bytes, fields[n++] = f_res;                                            \
     }
@@ -143,7 +146,7 @@ void report_set_aside(struct report *r, const struct spool_file *f, const struct
     snprintf(text, sizeof(text), "%s%s is %s (%s) after %llu records; %s .%s.failed",
              dry ? "dry run: " : "", esc, what, st->why, (unsigned long long)st->stored,
              dry ? "a real run renames it to" : "renaming it to", esc);
-    report_entry(r, f, st, what, LOG_MSGID_FILE_FAILED, LOG_ERR, text, now);
+    report_entry(r, f, st, what, LOG_MSGID_FILE_CORRUPT, LOG_ERR, text, now);
 }
 
 void report_left(struct report *r, const struct spool_file *f, const struct pipe_stats *st,

@@ -75,11 +75,12 @@ X test -e /var/spool/memc-load/.appsinstalled-0000.tsv.gz || fail "file not load
 X test -e /var/spool/memc-load/.bad.tsv.gz.failed || fail "corrupt file not set aside"
 
 echo "--- journalctl -x -u memc-load (the forced failure, with its catalog text)"
-X journalctl -x -u memc-load --no-pager MESSAGE_ID=4d0bc1b3e5a04c0a9e3f6a1c2b7d8e02 |
+X journalctl -x -u memc-load --no-pager MESSAGE_ID=4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0e |
     tee /tmp/x.$$ | sed 's/^/    /'
-grep -q "Subject: memc-load failed to load bad.tsv.gz (corrupt)" /tmp/x.$$ ||
+grep -q "Subject: memc-load set bad.tsv.gz aside as .bad.tsv.gz.failed (corrupt)" /tmp/x.$$ ||
     { rm -f /tmp/x.$$; fail "journalctl -x does not show the catalog"; }
-grep -q 'the gzip data is broken' /tmp/x.$$ || { rm -f /tmp/x.$$; fail "catalog body missing"; }
+grep -q 'The gzip data of bad.tsv.gz is broken' /tmp/x.$$ || { rm -f /tmp/x.$$; fail "catalog body missing"; }
+grep -q 'error_threshold' /tmp/x.$$ && { rm -f /tmp/x.$$; fail "the corrupt file's text tells the error-rate story"; }
 rm -f /tmp/x.$$
 
 # an upgrade (the same package again) restarts the running daemon
