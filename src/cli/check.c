@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "log.h"
 #include "route.h"
 #include "write.h"
 #include "stats.h"
@@ -98,8 +99,8 @@ static void check_secure(const struct memc_map *map, int g, const struct memc_co
         if (p.days_left < CHECK_CERT_WARN_DAYS) {
             printf("warning: the certificate of %s (%s) expires in %ld days (%s)\n", srv->name,
                    cfg_type_name(srv->type), p.days_left, p.not_after);
-            fprintf(stderr, "memc-load: warning: the TLS certificate of %s expires in %ld days\n",
-                    srv->name, p.days_left);
+            log_cli(LOG_WARNING, "the TLS certificate of %s expires in %ld days", srv->name,
+                    p.days_left);
         }
     }
     if (user[0] && conn->link.authed)
@@ -177,11 +178,11 @@ int check_config(const struct cfg *c)
     struct memc_map map;
     char err[512], dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
     if (memc_map_init(&map, c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         return MEMC_EXIT_CONFIG;
     }
     if (mc_link_configure(c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         memc_map_free(&map);
         return MEMC_EXIT_CONFIG;
     }
@@ -208,12 +209,10 @@ int check_config(const struct cfg *c)
     check_retain(c);
     int bad = 0;
     if (spool_why[0]) {
-        fprintf(stderr, "memc-load: spool directory %s (from pattern %s): %s\n", dir, c->pattern,
-                spool_why);
+        log_cli(LOG_ERR, "spool directory %s (from pattern %s): %s", dir, c->pattern, spool_why);
         bad = 1;
     } else if (write_why[0]) {
-        fprintf(stderr, "memc-load: spool directory %s: not writable by %s: %s\n", dir, who,
-                write_why);
+        log_cli(LOG_ERR, "spool directory %s: not writable by %s: %s", dir, who, write_why);
         bad = 1;
     }
     struct mc_stats stats[CFG_MAX_SERVERS];

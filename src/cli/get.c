@@ -120,7 +120,7 @@ static int get_config(struct cfg *c, const struct get_cli *a, int *exit_now)
         r = MEMC_EXIT_USAGE;
     }
     if (r) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         if (r == MEMC_EXIT_USAGE)
             fprintf(stderr, "Try 'memc-load get --help'.\n");
     }
@@ -141,26 +141,25 @@ static int get_key_route(struct get_key *k, const struct memc_map *map)
     }
     log_escape(k->key, k->len, esc, sizeof(esc));
     if (!colon || colon == k->key || k->len == (size_t)(colon - k->key) + 1) {
-        fprintf(stderr, "memc-load: get: '%s' is not dev_type:dev_id\n", esc);
+        log_cli(LOG_ERR, "get: '%s' is not dev_type:dev_id", esc);
         return MEMC_EXIT_USAGE;
     }
     if (k->len > PARSE_MAX_KEY || !parse_key_ok(k->key, k->len)) {
-        fprintf(stderr,
-                "memc-load: get: '%s': not a memcached key (at most %d bytes, no blanks "
-                "or control bytes)\n",
+        log_cli(LOG_ERR,
+                "get: '%s': not a memcached key (at most %d bytes, no blanks "
+                "or control bytes)",
                 esc, PARSE_MAX_KEY);
         return MEMC_EXIT_USAGE;
     }
     if (k->type < 0) {
-        fprintf(stderr,
-                "memc-load: get: '%s': unknown device type '%.*s' (idfa, gaid, adid or "
-                "dvid)\n",
+        log_cli(LOG_ERR,
+                "get: '%s': unknown device type '%.*s' (idfa, gaid, adid or "
+                "dvid)",
                 esc, (int)(colon - k->key), k->key);
         return MEMC_EXIT_USAGE;
     }
     if (!map->count[k->type]) {
-        fprintf(stderr, "memc-load: get: '%s': %s has no memcached configured\n", esc,
-                cfg_type_name(k->type));
+        log_cli(LOG_ERR, "get: '%s': %s has no memcached configured", esc, cfg_type_name(k->type));
         return MEMC_EXIT_CONFIG;
     }
     k->server = memc_map_route(map, k->type, k->key, k->len);
@@ -412,9 +411,8 @@ static int get_print_raw(const struct get_key *k, const struct memc_map *map)
         fwrite(k->val, 1, k->vlen, stdout);
         return 0;
     }
-    fprintf(stderr, "memc-load: get: %s on %s: %s%s\n",
-            log_escape(k->key, k->len, esc, sizeof(esc)), map->servers[k->server].name,
-            k->state == GET_MISSING ? "not found" : "unreachable: ",
+    log_cli(LOG_ERR, "get: %s on %s: %s%s", log_escape(k->key, k->len, esc, sizeof(esc)),
+            map->servers[k->server].name, k->state == GET_MISSING ? "not found" : "unreachable: ",
             k->state == GET_MISSING ? "" : k->why);
     return 1;
 }
@@ -428,7 +426,7 @@ static int get_run_cli(struct get_cli *a, const struct memc_map *map, int timeou
             return st;
     }
     if (get_fetch(a, map, timeout_ms) < 0) {
-        fprintf(stderr, "memc-load: get: out of memory\n");
+        log_cli(LOG_ERR, "get: out of memory");
         return MEMC_EXIT_SOFTWARE;
     }
     int bad = 0, unreachable = 0;
@@ -454,8 +452,10 @@ int get_main(int argc, char **argv)
     char err[512];
     int exit_now = 0;
     int st = get_args(&a, argc, argv, err, sizeof(err));
-    if (st == MEMC_EXIT_USAGE)
-        fprintf(stderr, "memc-load: %s\nTry 'memc-load get --help'.\n", err);
+    if (st == MEMC_EXIT_USAGE) {
+        log_cli(LOG_ERR, "%s", err);
+        fprintf(stderr, "Try 'memc-load get --help'.\n");
+    }
     if (st == 1) /* --help */
         exit_now = 1, st = 0;
     if (!st && !exit_now)
@@ -464,12 +464,12 @@ int get_main(int argc, char **argv)
         goto out;
     log_init(c.log_level);
     if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         st = MEMC_EXIT_CONFIG;
         goto out;
     }
     if (mc_link_configure(&c, err, sizeof(err)) < 0) { /* TLS and auth, conn.h */
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         memc_map_free(&map);
         st = MEMC_EXIT_CONFIG;
         goto out;

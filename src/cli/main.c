@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     if (exit_now)
         return 0;
     if (r) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         if (r == MEMC_EXIT_USAGE)
             fprintf(stderr, "Try 'memc-load --help'.\n");
         return r;

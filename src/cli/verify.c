@@ -167,7 +167,7 @@ static int vfy_read_files(struct pipe *p, const struct vfy_cli *a, struct vfy_re
     for (int i = 0; i < a->nfiles; i++) {
         int fd = open(a->files[i], O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-            fprintf(stderr, "memc-load: %s: %s\n", a->files[i], strerror(errno));
+            log_cli(LOG_ERR, "%s: %s", a->files[i], strerror(errno));
             return MEMC_EXIT_NOINPUT;
         }
         struct pipe_stats st;
@@ -177,13 +177,13 @@ static int vfy_read_files(struct pipe *p, const struct vfy_cli *a, struct vfy_re
         rd->records += st.records;
         rd->errors += st.errors;
         if (st.status == PIPE_IOERR) {
-            fprintf(stderr, "memc-load: %s: %s\n", a->files[i], st.why);
+            log_cli(LOG_ERR, "%s: %s", a->files[i], st.why);
             return MEMC_EXIT_NOINPUT;
         }
         if (st.status == PIPE_CORRUPT)
-            fprintf(stderr,
-                    "memc-load: %s: %s; the %llu records before the damage are verified, as the "
-                    "loader loads them\n",
+            log_cli(LOG_ERR,
+                    "%s: %s; the %llu records before the damage are verified, as the "
+                    "loader loads them",
                     a->files[i], st.why, (unsigned long long)st.records);
     }
     return 0;
@@ -319,7 +319,7 @@ static int vfy_config(struct cfg *c, const struct vfy_cli *a, int *exit_now)
         r = MEMC_EXIT_USAGE;
     }
     if (r) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         if (r == MEMC_EXIT_USAGE)
             fprintf(stderr, "Try 'memc-load verify --help'.\n");
     }
@@ -335,14 +335,14 @@ static int vfy_run_cli(struct cfg *c, struct vfy_cli *a, const struct memc_map *
     c->dry = 1; /* the pipeline parses, packs and routes, and writes nothing */
     int st = MEMC_EXIT_SOFTWARE;
     if (!res || pipe_create(&p, c, map) < 0 || pipe_sample_enable(p, a->sample, a->seed, 1) < 0) {
-        fprintf(stderr, "memc-load: verify: out of memory\n");
+        log_cli(LOG_ERR, "verify: out of memory");
         goto out;
     }
     st = vfy_read_files(p, a, &rd);
     if (st)
         goto out;
     if (vfy_readback(pipe_sample(p), map, c->io_timeout_ms, res) < 0) {
-        fprintf(stderr, "memc-load: verify: out of memory\n");
+        log_cli(LOG_ERR, "verify: out of memory");
         st = MEMC_EXIT_SOFTWARE;
         goto out;
     }
@@ -367,8 +367,10 @@ int verify_main(int argc, char **argv)
     char err[512];
     int exit_now = 0;
     int st = vfy_args(&a, argc, argv, err, sizeof(err));
-    if (st == MEMC_EXIT_USAGE)
-        fprintf(stderr, "memc-load: %s\nTry 'memc-load verify --help'.\n", err);
+    if (st == MEMC_EXIT_USAGE) {
+        log_cli(LOG_ERR, "%s", err);
+        fprintf(stderr, "Try 'memc-load verify --help'.\n");
+    }
     if (st == 1) /* --help */
         exit_now = 1, st = 0;
     if (!st && !exit_now)
@@ -380,12 +382,12 @@ int verify_main(int argc, char **argv)
         a.seed = (uint64_t)io_now_ms() ^ ((uint64_t)getpid() << 32);
     qsort(a.files, (size_t)a.nfiles, sizeof(*a.files), vfy_name_cmp);
     if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         st = MEMC_EXIT_CONFIG;
         goto out;
     }
     if (mc_link_configure(&c, err, sizeof(err)) < 0) { /* TLS and auth, conn.h */
-        fprintf(stderr, "memc-load: %s\n", err);
+        log_cli(LOG_ERR, "%s", err);
         memc_map_free(&map);
         st = MEMC_EXIT_CONFIG;
         goto out;

@@ -166,6 +166,19 @@ void log_struct(int prio, const char *msgid, const struct log_fields *f, const c
     va_end(ap);
 }
 
+void log_cli(int prio, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (log_stderr_is_journal())
+        fprintf(stderr, "<%d>%s\n", prio, buf);
+    else
+        fprintf(stderr, "memc-load: %s%s\n", prio == LOG_WARNING ? "warning: " : "", buf);
+}
+
 int log_errno(int prio, int err, const char *fmt, ...)
 {
     if (log_enabled(prio)) {

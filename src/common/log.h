@@ -78,6 +78,16 @@ void log_struct(int prio, const char *msgid, const struct log_fields *f, const c
  * returned in one line (systemd's `return log_error_errno(r, ...)`). */
 int log_errno(int prio, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * A message of a command (config errors, --check-config, verify, get), one
+ * line on stderr.  Elsewhere it names the program, as coreutils do
+ * ("memc-load: warning: ..."); on the journal stream (JOURNAL_STREAM, as
+ * under ExecReload=) the journal names it already ("memc-load[292]:"), so
+ * the line is the message alone, its priority as journald's "<N>" prefix.
+ * Works before log_init (a command-line error).
+ */
+void log_cli(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Called before a line goes to stderr (not to the journal), e.g. so a
  * terminal progress display can get out of the way.  NULL to remove. */
 void log_set_stderr_hook(void (*fn)(void *ctx), void *ctx);
