@@ -129,9 +129,9 @@ static void check_retain(const struct cfg *c)
         printf("warning: retain (%s) is shorter than rewarm_max_age (%s): a re-warm finds no "
                "file older than %s\n\n",
                a, cfg_fmt_age(rewarm, b, sizeof(b)), a);
-        fprintf(stderr,
-                "memc-load: warning: retain (%s) is shorter than rewarm_max_age (%s): a re-warm "
-                "finds no file older than %s\n",
+        log_cli(LOG_WARNING,
+                "retain (%s) is shorter than rewarm_max_age (%s): a re-warm finds no file older "
+                "than %s",
                 a, b, a);
     }
 }
