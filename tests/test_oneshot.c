@@ -2,7 +2,8 @@
  * test_oneshot.c — memc-load --oneshot against real memcached processes:
  * every key read back and compared byte for byte, dry run, unknown device
  * types, the error-rate threshold, rename order, unreachable servers,
- * ketama over several servers, values memcached refuses, broken files.
+ * ketama over several servers, values memcached refuses, broken files,
+ * max_rate.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -338,6 +339,61 @@ static void test_broken_and_empty_files(void **state)
     assert_true(present > 50 && present < 3000);
 }
 
+/* The last load's MEMC_DURATION_MS in the log (-1 if none). */
+static long load_ms(struct t *t)
+{
+    char *log = h_read_file(t->log, NULL), *last = NULL;
+    for (char *at = log; at && (at = strstr(at, "MEMC_DURATION_MS=")); at++)
+        last = at;
+    long ms = last ? atol(last + strlen("MEMC_DURATION_MS=")) : -1;
+    free(log);
+    return ms;
+}
+
+/* Load 20000 idfa records again (from scratch: fresh memcached contents)
+ * with the config text; every key must be right.  The load's ms. */
+static long load_at(struct t *t, const char *idfa, const char *text)
+{
+    char conf[PATH_MAX + 8], cmd[PATH_MAX * 3];
+    snprintf(conf, sizeof(conf), "%s/rate.conf", t->dir);
+    h_write_file(conf, text);
+    snprintf(cmd, sizeof(cmd), "rm -f %s/.appsinstalled-*", t->spool);
+    assert_int_equal(system(cmd), 0);
+    const char *gen[] = {"-n", "20000", "-t", "idfa", "--expect", t->expect, t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    const char *argv[] = {MEMC_BIN,   "--oneshot", "--config", conf,     "--pattern",
+                          t->pattern, "--idfa",    idfa,       "--gaid", "",
+                          "--adid",   "",          "--dvid",   "",       NULL};
+    assert_int_equal(h_run(argv, t->log, 60), 0);
+    const char *by_type[4] = {idfa, NULL, NULL, NULL};
+    long checked = 0;
+    assert_int_equal(h_check_expect(t->expect, by_type, &checked), 0);
+    assert_int_equal(checked, 20000);
+    return load_ms(t);
+}
+
+/* max_rate paces the records to each server: 20000 at 10000/s take about
+ * 2 s to one server (a coarse bound here; bench/reader-latency checks
+ * ±10 %), about half that to a cluster of two (a bucket per server), and
+ * far less without a limit. */
+static void test_max_rate(void **state)
+{
+    struct t *t = *state;
+    long free_ms = load_at(t, servers[0], "");
+    long one_ms = load_at(t, servers[0], "max_rate = 10000\n");
+    struct h_mc extra;
+    assert_int_equal(h_mc_start(&extra, NULL), 0);
+    char cluster[64];
+    snprintf(cluster, sizeof(cluster), "%s,%s", servers[0], h_endpoint(extra.port));
+    long two_ms = load_at(t, cluster, "max_rate = 10000\n");
+    h_mc_stop(&extra);
+    fprintf(stderr, "20000 records: %ld ms unlimited, %ld ms at 10000/s, %ld ms to two servers\n",
+            free_ms, one_ms, two_ms);
+    assert_true(one_ms >= 1500 && one_ms < 6000);
+    assert_true(free_ms >= 0 && free_ms < one_ms / 2);
+    assert_true(two_ms >= 500 && two_ms < one_ms * 4 / 5);
+}
+
 /* On a terminal: live progress lines, then a summary table; plain log lines
  * otherwise (every other test here runs without a terminal). */
 static void test_terminal_progress(void **state)
@@ -511,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broken_and_empty_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminal_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_sockets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
     };

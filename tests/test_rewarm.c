@@ -6,7 +6,8 @@
  * during the re-warm is not overtaken, a restart while memc-load was down
  * is seen at its start (state_dir), rewarm_max_age limits what is read, and
  * only the restarted member of a ketama cluster gets its share, and a FIFO
- * at a retained name is skipped without blocking the master.
+ * at a retained name is skipped without blocking the master, and
+ * rewarm_max_rate paces a re-warm alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +219,38 @@ static void test_rewarm_off(void **state)
     assert_int_equal(h_mc_items(mc[0].port), 0);
 }
 
+/* The MEMC_DURATION_MS of the first log line that contains what (-1). */
+static long duration_of(struct t *t, const char *what)
+{
+    char *log = h_read_file(t->log, NULL), *at = log ? strstr(log, what) : NULL;
+    char *eol = at ? strchr(at, '\n') : NULL, *ms = at ? strstr(at, "MEMC_DURATION_MS=") : NULL;
+    long r = ms && (!eol || ms < eol) ? atol(ms + strlen("MEMC_DURATION_MS=")) : -1;
+    free(log);
+    return r;
+}
+
+/* rewarm_max_rate paces a re-warm, not a load: 6000 idfa records (of
+ * 24000) load at full speed, and come back to the restarted server at
+ * 2000/s, in about 3 s (a coarse bound: bench/reader-latency checks the
+ * rate closely). */
+static void test_rewarm_max_rate(void **state)
+{
+    struct t *t = *state;
+    conf(t, "rewarm_max_rate = 2000\n");
+    start_daemon(t, NULL);
+    drop_file(t, 1, 0, 24000, 1);
+    long load = duration_of(t, "r-1.tsv.gz loaded: ");
+    h_sleep_ms(1500); /* the health probe has seen every server once */
+    restart_memcached(0);
+    must_log(t, "finished: 1 files, 6000 records", 30000);
+    long rewarm = duration_of(t, "finished: 1 files");
+    fprintf(stderr, "24000 records loaded in %ld ms, 6000 re-warmed at 2000/s in %ld ms\n", load,
+            rewarm);
+    assert_true(load >= 0 && load < 1500);
+    assert_true(rewarm >= 2200 && rewarm < 15000);
+    assert_int_equal(h_mc_items(mc[0].port), 6000);
+}
+
 /* idfa is a ketama cluster of three: only the restarted member's share is
  * sent, the two others get no set. */
 static void test_rewarm_one_cluster_member(void **state)
@@ -413,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewarm_one_cluster_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_ring_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewarm_fifo_retained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewarm_max_rate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

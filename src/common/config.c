@@ -594,6 +594,8 @@ static const struct cfg_row cfg_rows[] = {
     {KEY("retain", age, retain_s, 0, 3650L * 86400, "rewarm_max_age")},
     {KEY("retain_failed", age, retain_failed_s, 0, 3650L * 86400, "retain")},
     {KEY("retain_bytes", size, retain_bytes, 0, 1L << 50, "0")},
+    {KEY("max_rate", int, max_rate, 0, CFG_MAX_RATE, "0")},
+    {KEY("rewarm_max_rate", int, rewarm_max_rate, 0, CFG_MAX_RATE, "0")},
     {KEY("state_dir", path, state_dir, 0, CFG_PATH_LEN, "/var/lib/memc-load")},
     /* TLS and authentication: global, then per device type (mc/tls.c) */
     SECURE("", secure, cfg_tls_modes, "off"),

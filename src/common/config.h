@@ -20,6 +20,7 @@
 #define CFG_MAX_SERVERS 32 /* all servers of all device types together */
 #define CFG_ADDR_LEN 1024  /* a device type's "host:port,host:port" list */
 #define CFG_PATH_LEN 1024
+#define CFG_MAX_RATE 100000000 /* records/s: the highest max_rate, rewarm_max_rate */
 
 /* The installed config: CMake passes CMAKE_INSTALL_FULL_SYSCONFDIR, so a
  * build for /usr/local reads /usr/local/etc/memc-load/memc-load.conf. */
@@ -97,6 +98,8 @@ struct cfg {
                              * CFG_AGE_SAME: rewarm_max_age; read it with cfg_retain_s) */
     long retain_failed_s;   /* .NAME.failed files (CFG_AGE_SAME: retain; cfg_retain_failed_s) */
     size_t retain_bytes;    /* the finished files may add up to this (0 = no cap) */
+    int max_rate;           /* records/s to each server, loads and re-warms (0 = unlimited) */
+    int rewarm_max_rate;    /* ... re-warms alone: the smaller non-zero of the two applies */
     char state_dir[CFG_PATH_LEN];    /* server identities across restarts ("" = none) */
     char metrics_file[CFG_PATH_LEN]; /* Prometheus textfile ("" = none) */
     struct cfg_secure secure;        /* every connection's TLS and auth */

@@ -37,6 +37,7 @@ struct ipc_msg {
                                        * changed with the ring (cfg.ring_prev) */
     uint32_t want_mask;               /* IPC_TURN: servers to write next */
     uint32_t grant_mask, refuse_mask; /* IPC_GRANT */
+    uint32_t rewarm;                  /* IPC_LOAD: 1 for a re-warm (rewarm_max_rate applies) */
     char name[256];                   /* IPC_LOAD only: the file name, for messages */
     struct pipe_stats st;
 };

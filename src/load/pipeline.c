@@ -87,6 +87,7 @@ struct pipe {
     pipe_turn_fn turn;
     void *turn_ctx;
     uint32_t granted, refused;
+    uint64_t rate; /* records/s to each server, this load (0: unlimited), guarded by mu */
 
     struct smp *sample; /* NULL: no sample kept */
     int sample_keep;    /* one sample across loads */
@@ -440,6 +441,7 @@ static void *pipe_writer_main(void *arg)
             break;
         b->state = BLK_WRITING;
         int abort = p->abort;
+        uint64_t rate = p->rate;
         pthread_mutex_unlock(&p->mu);
 
         for (int g = 0; g < p->map->nservers; g++)
@@ -453,6 +455,8 @@ static void *pipe_writer_main(void *arg)
                 segs[g]->acked = segs[g]->n;
         } else {
             pipe_take_turns(p, segs);
+            for (int g = 0; g < p->map->nservers; g++)
+                memc_conn_set_rate(&p->conns[g], rate);
             memc_send(p->conn_ptrs, segs, p->map->nservers, p->cfg.io_timeout_ms);
             for (int g = 0; g < p->map->nservers; g++)
                 segs[g] = &b->seg[g];
@@ -835,6 +839,13 @@ void pipe_set_turn(struct pipe *p, pipe_turn_fn turn, void *ctx)
 {
     p->turn = turn;
     p->turn_ctx = ctx;
+}
+
+void pipe_set_rate(struct pipe *p, uint64_t rate)
+{
+    pthread_mutex_lock(&p->mu);
+    p->rate = rate;
+    pthread_mutex_unlock(&p->mu);
 }
 
 int pipe_sample_enable(struct pipe *p, int k, uint64_t seed, int keep_across_loads)

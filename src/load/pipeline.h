@@ -56,6 +56,11 @@ void pipe_set_only(struct pipe *p, uint32_t mask, uint32_t ring_types);
 typedef uint32_t (*pipe_turn_fn)(void *ctx, uint32_t need, uint32_t *refused);
 void pipe_set_turn(struct pipe *p, pipe_turn_fn turn, void *ctx);
 
+/* The following loads send at most rate records a second to each server
+ * (rate.h; 0 = unlimited, the default).  Each server has its own bucket,
+ * kept across loads of the same rate. */
+void pipe_set_rate(struct pipe *p, uint64_t rate);
+
 /*
  * Keep a sample of k records of each load (sample.h) for a read-back;
  * keep_across_loads: one sample over several files (memc-load verify reads

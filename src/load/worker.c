@@ -31,6 +31,7 @@
 #include "write.h"
 #include "pipeline.h"
 #include "sample.h"
+#include "rate.h"
 #include "readback.h"
 #include "stats.h"
 
@@ -279,6 +280,8 @@ int worker_main(const struct cfg *c, int sock)
                 close(fd);
             continue;
         }
+        pipe_set_rate(pipe, rate_effective((uint64_t)c->max_rate, (uint64_t)c->rewarm_max_rate,
+                                           m.rewarm != 0));
         w.job = m.job;
         w.last_sent_ms = io_now_ms();
         pipe_set_only(pipe, m.only_mask, m.ring_types);

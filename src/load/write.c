@@ -11,7 +11,9 @@
  * moves it on after, and memc_parse() says what the answers mean for the
  * batch (enum memc_answer).  A new connection's TLS handshake and
  * authentication (conn.h) are steps of the same loop: one server's
- * handshake never holds up the others' batches.
+ * handshake never holds up the others' batches.  So is a rate limit
+ * (rate.h): a connection writes only the records its bucket let go, and
+ * one that waits for tokens only lowers the poll() timeout.
  */
 #include "write.h"
 
@@ -41,6 +43,7 @@ void memc_seg_reset(struct memc_seg *s)
     s->n = 0;
     s->acked = s->refused = s->deferred = s->qfail = 0;
     s->sent = 0;
+    s->paced = 0;
     s->reply = 0;
     s->synced = 0;
     if (s->off)
@@ -173,6 +176,11 @@ void memc_conn_adopt(struct memc_conn *c, int fd)
     c->fd = fd;
     c->lines = 0;
     c->last_io_ms = io_now_ms();
+}
+
+void memc_conn_set_rate(struct memc_conn *c, uint64_t rate)
+{
+    rate_set(&c->rate, rate, io_now_us());
 }
 
 static int memc_connect(struct memc_conn *c, int64_t now, int io_timeout_ms)
@@ -420,16 +428,52 @@ static int memc_seg_done(const struct memc_seg *s)
     return !s || !s->n || s->synced || s->deferred;
 }
 
+/* The bytes the bucket lets the connection write: up to the first record
+ * it has not let go, the whole request (with its mn) once all are. */
+static size_t memc_seg_allowed(const struct memc_seg *s)
+{
+    return s->paced >= s->n ? s->len : s->off[s->paced];
+}
+
+/* Everything the bucket let go is written, and it holds back the rest. */
+static int memc_seg_waits(const struct memc_seg *s)
+{
+    return s->paced < s->n && s->sent >= memc_seg_allowed(s);
+}
+
+/*
+ * Once everything let go is written, let more records go: as many as the
+ * bucket holds tokens for (at most its burst, 1/50 s worth).  If none, the
+ * connection waits: *timeout is lowered to the next token, and the wait is
+ * no stall (last_io_ms moves on: nothing is owed by the server that the
+ * rest of the request would not bring, and a server that stopped reading
+ * fills the socket, which is a stall again).
+ */
+static void memc_pace(struct memc_conn *c, struct memc_seg *s, int64_t now_us, int *timeout)
+{
+    if (!memc_seg_waits(s))
+        return;
+    s->paced += (uint32_t)rate_take(&c->rate, now_us, s->n - s->paced);
+    if (!memc_seg_waits(s))
+        return;
+    int64_t wait_ms = (rate_wait_us(&c->rate, now_us, 1) + 999) / 1000;
+    if (wait_ms < *timeout)
+        *timeout = (int)wait_ms;
+    c->last_io_ms = now_us / 1000;
+}
+
 /*
  * Get one connection ready for this round's poll(): (re)connect if it has
- * none, then fill *pfd and lower *timeout to its deadline (the link's setup,
- * or no progress for io_timeout_ms).  Returns 1 if it takes part in the
+ * none, let the bucket release records, then fill *pfd and lower *timeout
+ * to its deadline (the link's setup, no progress for io_timeout_ms, or the
+ * bucket's next token).  Returns 1 if it takes part in the
  * poll, 0 if not (its segment is done, or deferred because the server is
  * down).
  */
-static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now,
+static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now_us,
                     int io_timeout_ms, int *timeout)
 {
+    int64_t now = now_us / 1000;
     if (memc_seg_done(s))
         return 0;
     if (c->fd < 0) {
@@ -445,8 +489,10 @@ static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd,
         s->sent = s->reply ? s->off[s->acked] : 0;
     }
     int ready = mc_link_ready(&c->link);
+    if (ready)
+        memc_pace(c, s, now_us, timeout);
     pfd->fd = c->fd;
-    pfd->events = mc_link_events(&c->link, s->sent < s->len);
+    pfd->events = mc_link_events(&c->link, s->sent < memc_seg_allowed(s));
     pfd->revents = 0;
     int64_t left = ready ? c->last_io_ms + io_timeout_ms - now : c->link.deadline_ms - now;
     if (mc_link_pending(&c->link))
@@ -520,7 +566,8 @@ static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
  * (c->fd < 0) if it failed. */
 static void memc_step_write(struct memc_conn *c, struct memc_seg *s, int64_t now)
 {
-    ssize_t w = mc_link_send_request(&c->link, s->buf, s->sent, s->len, c->why, sizeof(c->why));
+    ssize_t w = mc_link_send_request(&c->link, s->buf, s->sent, memc_seg_allowed(s), c->why,
+                                     sizeof(c->why));
     if (w > 0) {
         s->sent += (size_t)w;
         c->last_io_ms = now;
@@ -546,12 +593,12 @@ static void memc_step(struct memc_conn *c, struct memc_seg *s, short ev, int64_t
         if (c->fd < 0)
             return;
     }
-    if (mc_link_writable(&c->link, ev) && s->sent < s->len) {
+    if (mc_link_writable(&c->link, ev) && s->sent < memc_seg_allowed(s)) {
         memc_step_write(c, s, now);
         if (c->fd < 0)
             return;
     }
-    if (!memc_seg_done(s) && now - c->last_io_ms >= io_timeout_ms) {
+    if (!memc_seg_done(s) && !memc_seg_waits(s) && now - c->last_io_ms >= io_timeout_ms) {
         snprintf(c->why, sizeof(c->why), "no answer for %d ms", io_timeout_ms);
         c->kind = MC_LINK_FAIL_NET;
         memc_conn_fail(c, s, now);
@@ -569,17 +616,17 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
     }
 
     for (;;) {
-        int64_t now = io_now_ms();
+        int64_t now_us = io_now_us();
         int np = 0, timeout = io_timeout_ms;
         for (int i = 0; i < n; i++)
-            if (memc_arm(conns[i], segs[i], &pfd[np], now, io_timeout_ms, &timeout))
+            if (memc_arm(conns[i], segs[i], &pfd[np], now_us, io_timeout_ms, &timeout))
                 which[np++] = i;
         if (!np)
             return;
         /* An error other than EINTR is treated like a timeout (revents stay
          * 0): the per-connection checks decide. */
         (void)poll(pfd, (nfds_t)np, timeout);
-        now = io_now_ms();
+        int64_t now = io_now_ms();
         for (int k = 0; k < np; k++)
             memc_step(conns[which[k]], segs[which[k]], pfd[k].revents, now, io_timeout_ms);
     }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "rate.h"
 #include "route.h"
 
 /*
@@ -41,6 +42,7 @@ struct memc_seg {
     uint32_t n, ncap;
     int reply; /* reply mode (see above); quiet when 0 */
     /* written by memc_send */
+    uint32_t paced;    /* records the connection's bucket has let go (all when unlimited) */
     uint32_t qfail;    /* failures reported in quiet mode (then resent in reply mode) */
     int synced;        /* the batch's MN arrived: every record is accounted for */
     uint32_t acked;    /* records answered (stored or refused) */
@@ -70,18 +72,19 @@ struct memc_conn {
     int fd;   /* link.fd while a connection is held, -1 when none */
     int down; /* declared unreachable; probed with backoff */
     int backoff_ms;
-    int64_t next_try_ms; /* no connect attempt before this */
-    int64_t last_io_ms;  /* last byte in or out (timeouts) */
-    uint64_t failures;   /* times the server was found unreachable */
-    uint64_t lost_acks;  /* failures after acking records of the current load */
-    uint64_t job_acks;   /* records acked for the current load (memc_conn_job_begin) */
-    int reused;          /* connected before this memc_send call */
-    int answered;        /* answered something in this memc_send call */
-    int kind;            /* enum mc_link_fail of the last failure (0: none yet) */
-    uint64_t setups;     /* connections made ready (TLS: handshakes) */
-    uint32_t lines;      /* answer lines on this connection */
-    int cerr_streak;     /* connections in a row whose first answer was CLIENT_ERROR */
-    char why[256];       /* last failure */
+    int64_t next_try_ms;     /* no connect attempt before this */
+    int64_t last_io_ms;      /* last byte in or out (timeouts) */
+    uint64_t failures;       /* times the server was found unreachable */
+    uint64_t lost_acks;      /* failures after acking records of the current load */
+    uint64_t job_acks;       /* records acked for the current load (memc_conn_job_begin) */
+    int reused;              /* connected before this memc_send call */
+    int answered;            /* answered something in this memc_send call */
+    int kind;                /* enum mc_link_fail of the last failure (0: none yet) */
+    uint64_t setups;         /* connections made ready (TLS: handshakes) */
+    uint32_t lines;          /* answer lines on this connection */
+    int cerr_streak;         /* connections in a row whose first answer was CLIENT_ERROR */
+    struct rate_bucket rate; /* records/s to this server (max_rate; zeroed: unlimited) */
+    char why[256];           /* last failure */
     size_t rlen;
     char rbuf[16384];
 };
@@ -102,6 +105,10 @@ static inline void memc_conn_job_begin(struct memc_conn *c)
     c->job_acks = 0;
 }
 
+/* Pace this connection's records at rate a second (0 = unlimited) from
+ * the next memc_send on; the same rate again keeps the bucket's tokens. */
+void memc_conn_set_rate(struct memc_conn *c, uint64_t rate);
+
 /*
  * Send the segments to their connections (conns[i] <-> segs[i]; a NULL or
  * empty segment is skipped) and collect every answer, all servers in
@@ -113,6 +120,11 @@ static inline void memc_conn_job_begin(struct memc_conn *c)
  * its unanswered records are deferred (counted, not stored).  A down server is probed again with
  * exponential backoff (50 ms .. 5 s); until then its segments are deferred
  * at once, so other servers never wait for it.
+ *
+ * A connection with a rate (memc_conn_set_rate) writes its segment in
+ * slices the bucket lets go, and the mn after the last; while it waits
+ * for tokens the poll() timeout is the time to the next one, so the other
+ * connections keep going, and the wait is not a stall.
  */
 void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_timeout_ms);
 

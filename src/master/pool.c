@@ -156,6 +156,7 @@ int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const
     msg.job = ++p->next_job;
     msg.only_mask = only_mask;
     msg.ring_types = ring_types;
+    msg.rewarm = f == NULL; /* the re-warm path: a restart, a ring change, a late file's replay */
     snprintf(msg.name, sizeof(msg.name), "%s", name);
     int r = ipc_send(w->sock, &msg, fd);
     if (r < 0) {
