@@ -21,6 +21,7 @@
 #include "parse.h"
 #include "proto.h"
 #include "route.h"
+#include "sub.h"
 #include "xchg.h"
 
 enum { GET_PENDING, GET_FOUND, GET_MISSING, GET_UNREACHABLE };
@@ -40,8 +41,6 @@ struct get_cli {
     int json, raw;
     struct get_key *keys;
     int nkeys;
-    char **cargv; /* argv[0] and the config options, for cfg_load */
-    int cargc;
 };
 
 /* The keys grouped by server, and how far each server's answers are. */
@@ -68,63 +67,16 @@ static void get_usage(void)
            "75 a memcached unreachable; 64 bad command line; 78 bad configuration.\n");
 }
 
-/* Split the command line: get's options, the keys, and the config options
- * (with their values) for cfg_load.  0, 1 after --help, or 64. */
-static int get_args(struct get_cli *a, int argc, char **argv, char *err, size_t len)
+/* One of get's own options at argv[*i] (sub.h). */
+static int get_own_opt(void *ctx, int argc, char **argv, int *i, char *err, size_t len)
 {
-    memset(a, 0, sizeof(*a));
-    a->keys = calloc((size_t)argc + 1, sizeof(*a->keys));
-    a->cargv = calloc((size_t)argc + 1, sizeof(*a->cargv));
-    if (!a->keys || !a->cargv) {
-        snprintf(err, len, "out of memory");
-        return MEMC_EXIT_USAGE;
-    }
-    a->cargv[a->cargc++] = argv[0];
-    int only_keys = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *arg = argv[i];
-        if (only_keys || arg[0] != '-' || !arg[1]) {
-            a->keys[a->nkeys].key = arg;
-            a->keys[a->nkeys++].len = strlen(arg);
-        } else if (strcmp(arg, "--") == 0) {
-            only_keys = 1;
-        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            get_usage();
-            return 1;
-        } else if (strcmp(arg, "--json") == 0) {
-            a->json = 1;
-        } else if (strcmp(arg, "--raw") == 0) {
-            a->raw = 1;
-        } else {
-            a->cargv[a->cargc++] = argv[i];
-            if (cfg_option_takes_value(arg) && i + 1 < argc)
-                a->cargv[a->cargc++] = argv[++i];
-        }
-    }
-    if (a->json && a->raw)
-        snprintf(err, len, "get: --json and --raw do not go together");
-    else if (!a->nkeys)
-        snprintf(err, len, "get: no KEY given");
-    else
-        return 0;
-    return MEMC_EXIT_USAGE;
-}
-
-/* The config as the daemon would read it, checked for get. */
-static int get_config(struct cfg *c, const struct get_cli *a, int *exit_now)
-{
-    char err[1024];
-    int r = cfg_load(c, a->cargc, a->cargv, err, sizeof(err), exit_now);
-    if (!r && !*exit_now && (c->oneshot || c->dry || c->selftest || c->check_config)) {
-        snprintf(err, sizeof(err), "get: --oneshot, --dry, -t and --check-config do not apply");
-        r = MEMC_EXIT_USAGE;
-    }
-    if (r) {
-        log_cli(LOG_ERR, "%s", err);
-        if (r == MEMC_EXIT_USAGE)
-            fprintf(stderr, "Try 'memc-load get --help'.\n");
-    }
-    return r;
+    (void)argc, (void)err, (void)len;
+    struct get_cli *a = ctx;
+    if (strcmp(argv[*i], "--json") == 0)
+        return a->json = 1;
+    if (strcmp(argv[*i], "--raw") == 0)
+        return a->raw = 1;
+    return 0;
 }
 
 /* A key as the loader writes them: "dev_type:dev_id" of a configured type,
@@ -446,40 +398,31 @@ static int get_run_cli(struct get_cli *a, const struct memc_map *map, int timeou
 
 int get_main(int argc, char **argv)
 {
-    struct get_cli a;
+    struct get_cli a = {0};
+    struct cli_sub sub = {.name = "get", .usage = get_usage, .own = get_own_opt, .ctx = &a};
     struct cfg c;
     struct memc_map map;
-    char err[512];
-    int exit_now = 0;
-    int st = get_args(&a, argc, argv, err, sizeof(err));
-    if (st == MEMC_EXIT_USAGE) {
-        log_cli(LOG_ERR, "%s", err);
+    int st = cli_sub_args(&sub, argc, argv);
+    if (!st && a.json && a.raw) {
+        log_cli(LOG_ERR, "get: --json and --raw do not go together");
         fprintf(stderr, "Try 'memc-load get --help'.\n");
+        st = MEMC_EXIT_USAGE;
     }
-    if (st == 1) /* --help */
-        exit_now = 1, st = 0;
-    if (!st && !exit_now)
-        st = get_config(&c, &a, &exit_now);
-    if (st || exit_now)
-        goto out;
-    log_init(c.log_level);
-    if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
-        log_cli(LOG_ERR, "%s", err);
-        st = MEMC_EXIT_CONFIG;
-        goto out;
+    if (!st && !(a.keys = calloc((size_t)sub.noperands, sizeof(*a.keys))))
+        st = MEMC_EXIT_SOFTWARE;
+    for (int i = 0; !st && i < sub.noperands; i++) {
+        a.keys[a.nkeys].key = sub.operands[i];
+        a.keys[a.nkeys++].len = strlen(sub.operands[i]);
     }
-    if (mc_link_configure(&c, err, sizeof(err)) < 0) { /* TLS and auth, conn.h */
-        log_cli(LOG_ERR, "%s", err);
+    if (!st && (st = cli_sub_setup(&sub, &c, &map)) == 0) {
+        st = get_run_cli(&a, &map, c.io_timeout_ms);
         memc_map_free(&map);
-        st = MEMC_EXIT_CONFIG;
-        goto out;
+    } else if (st == 1) {
+        st = MEMC_EXIT_OK; /* --help or --version */
     }
-    st = get_run_cli(&a, &map, c.io_timeout_ms);
-    memc_map_free(&map);
-out:
-    for (int i = 0; a.keys && i < a.nkeys; i++)
+    for (int i = 0; i < a.nkeys; i++)
         free(a.keys[i].val);
     free(a.keys);
-    free(a.cargv);
+    cli_sub_free(&sub);
     return st;
 }

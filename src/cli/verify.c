@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "readback.h"
+#include "sub.h"
 
 /* ---- memc-load verify ------------------------------------------------------- */
 
@@ -38,8 +39,6 @@ struct vfy_cli {
     uint64_t seed;
     const char **files;
     int nfiles;
-    char **cargv; /* what is left for cfg_load: argv[0] and the config options */
-    int cargc;
 };
 
 static void vfy_usage(void)
@@ -70,8 +69,9 @@ static const char *vfy_optval(int argc, char **argv, int *i, const char *name)
 }
 
 /* One of verify's own options at argv[*i]: 1 taken, 0 not ours, -1 bad. */
-static int vfy_own_opt(struct vfy_cli *a, int argc, char **argv, int *i, char *err, size_t len)
+static int vfy_own_opt(void *ctx, int argc, char **argv, int *i, char *err, size_t len)
 {
+    struct vfy_cli *a = ctx;
     const char *arg = argv[*i], *v;
     char *end;
     if (strcmp(arg, "--json") == 0)
@@ -96,47 +96,6 @@ static int vfy_own_opt(struct vfy_cli *a, int argc, char **argv, int *i, char *e
         }
         a->have_seed = 1;
         return 1;
-    }
-    return 0;
-}
-
-/* Split the command line: verify's options, the files, and the config
- * options (with their values) for cfg_load.  0, 1 after --help, or 64. */
-static int vfy_args(struct vfy_cli *a, int argc, char **argv, char *err, size_t len)
-{
-    memset(a, 0, sizeof(*a));
-    a->sample = 1000;
-    a->files = calloc((size_t)argc + 1, sizeof(*a->files));
-    a->cargv = calloc((size_t)argc + 1, sizeof(*a->cargv));
-    if (!a->files || !a->cargv) {
-        snprintf(err, len, "out of memory");
-        return MEMC_EXIT_USAGE;
-    }
-    a->cargv[a->cargc++] = argv[0];
-    int only_files = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *arg = argv[i];
-        if (only_files || arg[0] != '-' || !arg[1]) {
-            a->files[a->nfiles++] = arg;
-        } else if (strcmp(arg, "--") == 0) {
-            only_files = 1;
-        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            vfy_usage();
-            return 1;
-        } else {
-            int r = vfy_own_opt(a, argc, argv, &i, err, len);
-            if (r < 0)
-                return MEMC_EXIT_USAGE;
-            if (r)
-                continue;
-            a->cargv[a->cargc++] = argv[i];
-            if (cfg_option_takes_value(arg) && i + 1 < argc)
-                a->cargv[a->cargc++] = argv[++i];
-        }
-    }
-    if (!a->nfiles) {
-        snprintf(err, len, "verify: no FILE given");
-        return MEMC_EXIT_USAGE;
     }
     return 0;
 }
@@ -309,23 +268,6 @@ static void vfy_print_json(const struct memc_map *map, const struct vfy_cli *a,
     printf(",\"unreachable\":%d},\"status\":%d}\n", r->unreachable, status);
 }
 
-/* The config as the daemon would read it, checked for verify. */
-static int vfy_config(struct cfg *c, const struct vfy_cli *a, int *exit_now)
-{
-    char err[1024];
-    int r = cfg_load(c, a->cargc, a->cargv, err, sizeof(err), exit_now);
-    if (!r && !*exit_now && (c->oneshot || c->dry || c->selftest || c->check_config)) {
-        snprintf(err, sizeof(err), "verify: --oneshot, --dry, -t and --check-config do not apply");
-        r = MEMC_EXIT_USAGE;
-    }
-    if (r) {
-        log_cli(LOG_ERR, "%s", err);
-        if (r == MEMC_EXIT_USAGE)
-            fprintf(stderr, "Try 'memc-load verify --help'.\n");
-    }
-    return r;
-}
-
 /* Read the files into a sample and read it back; the exit status. */
 static int vfy_run_cli(struct cfg *c, struct vfy_cli *a, const struct memc_map *map)
 {
@@ -361,41 +303,22 @@ out:
 
 int verify_main(int argc, char **argv)
 {
-    struct vfy_cli a;
+    struct vfy_cli a = {.sample = 1000};
+    struct cli_sub sub = {.name = "verify", .usage = vfy_usage, .own = vfy_own_opt, .ctx = &a};
     struct cfg c;
     struct memc_map map;
-    char err[512];
-    int exit_now = 0;
-    int st = vfy_args(&a, argc, argv, err, sizeof(err));
-    if (st == MEMC_EXIT_USAGE) {
-        log_cli(LOG_ERR, "%s", err);
-        fprintf(stderr, "Try 'memc-load verify --help'.\n");
-    }
-    if (st == 1) /* --help */
-        exit_now = 1, st = 0;
-    if (!st && !exit_now)
-        st = vfy_config(&c, &a, &exit_now);
-    if (st || exit_now)
-        goto out;
-    log_init(c.log_level);
-    if (!a.have_seed && getrandom(&a.seed, sizeof(a.seed), 0) != sizeof(a.seed))
-        a.seed = (uint64_t)io_now_ms() ^ ((uint64_t)getpid() << 32);
-    qsort(a.files, (size_t)a.nfiles, sizeof(*a.files), vfy_name_cmp);
-    if (memc_map_init(&map, &c, err, sizeof(err)) < 0) {
-        log_cli(LOG_ERR, "%s", err);
-        st = MEMC_EXIT_CONFIG;
-        goto out;
-    }
-    if (mc_link_configure(&c, err, sizeof(err)) < 0) { /* TLS and auth, conn.h */
-        log_cli(LOG_ERR, "%s", err);
+    int st = cli_sub_args(&sub, argc, argv);
+    a.files = sub.operands;
+    a.nfiles = sub.noperands;
+    if (!st && (st = cli_sub_setup(&sub, &c, &map)) == 0) {
+        if (!a.have_seed && getrandom(&a.seed, sizeof(a.seed), 0) != sizeof(a.seed))
+            a.seed = (uint64_t)io_now_ms() ^ ((uint64_t)getpid() << 32);
+        qsort(a.files, (size_t)a.nfiles, sizeof(*a.files), vfy_name_cmp);
+        st = vfy_run_cli(&c, &a, &map);
         memc_map_free(&map);
-        st = MEMC_EXIT_CONFIG;
-        goto out;
+    } else if (st == 1) {
+        st = MEMC_EXIT_OK; /* --help or --version */
     }
-    st = vfy_run_cli(&c, &a, &map);
-    memc_map_free(&map);
-out:
-    free(a.files);
-    free(a.cargv);
+    cli_sub_free(&sub);
     return st;
 }
