@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "spool.h"
 
 #define RETAIN_FAILED_SUFFIX ".failed"
 
@@ -84,14 +85,9 @@ static void retain_list_free(struct retain_list *l)
 static int retain_list(int dirfd, const char *glob, retain_in_use_fn in_use, void *ctx,
                        struct retain_list *l)
 {
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return -e;
-    }
+    DIR *d = spool_opendir(dirfd);
+    if (!d)
+        return -errno;
     struct dirent *de;
     char bare[NAME_MAX + 1];
     int rc = 0;

@@ -201,13 +201,9 @@ static int rewarm_wanted(int dirfd, const char *glob, const char *name, int64_t 
 void rewarm_newest(int dirfd, const char *glob, char *out, size_t len)
 {
     out[0] = 0;
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
+    DIR *d = spool_opendir(dirfd);
+    if (!d)
         return;
-    }
     struct dirent *de;
     while ((de = readdir(d)))
         if (rewarm_wanted(dirfd, glob, de->d_name, INT64_MIN) && strcmp(de->d_name + 1, out) > 0)
@@ -220,14 +216,9 @@ int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s
 {
     rewarm_drop_plan(r);
     size_t cap = 0;
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return -e;
-    }
+    DIR *d = spool_opendir(dirfd);
+    if (!d)
+        return -errno;
     struct dirent *de;
     int rc = 0;
     int64_t min_mtime = r->restarted || r->ring_types ? wall_s - max_age_s : INT64_MIN;

@@ -10,6 +10,7 @@
  */
 #include "spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -354,6 +355,18 @@ static void spool_open_failed(struct spool *s, struct spool_file *f, int e, int6
         else
             log_printf(LOG_ERR, "%s cannot be opened: %s; setting it aside", esc, strerror(e));
     }
+}
+
+DIR *spool_opendir(int dirfd)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d && fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
 }
 
 int spool_open_at(int dirfd, const char *name, struct stat *st)

@@ -24,6 +24,7 @@
 #ifndef MEMC_SPOOL_H
 #define MEMC_SPOOL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +135,9 @@ struct spool_file *spool_next(const struct spool *s);
  * -EFTYPE_SPOOL, st filled).  An fd with blocking reads, or -errno. */
 #define EFTYPE_SPOOL EBADFD
 int spool_open_at(int dirfd, const char *name, struct stat *st);
+/* The spool's entries (re-warm, retention): a DIR of its own over dirfd
+ * (closedir it), or NULL with errno set. */
+DIR *spool_opendir(int dirfd);
 /* Open f with spool_open_at.  Returns an fd, or -1
  * after deciding the file's fate (vanished: removed; a symlink, FIFO or
  * directory: SKIP; cannot be opened: BAD). */
