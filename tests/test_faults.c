@@ -87,6 +87,31 @@ static void test_memcached_killed_mid_file(void **state)
     check_keys(t, 20000);
 }
 
+/* A hung memcached (SIGSTOP: it accepts, never answers) costs the other
+ * types nothing once the health probe has found it down: a file for idfa
+ * alone does not wait io_timeout_ms for gaid's `stats` before its load. */
+static void test_hung_server_costs_others_nothing(void **state)
+{
+    struct t *t = *state;
+    write_conf(t, 0, "health_interval = 1\nio_timeout_ms = 3000\nlog_level = debug\n");
+    start_daemon(t, NULL);
+    h_sleep_ms(1500); /* gaid's first probe answered */
+    h_mc_pause(&mc[1], 1);
+    char probe[128];
+    snprintf(probe, sizeof(probe), "health probe: %s", t->servers[1]);
+    must_log(t, probe, 10000); /* it failed: down */
+    const char *g[] = {"-n", "2000", "-s",       "61",      "-t",        "idfa",
+                       "-p", "h-",   "--expect", t->expect, t->incoming, NULL};
+    assert_int_equal(h_gen(g), 0);
+    move_in(t, "h-0000.tsv.gz");
+    wait_done(t, "h-0000.tsv.gz", 2500); /* was: >= 3 s, gaid's stats first */
+    char skip[160];
+    snprintf(skip, sizeof(skip), "no stats of %s before this load", t->servers[1]);
+    assert_true(log_contains(t, skip));
+    h_mc_pause(&mc[1], 0);
+    check_keys(t, 2000);
+}
+
 static void test_slow_memcached_watchdog(void **state)
 {
     struct t *t = *state;
@@ -365,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_member_dies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_with_inotify_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_spool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hung_server_costs_others_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_or_deleted_while_loading, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,7 +31,8 @@ enum ipc_type { IPC_HELLO = 1, IPC_LOAD, IPC_QUIT, IPC_PROGRESS, IPC_RESULT, IPC
 struct ipc_msg {
     uint32_t type;
     uint32_t job;
-    uint32_t down_mask;               /* servers (global index) the worker finds down */
+    uint32_t down_mask;               /* servers (global index) the worker finds down;
+                                       * IPC_LOAD: those the master's probe finds down */
     uint32_t only_mask;               /* IPC_LOAD: only these servers (re-warm, retry; 0 = all) */
     uint32_t ring_types;              /* IPC_LOAD: of these types only the records whose server
                                        * changed with the ring (cfg.ring_prev) */

@@ -48,6 +48,7 @@ struct worker_ctx {
     uint32_t job;
     struct pipe *pipe;
     int64_t last_sent_ms;
+    uint32_t down_hint; /* IPC_LOAD: servers the master's probe finds down */
 };
 
 static int worker_tick(void *arg, const struct pipe_stats *now)
@@ -101,12 +102,20 @@ static uint32_t worker_turn(void *arg, uint32_t need, uint32_t *refused)
 
 /* ---- after a load: evictions and the read-back ---------------------------- */
 
-/* `stats` of every server that is up, before a load. */
+/* `stats` of every server that is up, before a load: not those this
+ * worker found down, nor those the master's health probe finds down (a
+ * hung server would cost every file io_timeout_ms here). */
 static void worker_stats_before(const struct cfg *c, const struct memc_map *map, struct pipe *pipe,
-                                struct mc_stats *before)
+                                uint32_t down, struct mc_stats *before)
 {
     uint32_t all = map->nservers >= 32 ? UINT32_MAX : (1u << map->nservers) - 1;
-    if (mc_stats_fetch(map, all & ~pipe_down_mask(pipe), c->io_timeout_ms, before) < 0)
+    memset(before, 0, sizeof(*before) * (size_t)map->nservers);
+    uint32_t ask = all & ~(pipe_down_mask(pipe) | down);
+    for (int g = 0; g < map->nservers; g++)
+        if ((all & ~ask) >> g & 1)
+            log_printf(LOG_DEBUG, "worker: no stats of %s before this load: it is down",
+                       map->servers[g].name);
+    if (ask && mc_stats_fetch(map, ask, c->io_timeout_ms, before) < 0)
         memset(before, 0, sizeof(*before) * (size_t)map->nservers);
 }
 
@@ -213,7 +222,7 @@ static void worker_load(const struct cfg *c, const struct memc_map *map, struct 
     char esc[LOG_NAME_LEN];
     int check = !c->dry;
     if (check)
-        worker_stats_before(c, map, w->pipe, before);
+        worker_stats_before(c, map, w->pipe, w->down_hint, before);
     pipe_load(w->pipe, fd, st, worker_tick, w);
     if (!check || st->status != PIPE_DONE)
         return;
@@ -283,6 +292,7 @@ int worker_main(const struct cfg *c, int sock)
         pipe_set_rate(pipe, rate_effective((uint64_t)c->max_rate, (uint64_t)c->rewarm_max_rate,
                                            m.rewarm != 0));
         w.job = m.job;
+        w.down_hint = m.down_mask;
         w.last_sent_ms = io_now_ms();
         pipe_set_only(pipe, m.only_mask, m.ring_types);
         struct ipc_msg res;

@@ -177,7 +177,16 @@ static void health_down(struct health *h, int i, int kind, const char *why)
         log_printf(LOG_DEBUG, "health probe: %s: %s", srv->name, why);
     }
     s->up = 0;
+    s->down = 1;
     health_close(h, s);
+}
+
+uint32_t health_down_mask(const struct health *h)
+{
+    uint32_t mask = 0;
+    for (int g = 0; h->map && g < h->map->nservers; g++)
+        mask |= (uint32_t)(h->s[g].down != 0) << g;
+    return mask;
 }
 
 /* Watch the probe's socket for what its link waits for (add, or modify
@@ -251,6 +260,7 @@ static int health_answer(struct health *h, int i)
     long long start = mc_stats_value(s->buf, "time") - mc_stats_value(s->buf, "uptime");
     health_close(h, s);
     s->up = 1;
+    s->down = 0;
     s->said = 0;
     if (pid <= 0)
         return 0;

@@ -30,6 +30,7 @@ struct health_server {
     unsigned events;     /* what epoll watches for on it */
     int sent;            /* "stats" written, reading the answer */
     int up;              /* the last probe was answered */
+    int down;            /* the last probe failed (not: never probed yet) */
     int said;            /* TLS or auth failure reported (enum mc_link_fail), 0 none */
     size_t len;
     char buf[4096];
@@ -59,6 +60,9 @@ void health_free(struct health *h);
 /* In a forked child (a worker): drop the probes' connections without
  * touching the master's epoll set or sending anything on them. */
 void health_in_child(struct health *h);
+/* Servers whose last probe failed (unreachable, hung, refusing): a
+ * worker skips their `stats` before a load (ipc.h IPC_LOAD down_mask). */
+uint32_t health_down_mask(const struct health *h);
 /* Start the probes that are due; give up on those that take too long. */
 void health_tick(struct health *h, int64_t now);
 /* Server i's socket is ready.  Returns 1 when its answer shows a new

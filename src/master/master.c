@@ -411,6 +411,7 @@ static void master_dispatch(struct master *m)
             return; /* new files wait: they must not be overtaken */
     }
     struct pool_worker *w;
+    m->pool.down_hint = m->cfg.oneshot ? 0 : health_down_mask(&m->health);
     while ((w = pool_idle(&m->pool))) {
         struct spool_file *f;
         int fd = -1;

@@ -155,6 +155,7 @@ int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const
     msg.type = IPC_LOAD;
     msg.job = ++p->next_job;
     msg.only_mask = only_mask;
+    msg.down_mask = p->down_hint;
     msg.ring_types = ring_types;
     msg.rewarm = f == NULL; /* the re-warm path: a restart, a ring change, a late file's replay */
     snprintf(msg.name, sizeof(msg.name), "%s", name);

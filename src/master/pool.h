@@ -75,8 +75,9 @@ struct pool {
     int stopping;
     int64_t respawn_at_ms;
     int fast_deaths;
-    uint64_t restarts; /* workers that died unexpectedly (metrics) */
-    unsigned gen;      /* reloads so far (pool_retire_all) */
+    uint64_t restarts;  /* workers that died unexpectedly (metrics) */
+    unsigned gen;       /* reloads so far (pool_retire_all) */
+    uint32_t down_hint; /* servers the health probe finds down, told with each load */
     struct pool_events ev;
     pool_proc_fn proc;
 };
