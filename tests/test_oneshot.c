@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -489,6 +492,26 @@ static void test_unix_sockets(void **state)
         h_mc_stop(&u[i]);
 }
 
+/* The seconds left before memc-load:check-config expires ("mg ... t":
+ * -1 never), or 0 when it is not there. */
+static long probe_ttl(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char buf[256] = "";
+    long ttl = 0;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write(fd, "mg memc-load:check-config t\r\n", 29) == 29 &&
+        read(fd, buf, sizeof(buf) - 1) > 0 && strncmp(buf, "HD t", 4) == 0)
+        ttl = strtol(buf + 4, NULL, 10);
+    if (fd >= 0)
+        close(fd);
+    return ttl;
+}
+
+/* The table, the probe and its TTL, the verdict line, and the quiet check
+ * on the journal stream. */
 static void test_check_config(void **state)
 {
     struct t *t = *state;
@@ -520,6 +543,33 @@ static void test_check_config(void **state)
              "--adid %s --dvid %s > %s",
              MEMC_BIN, t->pattern, servers[0], servers[1], servers[2], servers[3], out);
     assert_int_equal(h_run(sh, t->log, 30), 0); /* all up */
+    assert_true(log_has(t, "memc-load: configuration /dev/null: check passed\n"));
+    /* the probe key expires: nothing stays behind on the servers */
+    long ttl = probe_ttl(mc[0].port);
+    assert_true(ttl > 0 && ttl <= 60);
+    /* under the journal (ExecReload=): a passing check is its one line */
+    snprintf(cmd, sizeof(cmd),
+             ": > %s; JOURNAL_STREAM=$(stat -c %%d:%%i %s) %s --check-config --no-probe "
+             "--config /dev/null --pattern '%s' --idfa %s --gaid %s --adid %s --dvid %s >> %s 2>&1",
+             out, out, MEMC_BIN, t->pattern, servers[0], servers[1], servers[2], servers[3], out);
+    assert_int_equal(h_run(sh, t->log, 30), 0);
+    table = h_read_file(out, NULL);
+    assert_non_null(table);
+    assert_string_equal(table, "<6>configuration /dev/null: check passed\n");
+    free(table);
+    /* a failing one writes its report too, for the context of the error */
+    snprintf(cmd, sizeof(cmd),
+             ": > %s; JOURNAL_STREAM=$(stat -c %%d:%%i %s) %s --check-config --no-probe "
+             "--config /dev/null --pattern '%s/nospool/*.tsv.gz' --idfa %s >> %s 2>&1",
+             out, out, MEMC_BIN, t->dir, servers[0], out);
+    assert_int_equal(h_run(sh, t->log, 30), 1);
+    table = h_read_file(out, NULL);
+    assert_non_null(table);
+    assert_non_null(strstr(table, "<3>spool directory "));
+    assert_non_null(strstr(table, "MEMORY      ITEMS  EVICTIONS  STATE"));
+    assert_non_null(strstr(table, "<3>configuration /dev/null: check failed\n"));
+    assert_null(strstr(table, "memc-load: "));
+    free(table);
     /* every target up, but the spool directory missing: fails, naming it */
     snprintf(cmd, sizeof(cmd),
              "%s --check-config --config /dev/null --pattern '%s/nospool/*.tsv.gz' --idfa %s "

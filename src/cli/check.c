@@ -20,6 +20,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +31,14 @@
 #include "route.h"
 #include "write.h"
 #include "stats.h"
+
+/* The probe key (memc-load:check-config) expires after this many seconds:
+ * a check leaves nothing behind on production servers. */
+#define CHECK_PROBE_TTL_S 60
+
+/* Where the report goes: stdout, or a buffer that is dropped when a check
+ * under the journal passes (check_config). */
+static FILE *check_out;
 
 /* A server certificate that expires sooner than this is a warning. */
 #define CHECK_CERT_WARN_DAYS 14
@@ -94,21 +103,23 @@ static void check_secure(const struct memc_map *map, int g, const struct memc_co
     struct mc_link_peer p;
     const char *user = mc_link_user(srv->type);
     if (mc_link_peer(&conn->link, &p) == 0) {
-        printf("       tls:  %s %s; certificate %s, issued by %s, expires %s (%ld days)\n",
-               p.protocol, p.cipher, p.subject, p.issuer, p.not_after, p.days_left);
+        fprintf(check_out,
+                "       tls:  %s %s; certificate %s, issued by %s, expires %s (%ld days)\n",
+                p.protocol, p.cipher, p.subject, p.issuer, p.not_after, p.days_left);
         if (p.days_left < CHECK_CERT_WARN_DAYS) {
-            printf("warning: the certificate of %s (%s) expires in %ld days (%s)\n", srv->name,
-                   cfg_type_name(srv->type), p.days_left, p.not_after);
+            fprintf(check_out, "warning: the certificate of %s (%s) expires in %ld days (%s)\n",
+                    srv->name, cfg_type_name(srv->type), p.days_left, p.not_after);
             log_cli(LOG_WARNING, "the TLS certificate of %s expires in %ld days", srv->name,
                     p.days_left);
         }
     }
     if (user[0] && conn->link.authed)
-        printf("       auth: user %s\n", user);
+        fprintf(check_out, "       auth: user %s\n", user);
     else if (user[0] && mc_link_ready(&conn->link))
-        printf("       auth: none asked for (memcached without -Y): the password of %s was not "
-               "sent\n",
-               user);
+        fprintf(check_out,
+                "       auth: none asked for (memcached without -Y): the password of %s was not "
+                "sent\n",
+                user);
 }
 
 /* One server's row: what `stats` says (memory limit, items, evictions) and
@@ -121,14 +132,15 @@ static void check_retain(const struct cfg *c)
     char a[32], b[32], cap[32];
     if (c->retain_bytes)
         snprintf(cap, sizeof(cap), "at most %s", cfg_fmt_size((long)c->retain_bytes, b, sizeof(b)));
-    printf("retain:   .NAME %s, .NAME.failed %s, %s\n\n",
-           keep ? cfg_fmt_age(keep, a, sizeof(a)) : "forever",
-           cfg_retain_failed_s(c) ? cfg_fmt_age(cfg_retain_failed_s(c), b, sizeof(b)) : "forever",
-           c->retain_bytes ? cap : "no size cap");
+    fprintf(check_out, "retain:   .NAME %s, .NAME.failed %s, %s\n\n",
+            keep ? cfg_fmt_age(keep, a, sizeof(a)) : "forever",
+            cfg_retain_failed_s(c) ? cfg_fmt_age(cfg_retain_failed_s(c), b, sizeof(b)) : "forever",
+            c->retain_bytes ? cap : "no size cap");
     if (keep && rewarm && keep < rewarm) {
-        printf("warning: retain (%s) is shorter than rewarm_max_age (%s): a re-warm finds no "
-               "file older than %s\n\n",
-               a, cfg_fmt_age(rewarm, b, sizeof(b)), a);
+        fprintf(check_out,
+                "warning: retain (%s) is shorter than rewarm_max_age (%s): a re-warm finds no "
+                "file older than %s\n\n",
+                a, cfg_fmt_age(rewarm, b, sizeof(b)), a);
         log_cli(LOG_WARNING,
                 "retain (%s) is shorter than rewarm_max_age (%s): a re-warm finds no file older "
                 "than %s",
@@ -147,7 +159,8 @@ static int check_server(const struct cfg *c, const struct memc_map *map, int g,
         snprintf(ev, sizeof(ev), "%llu", (unsigned long long)st->evictions);
     }
     if (c->no_probe) {
-        printf("%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev, "not probed");
+        fprintf(check_out, "%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev,
+                "not probed");
         return 1;
     }
     struct memc_conn conn;
@@ -157,23 +170,24 @@ static int check_server(const struct cfg *c, const struct memc_map *map, int g,
     static const unsigned char val[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0};
     struct memc_conn *cp = &conn;
     struct memc_seg *sp = &seg;
-    int ok = memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0 &&
+    int ok = memc_seg_add_ttl(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val),
+                              CHECK_PROBE_TTL_S) == 0 &&
              memc_seg_finish(&seg) == 0;
     if (ok) {
         memc_send(&cp, &sp, 1, c->io_timeout_ms);
         ok = seg.acked == 1 && seg.refused == 0;
     }
-    printf("%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev,
-           ok            ? "ok"
-           : conn.why[0] ? conn.why
-                         : "refused the probe write");
+    fprintf(check_out, "%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev,
+            ok            ? "ok"
+            : conn.why[0] ? conn.why
+                          : "refused the probe write");
     check_secure(map, g, &conn);
     memc_conn_close(&conn);
     memc_seg_free(&seg);
     return ok;
 }
 
-int check_config(const struct cfg *c)
+static int check_run(const struct cfg *c)
 {
     struct memc_map map;
     char err[512], dir[CFG_PATH_LEN], glob[CFG_PATH_LEN];
@@ -197,15 +211,16 @@ int check_config(const struct cfg *c)
         snprintf(spool_why, sizeof(spool_why), "not a directory");
     else
         check_spool_writable(dir, who, sizeof(who), write_why, sizeof(write_why));
-    printf("config:   %s\n", c->config_file);
+    fprintf(check_out, "config:   %s\n", c->config_file);
     if (spool_why[0])
-        printf("spool:    %s (%s)\n", dir, spool_why);
+        fprintf(check_out, "spool:    %s (%s)\n", dir, spool_why);
     else if (write_why[0])
-        printf("spool:    %s (not writable by %s: %s)\n", dir, who, write_why);
+        fprintf(check_out, "spool:    %s (not writable by %s: %s)\n", dir, who, write_why);
     else
-        printf("spool:    %s (writable by %s)\n", dir, who);
-    printf("pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n", glob,
-           c->workers, c->threads, cfg_distribution_name(c->distribution));
+        fprintf(check_out, "spool:    %s (writable by %s)\n", dir, who);
+    fprintf(check_out,
+            "pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n", glob,
+            c->workers, c->threads, cfg_distribution_name(c->distribution));
     check_retain(c);
     int bad = 0;
     if (spool_why[0]) {
@@ -219,22 +234,54 @@ int check_config(const struct cfg *c)
     uint32_t all = map.nservers >= 32 ? UINT32_MAX : (1u << map.nservers) - 1;
     if (c->no_probe || mc_stats_fetch(&map, all, c->io_timeout_ms, stats) < 0)
         memset(stats, 0, sizeof(stats));
-    printf("%-6s %-32s %9s %10s %10s  %s\n", "TYPE", "SERVER", "MEMORY", "ITEMS", "EVICTIONS",
-           "STATE");
+    fprintf(check_out, "%-6s %-32s %9s %10s %10s  %s\n", "TYPE", "SERVER", "MEMORY", "ITEMS",
+            "EVICTIONS", "STATE");
     for (int t = 0; t < CFG_MAX_TYPES; t++) {
         if (!map.count[t])
-            printf("%-6s %-32s %9s %10s %10s  %s\n", cfg_type_name(t), "-", "", "", "",
-                   "not configured (lines are errors)");
+            fprintf(check_out, "%-6s %-32s %9s %10s %10s  %s\n", cfg_type_name(t), "-", "", "", "",
+                    "not configured (lines are errors)");
         for (int g = map.first[t]; g < map.first[t] + map.count[t]; g++)
             bad |= !check_server(c, &map, g, &stats[g]);
     }
     for (int g = 0; g < map.nservers; g++)
         if (stats[g].ok && stats[g].evictions)
-            printf("note: %s (%s) has evicted %llu items since it started: it may be too small "
-                   "for the data (memcached -m MEGABYTES)\n",
-                   map.servers[g].name, cfg_type_name(map.servers[g].type),
-                   (unsigned long long)stats[g].evictions);
+            fprintf(check_out,
+                    "note: %s (%s) has evicted %llu items since it started: it may be too small "
+                    "for the data (memcached -m MEGABYTES)\n",
+                    map.servers[g].name, cfg_type_name(map.servers[g].type),
+                    (unsigned long long)stats[g].evictions);
     memc_map_free(&map);
     mc_link_unconfigure();
     return bad ? MEMC_EXIT_FAILED : MEMC_EXIT_OK;
+}
+
+/*
+ * The report, then one line that says how the check ended, as `nginx -t`
+ * does.  On the journal stream (ExecReload= runs the check on every
+ * `systemctl reload`) a check that passes writes that line alone: its
+ * warnings reach the journal by themselves (log_cli); a failing check
+ * writes the whole report, the context of its errors.
+ */
+int check_config(const struct cfg *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int quiet = log_fd_is_journal(STDOUT_FILENO);
+    check_out = quiet ? open_memstream(&buf, &len) : NULL;
+    if (!check_out)
+        check_out = stdout, quiet = 0;
+    int st = check_run(c);
+    if (quiet) {
+        fclose(check_out);
+        if (st != MEMC_EXIT_OK)
+            fwrite(buf, 1, len, stdout);
+        free(buf);
+    }
+    check_out = stdout;
+    fflush(stdout); /* the report before the verdict, on a terminal too */
+    if (st == MEMC_EXIT_OK)
+        log_cli(LOG_INFO, "configuration %s: check passed", c->config_file);
+    else
+        log_cli(LOG_ERR, "configuration %s: check failed", c->config_file);
+    return st;
 }

@@ -30,14 +30,19 @@ void log_set_stderr_hook(void (*fn)(void *ctx), void *ctx)
     log_hook_ctx = ctx;
 }
 
-static int log_stderr_is_journal(void)
+int log_fd_is_journal(int fd)
 {
     const char *e = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
     struct stat st;
-    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+    if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(fd, &st) < 0)
         return 0;
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static int log_stderr_is_journal(void)
+{
+    return log_fd_is_journal(STDERR_FILENO);
 }
 
 void log_init(int level)

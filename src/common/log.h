@@ -87,6 +87,8 @@ int log_errno(int prio, int err, const char *fmt, ...) __attribute__((format(pri
  * Works before log_init (a command-line error).
  */
 void log_cli(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* fd is the journal stream (JOURNAL_STREAM names its device and inode). */
+int log_fd_is_journal(int fd);
 
 /* Called before a line goes to stderr (not to the journal), e.g. so a
  * terminal progress display can get out of the way.  NULL to remove. */

@@ -96,8 +96,14 @@ static char *memc_utoa(char *p, size_t v)
 int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
                  const uint8_t *val, size_t vlen)
 {
-    /* "ms " key " " len " q\r\n" value "\r\n", and room for "mn\r\n" */
-    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 4 + vlen + 2 + 4) < 0)
+    return memc_seg_add_ttl(s, type, tlen, id, idlen, val, vlen, 0);
+}
+
+int memc_seg_add_ttl(struct memc_seg *s, const char *type, size_t tlen, const char *id,
+                     size_t idlen, const uint8_t *val, size_t vlen, unsigned ttl)
+{
+    /* "ms " key " " len [" T" ttl] " q\r\n" value "\r\n", and room for "mn\r\n" */
+    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 22 + 4 + vlen + 2 + 4) < 0)
         return -ENOMEM;
     char *p = s->buf + s->len;
     memcpy(p, "ms ", 3), p += 3;
@@ -106,6 +112,8 @@ int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *
     memcpy(p, id, idlen), p += idlen;
     *p++ = ' ';
     p = memc_utoa(p, vlen);
+    if (ttl)
+        *p++ = ' ', *p++ = 'T', p = memc_utoa(p, ttl);
     *p++ = ' ', *p++ = 'q';
     *p++ = '\r', *p++ = '\n';
     memcpy(p, val, vlen), p += vlen;

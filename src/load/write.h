@@ -58,6 +58,10 @@ void memc_seg_free(struct memc_seg *s);
 /* Append "ms <type>:<id> <vlen> q\r\n<value>\r\n".  -ENOMEM on failure. */
 int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
                  const uint8_t *val, size_t vlen);
+/* The same with " T<ttl>" before the q: the item expires after ttl seconds
+ * (0: never, as memc_seg_add).  --check-config's probe key. */
+int memc_seg_add_ttl(struct memc_seg *s, const char *type, size_t tlen, const char *id,
+                     size_t idlen, const uint8_t *val, size_t vlen, unsigned ttl);
 /* Close a batch: append the "mn" sync point after the last record. */
 int memc_seg_finish(struct memc_seg *s);
 /* The key of record i, for messages. */

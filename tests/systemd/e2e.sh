@@ -154,6 +154,10 @@ rm -f /tmp/journal.$$
 X systemctl reload memc-load
 sleep 0.5
 journal_has "configuration reloaded" || fail "reload not logged"
+# ExecReload='s check: its one verdict line, no server table, the name once
+journal_has "memc-load.conf: check passed" || fail "the reload's check said nothing"
+journal_has "TYPE   SERVER" && fail "the reload's check wrote its table into the journal"
+journal_has "memc-load\[[0-9]*\]: memc-load: " && fail "a journal line names memc-load twice"
 X systemctl is-active --quiet memc-load || fail "not active after reload"
 
 # a bad config: the reload fails with the message, the daemon keeps its
