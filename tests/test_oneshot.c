@@ -397,6 +397,51 @@ static void test_max_rate(void **state)
     assert_true(two_ms >= 500 && two_ms < one_ms * 4 / 5);
 }
 
+/* Files written less than settle_time ago are waited for: said once, with
+ * how long and how many, and on a terminal on the progress line. */
+static void test_settle_said(void **state)
+{
+    struct t *t = *state;
+    const char *gen[] = {"-n", "100", "-f", "3", "-s", "5", t->spool, NULL};
+    assert_int_equal(h_gen(gen), 0);
+    char conf[PATH_MAX + 16];
+    snprintf(conf, sizeof(conf), "%s/settle.conf", t->dir);
+    h_write_file(conf, "settle_time = 2\n");
+    const char *argv[] = {MEMC_BIN,   "--oneshot", "--config", conf,       "--pattern",
+                          t->pattern, "--idfa",    servers[0], "--gaid",   servers[1],
+                          "--adid",   servers[2],  "--dvid",   servers[3], NULL};
+    assert_int_equal(h_run(argv, t->log, 60), 0);
+    assert_true(spool_has(t, ".appsinstalled-0002.tsv.gz"));
+    char *log = h_read_file(t->log, NULL);
+    assert_non_null(log);
+    const char *what = " s for 3 files written less than settle_time ago";
+    char *at = strstr(log, what);
+    assert_non_null(at);
+    assert_null(strstr(at + 1, what)); /* once */
+    double secs = 0;
+    char *w = at;
+    while (w > log && strncmp(w, "waiting ", 8) != 0)
+        w--;
+    assert_int_equal(sscanf(w, "waiting %lf s", &secs), 1);
+    assert_true(secs > 1.0 && secs <= 2.0);
+    free(log);
+    /* on a terminal: the progress line says it while they settle */
+    const char *gen_b[] = {"-n", "100", "-f", "2", "-s", "6", "-p", "b-", t->spool, NULL};
+    assert_int_equal(h_gen(gen_b), 0);
+    char cmd[PATH_MAX * 4], typescript[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd),
+             "%s --oneshot --config %s --pattern '%s' --idfa %s --gaid %s --adid %s --dvid %s",
+             MEMC_BIN, conf, t->pattern, servers[0], servers[1], servers[2], servers[3]);
+    snprintf(typescript, sizeof(typescript), "%s/typescript", t->dir);
+    const char *tty[] = {"script", "-qec", cmd, typescript, NULL};
+    assert_int_equal(h_run(tty, t->log, 60), 0);
+    char *out = h_read_file(typescript, NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, " s for 2 files written less than settle_time ago\033[K"));
+    free(out);
+    assert_true(spool_has(t, ".b-0001.tsv.gz"));
+}
+
 /* On a terminal: live progress lines, then a summary table; plain log lines
  * otherwise (every other test here runs without a terminal). */
 static void test_terminal_progress(void **state)
@@ -616,6 +661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_and_empty_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminal_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_said, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_sockets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),

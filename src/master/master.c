@@ -592,6 +592,20 @@ static void master_maybe_ready(struct master *m)
                m->cfg.threads, m->watch.dir, m->watch.glob, m->cfg.oneshot ? " (one-shot)" : "");
 }
 
+/* One-shot: "waiting 1.8 s for 3 files written less than settle_time ago"
+ * while files settle (they are loaded once their stat stayed the same for
+ * settle_time, counted from their mtime at start-up), else "". */
+static const char *master_settle_note(const struct master *m, char *buf, size_t len, int64_t now)
+{
+    int64_t wait_ms;
+    size_t n = m->cfg.oneshot ? spool_settling(&m->spool, now, &wait_ms) : 0;
+    buf[0] = 0;
+    if (n)
+        snprintf(buf, len, "waiting %.1f s for %zu file%s written less than settle_time ago",
+                 (double)wait_ms / 1000.0, n, n == 1 ? "" : "s");
+    return buf;
+}
+
 /* What STATUS says first: waiting for the spool, re-warming, or nothing. */
 static const char *master_note(const struct master *m, char *buf, size_t len)
 {
@@ -661,7 +675,7 @@ static void master_checks(struct master *m)
     report_status(&m->report, &m->spool, &m->pool, &m->map, master_note(m, note, sizeof(note)),
                   m->stopping, &m->notify, 0);
     if (m->report.tty)
-        report_tty_draw(&m->report, &m->pool, now);
+        report_tty_draw(&m->report, &m->pool, master_settle_note(m, note, sizeof(note), now), now);
 }
 
 /* ---- reload -------------------------------------------------------------- */
@@ -964,6 +978,9 @@ static int master_setup(struct master *m)
 static void master_loop(struct master *m)
 {
     master_rescan(m);
+    char note[128]; /* said once: a one-shot run must not wait silently */
+    if (master_settle_note(m, note, sizeof(note), io_now_ms())[0])
+        log_printf(LOG_INFO, "%s", note);
     pool_fill(&m->pool, io_now_ms());
     for (;;) {
         struct epoll_event evs[32];

@@ -294,12 +294,16 @@ void report_tty_erase(void *report)
 
 /* One line per file in flight: percent of its compressed bytes, records/s,
  * errors, ETA. */
-void report_tty_draw(struct report *r, const struct pool *p, int64_t now)
+void report_tty_draw(struct report *r, const struct pool *p, const char *note, int64_t now)
 {
     if (now - r->tty_drawn_ms < 250)
         return;
     r->tty_drawn_ms = now;
     report_tty_erase(r);
+    if (note && note[0]) {
+        fprintf(stderr, "  %s\033[K\n", note);
+        r->tty_lines++;
+    }
     for (int i = 0; i < POOL_MAX_WORKERS; i++) {
         const struct pool_worker *w = &p->w[i];
         if (w->pid <= 0 || !w->file)

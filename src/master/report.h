@@ -68,9 +68,10 @@ void report_status(struct report *r, const struct spool *s, const struct pool *p
                    int force);
 
 /* Terminal: erase the progress block (a log stderr hook), redraw it (at
- * most 4 times a second), print the summary table at the end. */
+ * most 4 times a second) with note, if any, on a line of its own ("waiting
+ * 1.8 s for 3 files ..."), print the summary table at the end. */
 void report_tty_erase(void *report);
-void report_tty_draw(struct report *r, const struct pool *p, int64_t now);
+void report_tty_draw(struct report *r, const struct pool *p, const char *note, int64_t now);
 void report_tty_summary(struct report *r);
 
 #endif

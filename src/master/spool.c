@@ -320,6 +320,19 @@ void spool_tick(struct spool *s, int64_t now)
     }
 }
 
+size_t spool_settling(const struct spool *s, int64_t now, int64_t *wait_ms)
+{
+    *wait_ms = 0;
+    if (!s->count[SPOOL_SETTLE])
+        return 0;
+    for (struct treap_node *n = treap_first(&s->timers); n; n = treap_next(&s->timers, n)) {
+        const struct spool_file *f = treap_entry(n, struct spool_file, by_turn);
+        if (f->state == SPOOL_SETTLE && f->due_ms - now > *wait_ms)
+            *wait_ms = f->due_ms - now;
+    }
+    return s->count[SPOOL_SETTLE];
+}
+
 struct spool_file *spool_next(const struct spool *s)
 {
     struct treap_node *n = treap_first(&s->ready);

@@ -124,6 +124,9 @@ void spool_forget_idle(struct spool *s);
 /* Move due timers on: a RETRY is queued; a SETTLE is queued when its stat
  * has not moved since, else it waits settle time again. */
 void spool_tick(struct spool *s, int64_t now);
+/* How many files SETTLE (written in place, or young at start-up), and in
+ * *wait_ms how long until the last of them is due (0 if none). */
+size_t spool_settling(const struct spool *s, int64_t now, int64_t *wait_ms);
 /* The lowest-named QUEUED file, or NULL.  Call spool_tick() first. */
 struct spool_file *spool_next(const struct spool *s);
 /* An open refused by permissions (EACCES, EPERM) is the operator's to fix:
