@@ -1,8 +1,9 @@
 # memc-load in a container (optional; see docker-compose.yml).  Builds on
 # Debian 12 with the same packages as scripts/test, runs the daemon in the
 # foreground.  The config comes from a volume (/etc/memc-load, the compose
-# file mounts ./etc), the spool is a volume too; docker/entrypoint.sh makes
-# the spool writable for the user the daemon runs as.
+# file mounts ./etc), the spool and the state directory are volumes too;
+# docker/entrypoint.sh makes the spool writable for the user the daemon runs
+# as without taking it from its owner.
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         cmake make gcc gzip pkg-config protobuf-c-compiler zlib1g-dev libisal-dev \
@@ -20,9 +21,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && useradd --system --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin memc-load \
     && install -d -o memc-load -g memc-load -m 2775 /var/spool/memc-load \
+    && install -d -o memc-load -g memc-load -m 750 /var/lib/memc-load \
     && install -d /etc/memc-load
 COPY --from=build /stage/usr/bin/memc-load /usr/bin/memc-load
 COPY docker/entrypoint.sh /usr/local/bin/memc-load-entrypoint
-VOLUME ["/var/spool/memc-load", "/etc/memc-load"]
+# the state directory (server identities for the re-warm) outlives a container
+VOLUME ["/var/spool/memc-load", "/etc/memc-load", "/var/lib/memc-load"]
 # root only until the entrypoint has fixed the spool's owner; then setpriv
 ENTRYPOINT ["/usr/local/bin/memc-load-entrypoint"]

@@ -7,12 +7,23 @@ docker/entrypoint.sh read, since no Docker engine runs in CI (issue 11, 7):
   starts as root, hands a root-owned spool to memc-load and drops privileges;
 * the config comes from a volume on /etc/memc-load, and the image does not
   COPY a config in;
-* stop_grace_period is at least 30 s (above the daemon's stop_timeout).
-Uses Debian's python3-yaml."""
+* stop_grace_period is at least 30 s (above the daemon's stop_timeout);
+* the entrypoint never takes ./spool from its owner (a root-owned one only
+  gets group write for memc-load), and the README says to mkdir it first;
+* /var/lib/memc-load (server identities, metrics) is a named volume, and
+  the image creates it for memc-load;
+* every memcached service and memc-load have a healthcheck, and memc-load
+  waits for the four with condition: service_healthy; the memcached check
+  is run here against a real memcached (and a closed port), memc-load's
+  against a fresh, a stale and a missing metrics file.
+Uses Debian's python3-yaml and memcached."""
 import os
 import re
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import yaml
 
@@ -74,9 +85,93 @@ else:
     if os.path.isfile(script):
         text = open(script).read()
         check(subprocess.run(["sh", "-n", script]).returncode == 0, "entrypoint parses (sh -n)")
-        check(re.search(r"chown memc-load:memc-load \"?\$spool", text) is not None,
-              "entrypoint hands a root-owned spool to memc-load")
+        check(not re.search(r"^\s*chown\b[^\n]*\$\{?spool\b", text, re.M),
+              "entrypoint never chowns the spool (its owner stays)")
+        check(re.search(r"^\s*chgrp memc-load \"?\$spool\"?\s*$", text, re.M) is not None and
+              re.search(r"^\s*chmod g\+rwxs? \"?\$spool", text, re.M) is not None,
+              "a root-owned spool gets group write for memc-load")
+        check(re.search(r"^\s*chown\b[^\n]*\$\{?state\b", text, re.M) is not None,
+              "entrypoint gives the state directory to the daemon's user")
         check("setpriv --reuid" in text, "entrypoint drops root (setpriv)")
         check(not re.search(r"^USER ", final, re.M), "no USER line: the entrypoint starts as root")
+
+with open(os.path.join(src, "README.md")) as f:
+    readme = f.read()
+check(re.search(r"^mkdir (-p )?spool\b", readme, re.M) is not None, "README: mkdir spool first")
+
+# the state directory: a named volume, created by the image for memc-load
+state_src = targets.get("/var/lib/memc-load", "")
+check(state_src != "" and not state_src.startswith((".", "/")) and
+      state_src in (compose.get("volumes") or {}),
+      "/var/lib/memc-load is a named volume (%s)" % state_src)
+check(re.search(r"install -d -o memc-load -g memc-load [^\n]*/var/lib/memc-load", final) is not None,
+      "the image creates /var/lib/memc-load for memc-load")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run_test(test, subst):
+    """A compose healthcheck test ([CMD, ...] or [CMD-SHELL, cmd]) run here,
+    with compose's $$ unescaped and subst's replacements made."""
+    args = [a.replace("$$", "$") for a in test[1:]]
+    for a, b in subst.items():
+        args = [x.replace(a, b) for x in args]
+    if test[0] == "CMD-SHELL":
+        args = ["sh", "-c"] + args
+    return subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=20).returncode
+
+
+mcs = sorted(n for n in compose["services"] if n.startswith("memcached-"))
+check(len(mcs) == 4, "four memcached services")
+deps = svc.get("depends_on", {})
+for n in mcs:
+    hc = compose["services"][n].get("healthcheck", {})
+    check(bool(hc.get("test")), "%s has a healthcheck" % n)
+    check(isinstance(deps, dict) and deps.get(n, {}).get("condition") == "service_healthy",
+          "memc-load waits for %s to be healthy" % n)
+tests = {repr(compose["services"][n].get("healthcheck", {}).get("test")) for n in mcs}
+check(len(tests) == 1, "the four memcached share one healthcheck")
+mc_test = compose["services"][mcs[0]].get("healthcheck", {}).get("test")
+if mc_test:
+    port = free_port()
+    mc = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
+                           "-u", "nobody"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        check(run_test(mc_test, {"11211": str(port)}) == 0,
+              "the memcached healthcheck passes against a real memcached")
+    finally:
+        mc.kill()
+        mc.wait()
+    check(run_test(mc_test, {"11211": str(free_port())}) != 0,
+          "the memcached healthcheck fails on a closed port")
+
+ml_test = svc.get("healthcheck", {}).get("test")
+check(bool(ml_test), "memc-load has a healthcheck")
+metrics = [a.split("=", 1)[1] for a in svc.get("command", []) if a.startswith("--metrics-file=")]
+check(len(metrics) == 1 and metrics[0].startswith("/var/lib/memc-load/"),
+      "memc-load writes its metrics into the state volume")
+if ml_test and metrics:
+    with tempfile.TemporaryDirectory() as tmp:
+        prom = os.path.join(tmp, "memc-load.prom")
+        sub = {metrics[0]: prom}
+        check(run_test(ml_test, sub) != 0, "memc-load unhealthy without a metrics file")
+        open(prom, "w").close()
+        check(run_test(ml_test, sub) == 0, "memc-load healthy with a fresh metrics file")
+        old = time.time() - 120
+        os.utime(prom, (old, old))
+        check(run_test(ml_test, sub) != 0, "memc-load unhealthy with a 2 minutes old one")
 
 sys.exit(1 if fails else 0)
