@@ -31,8 +31,10 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
 # not Recommends: Debian's memcached would start a server on 11211, which the
-# default config does not use
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "memcached")
+# default config does not use; prometheus-node-exporter's textfile collector
+# reads /var/lib/prometheus/node-exporter, where metrics_file points (without
+# it that directory is missing: one info line, no metrics)
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "memcached, prometheus-node-exporter")
 # a stripped binary; scripts/package keeps its debug symbols in a separate
 # file (CPack 3.25's -dbgsym .ddeb lists absolute paths in its md5sums)
 set(CPACK_STRIP_FILES ON)

@@ -312,7 +312,16 @@ static void metrics_write(struct metrics *m, const struct spool *s, const struct
     snprintf(tmp, sizeof(tmp), "%s.tmp", m->path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        if (!m->warned++)
+        /* no directory: no node-exporter here (the package only Suggests
+         * it), which is no fault; anything else is one */
+        const char *slash = strrchr(m->path, '/');
+        int dirlen = slash ? (int)(slash - m->path) : 1;
+        if (!m->warned++ && errno == ENOENT)
+            log_printf(LOG_INFO,
+                       "no metrics: directory %.*s does not exist (is prometheus-node-exporter "
+                       "installed?); they are written once it does",
+                       dirlen, slash ? m->path : ".");
+        else if (m->warned == 1)
             log_printf(LOG_WARNING, "cannot write metrics to %s: %s (no metrics until it can)", tmp,
                        strerror(errno));
         return;

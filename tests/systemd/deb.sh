@@ -19,6 +19,8 @@ sandbox_setup memc-deb
 # build the package exactly as scripts/package does (it is scripts/package)
 DEB=$(bash "$SRC/scripts/package" "$WORK" | tail -1)
 [ -f "$DEB" ] || fail "scripts/package built no .deb"
+dpkg-deb -f "$DEB" Suggests | grep -q 'prometheus-node-exporter' ||
+    fail "the package does not suggest prometheus-node-exporter"
 
 echo "--- lintian --pedantic $(basename "$DEB")"
 lintian --pedantic "$DEB" >/tmp/lintian.$$ 2>&1 || true
@@ -73,6 +75,13 @@ for _ in $(seq 200); do
 done
 X test -e /var/spool/memc-load/.appsinstalled-0000.tsv.gz || fail "file not loaded"
 X test -e /var/spool/memc-load/.bad.tsv.gz.failed || fail "corrupt file not set aside"
+# no node-exporter in the sandbox: its missing directory is one info line
+X journalctl -u memc-load --no-pager -o cat -p info >/tmp/x.$$
+[ "$(grep -c 'no metrics: directory /var/lib/prometheus/node-exporter does not exist' /tmp/x.$$)" = 1 ] ||
+    { rm -f /tmp/x.$$; fail "the missing metrics directory is not one line"; }
+X journalctl -u memc-load --no-pager -o cat -p warning | grep -q metrics &&
+    { rm -f /tmp/x.$$; fail "the missing metrics directory is a warning"; }
+rm -f /tmp/x.$$
 
 echo "--- journalctl -x -u memc-load (the forced failure, with its catalog text)"
 X journalctl -x -u memc-load --no-pager MESSAGE_ID=4d0bc1b3e5a04c0a9e3f6a1c2b7d8e0e |
