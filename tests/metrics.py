@@ -25,7 +25,8 @@ package prometheus):
     counted once, memc_load_last_run_timestamp_seconds, no server_up;
  5. every metric name and label value that contrib/prometheus/
     memc-load.rules.yml and contrib/grafana/memc-load.json query is in
-    those real files.
+    those real files, and memc-load(8)'s METRICS section lists every family
+    they hold.
 --lint: every rule has a severity and summary/description/runbook, each
 runbook names a catalog MESSAGE_ID or a README section that exists, the
 rule tests have each alert firing and not firing, the dashboard is JSON on
@@ -374,6 +375,12 @@ def daemon_main(memc_load, memc_gen):
             open(path, "w").write(text)
             files.append(parse(path))
         n = check_queried(files)
+        # memc-load(8) METRICS lists every family a real daemon writes
+        man = open(os.path.join(SRC, "man", "memc-load.8")).read()
+        man = man.split("\n.SH METRICS\n", 1)[1].split("\n.SH ", 1)[0]
+        listed = set(re.findall(r"^\.B (memc_load_\w+)", man, re.M))
+        written = set(re.findall(r"^# TYPE (\w+) ", daemon_text + oneshot_text, re.M))
+        assert written <= listed, "not in memc-load(8) METRICS: %s" % sorted(written - listed)
         print("metrics: %d records, %d error lines, promtool clean, retries, stop, one-shot, "
               "%d queried selectors found: 1 passed, 0 failed" % (sum(valid.values()), errors, n))
     finally:

@@ -996,7 +996,7 @@ void cfg_usage(void)
            "Exit status: 0 success; 1 a file failed (error rate, corrupt input);\n"
            "75 a file was left in place (memcached unreachable, stopped) or the spool\n"
            "is locked by another instance; 66 no spool directory (--oneshot);\n"
-           "64 bad command line; 78 bad configuration.\n"
+           "64 bad command line; 78 bad configuration; 70 internal error (out of memory).\n"
            "--check-config: 0 all good; 1 spool missing or not writable by the service\n"
            "user, or a memcached failed its probe; 64 bad command line; 78 bad\n"
            "configuration.\n");
