@@ -273,6 +273,33 @@ static void test_retain(void **state)
     assert_int_equal(T("retain_bytes = 99999999999T\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
 }
 
+/* Expiry: exptime with units, 0 = never (the default); a device type's
+ * own follows it unless set, 0 there too; a year at most. */
+static void test_exptime(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[256] = "";
+    assert_int_equal(T("", &c, err, sizeof(err)), 0);
+    for (int type = 0; type < CFG_MAX_TYPES; type++)
+        assert_int_equal(cfg_exptime_s(&c, type), 0);
+    assert_int_equal(
+        T("exptime = 36h\nidfa_exptime = 30m\ndvid_exptime = 0\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_exptime_s(&c, 0), 1800);
+    assert_int_equal(cfg_exptime_s(&c, 1), 36 * 3600);
+    assert_int_equal(cfg_exptime_s(&c, 2), 36 * 3600);
+    assert_int_equal(cfg_exptime_s(&c, 3), 0);
+    assert_int_equal(T("exptime = 7d\ngaid_exptime = exptime\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_exptime_s(&c, 1), 7 * 86400);
+    assert_int_equal(T("exptime = 365d\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(T("exptime = 366d\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err, "test.conf:1: exptime: '366d' is not an age like 7d, 12h, 30m or "
+                             "3600 (0 = off)");
+    assert_int_equal(T("adid_exptime = 1w\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err, "test.conf:1: adid_exptime: '1w' is not an age like 7d, 12h, 30m or "
+                             "3600 (0 = off), or exptime");
+}
+
 static int L(struct cfg *c, char *err, size_t errlen, ...)
 {
     char *argv[32];
@@ -682,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_key_given_twice),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_retain),
+        cmocka_unit_test(test_exptime),
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_every_option),
         cmocka_unit_test(test_table_defaults),

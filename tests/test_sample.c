@@ -91,7 +91,7 @@ static void line(struct smp *s, const char *key, const char *val, int server)
     int i = ref_add(key, h);
     snprintf(R.val[i], sizeof(R.val[i]), "%s", val);
     R.server[i] = server;
-    assert_int_equal(smp_offer(s, h, key, kl, server, (const uint8_t *)val, strlen(val)), 0);
+    assert_int_equal(smp_offer(s, h, key, kl, server, (const uint8_t *)val, strlen(val), 0), 0);
 }
 
 static int cmp_idx_by_h(const void *a, const void *b)
@@ -203,7 +203,7 @@ static void test_bounded_bottom_k(void **state)
     for (int i = 4999; i >= 0; i--) {
         snprintf(key, sizeof(key), "gaid:%d", i);
         assert_int_equal(smp_offer(&t, smp_hash(SEED, key, strlen(key)), key, strlen(key), 1,
-                                   (const uint8_t *)key, strlen(key)),
+                                   (const uint8_t *)key, strlen(key), 0),
                          0);
     }
     for (int j = 0; j < 50; j++)
@@ -291,7 +291,7 @@ static void test_deterministic_for_seed(void **state)
         struct smp *all[] = {&a, &b, &c};
         for (int k = 0; k < 3; k++)
             assert_int_equal(smp_offer(all[k], smp_hash(all[k]->seed, key, kl), key, kl, 3,
-                                       (const uint8_t *)"x", 1),
+                                       (const uint8_t *)"x", 1, 0),
                              0);
     }
     int same_as_c = 0;
@@ -324,7 +324,7 @@ static void test_uniform(void **state)
     for (int i = 0; i < 100000; i++) {
         snprintf(key, sizeof(key), "idfa:%d", i);
         assert_int_equal(smp_offer(&s, smp_hash(SEED, key, strlen(key)), key, strlen(key), 0,
-                                   (const uint8_t *)"x", 1),
+                                   (const uint8_t *)"x", 1, 0),
                          0);
     }
     int low = 0;
@@ -337,7 +337,7 @@ static void test_uniform(void **state)
 
 static void offer(struct smp *s, const char *key, uint64_t h, const char *val)
 {
-    assert_int_equal(smp_offer(s, h, key, strlen(key), 0, (const uint8_t *)val, strlen(val)), 0);
+    assert_int_equal(smp_offer(s, h, key, strlen(key), 0, (const uint8_t *)val, strlen(val), 0), 0);
 }
 
 static const struct smp_rec *held(const struct smp *s, const char *key)
@@ -404,10 +404,11 @@ static void test_key_length(void **state)
     char key[PARSE_MAX_KEY + 2];
     memset(key, 'k', sizeof(key));
     assert_int_equal(smp_init(&s, 4, SEED), 0);
-    assert_int_equal(smp_offer(&s, 1, key, PARSE_MAX_KEY + 1, 0, (const uint8_t *)"v", 1), -EINVAL);
+    assert_int_equal(smp_offer(&s, 1, key, PARSE_MAX_KEY + 1, 0, (const uint8_t *)"v", 1, 0),
+                     -EINVAL);
     assert_int_equal(s.offered, 0);
     assert_int_equal(s.n, 0);
-    assert_int_equal(smp_offer(&s, 1, key, PARSE_MAX_KEY, 0, (const uint8_t *)"v", 1), 0);
+    assert_int_equal(smp_offer(&s, 1, key, PARSE_MAX_KEY, 0, (const uint8_t *)"v", 1, 0), 0);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.by_h[0]->klen, PARSE_MAX_KEY);
     assert_int_equal(strlen(s.by_h[0]->key), PARSE_MAX_KEY);
@@ -422,7 +423,7 @@ static void test_value_buffers(void **state)
     static char big[5000];
     memset(big, 'B', sizeof(big));
     assert_int_equal(smp_init(&s, 2, SEED), 0);
-    assert_int_equal(smp_offer(&s, 10, "x", 1, 0, (const uint8_t *)big, sizeof(big)), 0);
+    assert_int_equal(smp_offer(&s, 10, "x", 1, 0, (const uint8_t *)big, sizeof(big), 0), 0);
     assert_int_equal(s.by_h[0]->vlen, sizeof(big));
     offer(&s, "x", 10, "small"); /* shrinks in place */
     expect_held(&s, "x", "small");

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "io.h"
 #include "log.h"
 #include "route.h"
 #include "write.h"
@@ -170,8 +171,9 @@ static int check_server(const struct cfg *c, const struct memc_map *map, int g,
     static const unsigned char val[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0};
     struct memc_conn *cp = &conn;
     struct memc_seg *sp = &seg;
-    int ok = memc_seg_add_ttl(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val),
-                              CHECK_PROBE_TTL_S) == 0 &&
+    int64_t now_s = io_wall_us() / 1000000;
+    int ok = memc_seg_expire(&seg, now_s + CHECK_PROBE_TTL_S, now_s) == 0 &&
+             memc_seg_add(&seg, "memc-load", 9, "check-config", 12, val, sizeof(val)) == 0 &&
              memc_seg_finish(&seg) == 0;
     if (ok) {
         memc_send(&cp, &sp, 1, c->io_timeout_ms);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -117,6 +118,7 @@ static int vfy_name_cmp(const void *x, const void *y)
 /* What the files held, for the report. */
 struct vfy_read {
     uint64_t lines, records, errors;
+    uint64_t expired; /* records whose life is over (exptime): not expected in memcached */
 };
 
 /* Every file through the pipeline (dry) into one sample; 0 or 66. */
@@ -130,11 +132,14 @@ static int vfy_read_files(struct pipe *p, const struct vfy_cli *a, struct vfy_re
             return MEMC_EXIT_NOINPUT;
         }
         struct pipe_stats st;
+        struct stat fs;
+        pipe_set_file_time(p, fstat(fd, &fs) == 0 ? (int64_t)fs.st_mtim.tv_sec : 0);
         pipe_load(p, fd, &st, NULL, NULL);
         close(fd);
         rd->lines += st.lines;
         rd->records += st.records;
         rd->errors += st.errors;
+        rd->expired += st.expired;
         if (st.status == PIPE_IOERR) {
             log_cli(LOG_ERR, "%s: %s", a->files[i], st.why);
             return MEMC_EXIT_NOINPUT;
@@ -160,11 +165,12 @@ static void vfy_print_row(const char *type, const char *name, const struct vfy_s
         return;
     }
     double lo, hi;
-    vfy_wilson(s->equal, s->sampled, &lo, &hi);
-    printf("%-6s %-24s %8u %8u %8u %9u ", type, name, s->sampled, s->equal, s->missing,
-           s->different);
-    if (s->sampled)
-        printf("%8.2f%%  %6.2f%% - %6.2f%%\n", 100 * vfy_share(s->equal, s->sampled), 100 * lo,
+    uint32_t expected = s->sampled - s->expired;
+    vfy_wilson(s->equal, expected, &lo, &hi);
+    printf("%-6s %-24s %8u %8u %8u %9u %8u ", type, name, s->sampled, s->equal, s->missing,
+           s->different, s->expired);
+    if (expected)
+        printf("%8.2f%%  %6.2f%% - %6.2f%%\n", 100 * vfy_share(s->equal, expected), 100 * lo,
                100 * hi);
     else
         printf("%9s  %s\n", "-", "-");
@@ -174,19 +180,25 @@ static void vfy_print_text(const struct memc_map *map, const struct vfy_cli *a,
                            const struct vfy_read *rd, const struct vfy_result *r)
 {
     printf("files:    %d, read in name order (the later line of a key wins)\n", a->nfiles);
-    printf("records:  %llu (%llu error lines)\n", (unsigned long long)rd->records,
+    printf("records:  %llu (%llu error lines", (unsigned long long)rd->records,
            (unsigned long long)rd->errors);
+    if (rd->expired)
+        printf(", %llu expired: not expected in memcached", (unsigned long long)rd->expired);
+    printf(")\n");
     uint32_t n = 0;
     for (int g = 0; g < r->nservers; g++)
         n += r->srv[g].sampled;
     printf("sample:   %u keys (--sample %d), --seed %llu\n\n", n, a->sample,
            (unsigned long long)a->seed);
-    printf("%-6s %-24s %8s %8s %8s %9s %9s  %s\n", "TYPE", "SERVER", "SAMPLED", "EQUAL", "MISSING",
-           "DIFFERENT", "PRESENT", "95% INTERVAL");
+    printf("%-6s %-24s %8s %8s %8s %9s %8s %9s  %s\n", "TYPE", "SERVER", "SAMPLED", "EQUAL",
+           "MISSING", "DIFFERENT", "EXPIRED", "PRESENT", "95% INTERVAL");
     for (int g = 0; g < map->nservers; g++)
         vfy_print_row(cfg_type_name(map->servers[g].type), map->servers[g].name, &r->srv[g]);
-    struct vfy_server all = {
-        .sampled = r->sampled, .equal = r->equal, .missing = r->missing, .different = r->different};
+    struct vfy_server all = {.sampled = r->sampled,
+                             .equal = r->equal,
+                             .missing = r->missing,
+                             .different = r->different,
+                             .expired = r->expired};
     vfy_print_row("all", r->unreachable ? "(reachable servers)" : "", &all);
     for (int g = 0; g < map->nservers; g++)
         for (int i = 0; i < r->srv[g].nex; i++) {
@@ -217,12 +229,12 @@ static void vfy_json_str(const char *s)
 static void vfy_json_counts(const struct vfy_server *s)
 {
     double lo, hi;
-    vfy_wilson(s->equal, s->sampled, &lo, &hi);
-    printf("\"sampled\":%u,\"equal\":%u,\"missing\":%u,\"different\":%u,", s->sampled, s->equal,
-           s->missing, s->different);
-    if (s->sampled && !s->unreachable)
-        printf("\"present\":%.6f,\"interval\":[%.6f,%.6f]", vfy_share(s->equal, s->sampled), lo,
-               hi);
+    uint32_t expected = s->sampled - s->expired;
+    vfy_wilson(s->equal, expected, &lo, &hi);
+    printf("\"sampled\":%u,\"equal\":%u,\"missing\":%u,\"different\":%u,\"expired\":%u,",
+           s->sampled, s->equal, s->missing, s->different, s->expired);
+    if (expected && !s->unreachable)
+        printf("\"present\":%.6f,\"interval\":[%.6f,%.6f]", vfy_share(s->equal, expected), lo, hi);
     else
         printf("\"present\":null,\"interval\":null");
 }
@@ -254,15 +266,19 @@ static void vfy_print_json(const struct memc_map *map, const struct vfy_cli *a,
         printf("%s", i ? "," : "");
         vfy_json_str(a->files[i]);
     }
-    printf("],\"records\":%llu,\"error_lines\":%llu,\"sample\":%d,\"seed\":%llu,\"servers\":[",
-           (unsigned long long)rd->records, (unsigned long long)rd->errors, a->sample,
-           (unsigned long long)a->seed);
+    printf("],\"records\":%llu,\"error_lines\":%llu,\"expired_records\":%llu,\"sample\":%d,"
+           "\"seed\":%llu,\"servers\":[",
+           (unsigned long long)rd->records, (unsigned long long)rd->errors,
+           (unsigned long long)rd->expired, a->sample, (unsigned long long)a->seed);
     for (int g = 0; g < map->nservers; g++) {
         printf("%s", g ? "," : "");
         vfy_json_server(&map->servers[g], &r->srv[g]);
     }
-    struct vfy_server all = {
-        .sampled = r->sampled, .equal = r->equal, .missing = r->missing, .different = r->different};
+    struct vfy_server all = {.sampled = r->sampled,
+                             .equal = r->equal,
+                             .missing = r->missing,
+                             .different = r->different,
+                             .expired = r->expired};
     printf("],\"total\":{");
     vfy_json_counts(&all);
     printf(",\"unreachable\":%d},\"status\":%d}\n", r->unreachable, status);

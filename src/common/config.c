@@ -536,6 +536,9 @@ static int cfg_show_version(const struct cfg_row *r, void *dst, const char *v, c
         {KEY(P "auth_password_file", path, F.auth_password_file, 0, CFG_PATH_LEN, "")}
 /* clang-format on */
 
+/* A year: beyond 30 days memcached takes a Unix time, a signed 32-bit one. */
+#define CFG_EXPTIME_MAX (365L * 86400)
+
 /* clang-format off */
 static const struct cfg_row cfg_rows[] = {
     {KEY(NULL, file, config_file, 0, CFG_PATH_LEN, CFG_DEFAULT_FILE),
@@ -596,6 +599,12 @@ static const struct cfg_row cfg_rows[] = {
     {KEY("retain_bytes", size, retain_bytes, 0, 1L << 50, "0")},
     {KEY("max_rate", int, max_rate, 0, CFG_MAX_RATE, "0")},
     {KEY("rewarm_max_rate", int, rewarm_max_rate, 0, CFG_MAX_RATE, "0")},
+    /* expiry (common/expiry.h): a device type's own follows exptime */
+    {KEY("exptime", age, exptime_s, 0, CFG_EXPTIME_MAX, "0")},
+    {KEY("idfa_exptime", age, type_exptime_s[0], 0, CFG_EXPTIME_MAX, "exptime")},
+    {KEY("gaid_exptime", age, type_exptime_s[1], 0, CFG_EXPTIME_MAX, "exptime")},
+    {KEY("adid_exptime", age, type_exptime_s[2], 0, CFG_EXPTIME_MAX, "exptime")},
+    {KEY("dvid_exptime", age, type_exptime_s[3], 0, CFG_EXPTIME_MAX, "exptime")},
     {KEY("state_dir", path, state_dir, 0, CFG_PATH_LEN, "/var/lib/memc-load")},
     /* TLS and authentication: global, then per device type (mc/tls.c) */
     SECURE("", secure, cfg_tls_modes, "off"),
@@ -881,6 +890,12 @@ long cfg_retain_s(const struct cfg *c)
 long cfg_retain_failed_s(const struct cfg *c)
 {
     return c->retain_failed_s == CFG_AGE_SAME ? cfg_retain_s(c) : c->retain_failed_s;
+}
+
+long cfg_exptime_s(const struct cfg *c, int type)
+{
+    long own = type >= 0 && type < CFG_MAX_TYPES ? c->type_exptime_s[type] : CFG_AGE_SAME;
+    return own == CFG_AGE_SAME ? c->exptime_s : own;
 }
 
 const char *cfg_fmt_age(long s, char *buf, size_t len)

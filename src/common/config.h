@@ -100,9 +100,12 @@ struct cfg {
     size_t retain_bytes;    /* the finished files may add up to this (0 = no cap) */
     int max_rate;           /* records/s to each server, loads and re-warms (0 = unlimited) */
     int rewarm_max_rate;    /* ... re-warms alone: the smaller non-zero of the two applies */
-    char state_dir[CFG_PATH_LEN];    /* server identities across restarts ("" = none) */
-    char metrics_file[CFG_PATH_LEN]; /* Prometheus textfile ("" = none) */
-    struct cfg_secure secure;        /* every connection's TLS and auth */
+    long exptime_s;         /* records expire this long after their file's time (0 = never) */
+    long type_exptime_s[CFG_MAX_TYPES]; /* ... per device type (CFG_AGE_SAME: exptime;
+                                         * read it with cfg_exptime_s) */
+    char state_dir[CFG_PATH_LEN];       /* server identities across restarts ("" = none) */
+    char metrics_file[CFG_PATH_LEN];    /* Prometheus textfile ("" = none) */
+    struct cfg_secure secure;           /* every connection's TLS and auth */
     struct cfg_secure type_secure[CFG_MAX_TYPES]; /* ... per device type, over secure */
 
     int oneshot;
@@ -127,6 +130,9 @@ struct cfg {
  * 0 = no age limit. */
 long cfg_retain_s(const struct cfg *c);
 long cfg_retain_failed_s(const struct cfg *c);
+/* The exptime of a device type's records (its own, else exptime), seconds;
+ * 0 = they never expire (common/expiry.h). */
+long cfg_exptime_s(const struct cfg *c, int type);
 /* An age the way the file would write it: "7d", "36h", "90m", "45s", "0". */
 const char *cfg_fmt_age(long s, char *buf, size_t len);
 /* A size the way the file would write it: "4k", "256M", "50G", "1000". */

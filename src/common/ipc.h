@@ -9,7 +9,7 @@
  *
  *   master -> worker   IPC_LOAD  job, file name (for messages), servers to
  *                                 re-warm (0 = all, a normal load), types of a
- *                                 ring change, fd attached
+ *                                 ring change, the file's time, fd attached
  *                      IPC_QUIT  finish nothing more, exit 0 (reload, oneshot end)
  *                      IPC_GRANT servers the load may write now (grant_mask) or must
  *                                defer (refuse_mask): the write order (order.h)
@@ -39,6 +39,8 @@ struct ipc_msg {
     uint32_t want_mask;               /* IPC_TURN: servers to write next */
     uint32_t grant_mask, refuse_mask; /* IPC_GRANT */
     uint32_t rewarm;                  /* IPC_LOAD: 1 for a re-warm (rewarm_max_rate applies) */
+    int64_t file_time_s;              /* IPC_LOAD: the file's mtime when the master picked it
+                                       * up (Unix time): its records' exptime counts from it */
     char name[256];                   /* IPC_LOAD only: the file name, for messages */
     struct pipe_stats st;
 };

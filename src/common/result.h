@@ -71,6 +71,8 @@ struct pipe_example {
       "Items memcached evicted while memc-load loaded into it.")                                   \
     X(deferred, "MEMC_DEFERRED", NULL,                                                             \
       "records not stored: a server unreachable, or not its turn")                                 \
+    X(expired, "MEMC_EXPIRED", "expired_records_total",                                            \
+      "Records not sent: their exptime had passed (counted from their file's time).")              \
     X(records, NULL, NULL, "lines that parsed")                                                    \
     X(bytes_in, NULL, "read_bytes_total", "Compressed bytes read from spool files.")               \
     X(bytes_out, NULL, NULL, "inflated bytes")

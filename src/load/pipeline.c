@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "expiry.h"
 #include "inflate.h"
 #include "io.h"
 #include "log.h"
@@ -58,6 +59,7 @@ struct pipe_packer {
     size_t apps_cap;
     uint8_t *val;
     size_t val_cap;
+    uint32_t gone; /* servers whose records in this block have expired */
 };
 
 struct pipe {
@@ -82,6 +84,8 @@ struct pipe {
     uint32_t only_mask;  /* re-warm, retry: only these servers' records are sent (0: all) */
     uint32_t ring_types; /* ring re-warm: of these types only records whose server changed */
     int has_prev;        /* prev: the ring before a reload (cfg.ring_prev) */
+    int64_t file_s;      /* the file's time (pipe_set_file_time; 0: the load's start) */
+    int64_t expires[CFG_MAX_TYPES]; /* when each type's records expire (0: never) */
     struct memc_map prev;
     /* the write order, this load's turns (writer thread only) */
     pipe_turn_fn turn;
@@ -193,6 +197,10 @@ static void pipe_store_record(struct pipe_packer *k, struct pipe_block *b,
     if (((p->ring_types >> rec->type) & 1) && p->has_prev &&
         !memc_map_moved(&k->prev, &k->map, rec->type, key, klen, g))
         return; /* ring re-warm: its server is the one it had */
+    if ((k->gone >> g) & 1) {
+        st->expired++; /* its life is over: not sent */
+        return;
+    }
     if (memc_seg_add(&b->seg[g], rec->dev_type, rec->dev_type_len, rec->dev_id, rec->dev_id_len,
                      k->val, vlen) < 0) {
         st->records--;
@@ -257,8 +265,13 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
 
     memset(st, 0, sizeof(*st));
     b->ncand = 0;
-    for (int i = 0; i < p->map->nservers; i++)
+    int64_t now_s = io_wall_us() / 1000000;
+    k->gone = 0;
+    for (int i = 0; i < p->map->nservers; i++) {
         memc_seg_reset(&b->seg[i]);
+        if (memc_seg_expire(&b->seg[i], p->expires[p->map->servers[i].type], now_s) < 0)
+            k->gone |= 1u << i;
+    }
     for (uint32_t i = 0; i < b->pre_long; i++) {
         st->lines++;
         pipe_error_line(st, ++lineno, PARSE_TOO_LONG,
@@ -358,7 +371,7 @@ static void pipe_offer(struct pipe *p, struct pipe_block *b)
         const char *v = memchr(key + klen, '\n', (size_t)(end - (key + klen)));
         if (v)
             smp_offer(p->sample, c->h, key, klen, (int)c->server, (const uint8_t *)v + 1,
-                      (size_t)(end - (v + 1)));
+                      (size_t)(end - (v + 1)), sg->expires);
     }
 }
 
@@ -383,6 +396,7 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
         j->errors_by[type] += sg->refused;
         j->err_by[PARSE_NOT_STORED] += sg->refused;
         j->deferred += sg->deferred;
+        j->expired += sg->expired;
         if (sg->deferred)
             j->deferred_mask |= 1u << g;
         for (uint32_t i = 0; i < sg->refused && i < MEMC_SEG_EXAMPLES; i++) {
@@ -424,6 +438,18 @@ static void pipe_take_turns(struct pipe *p, struct memc_seg **segs)
         }
 }
 
+/* Just before the block goes: the seconds left in each segment's T flags,
+ * and a segment that expired while it waited is not sent. */
+static void pipe_expire_now(struct pipe *p, struct memc_seg **segs)
+{
+    int64_t now_s = io_wall_us() / 1000000;
+    for (int g = 0; g < p->map->nservers; g++)
+        if (segs[g] && segs[g]->n && memc_seg_expire_now(segs[g], now_s) < 0) {
+            segs[g]->expired = segs[g]->n;
+            segs[g] = NULL;
+        }
+}
+
 static void *pipe_writer_main(void *arg)
 {
     struct pipe *p = arg;
@@ -457,6 +483,7 @@ static void *pipe_writer_main(void *arg)
             pipe_take_turns(p, segs);
             for (int g = 0; g < p->map->nservers; g++)
                 memc_conn_set_rate(&p->conns[g], rate);
+            pipe_expire_now(p, segs);
             memc_send(p->conn_ptrs, segs, p->map->nservers, p->cfg.io_timeout_ms);
             for (int g = 0; g < p->map->nservers; g++)
                 segs[g] = &b->seg[g];
@@ -588,6 +615,10 @@ static int pipe_read_begin(struct pipe_reader *r, struct pipe *p, int fd, pipe_t
     for (int g = 0; g < p->map->nservers; g++)
         r->lost_before[g] = p->conns[g].lost_acks;
     p->granted = p->refused = 0;
+    int64_t now_s = io_wall_us() / 1000000;
+    for (int t = 0; t < CFG_MAX_TYPES; t++)
+        p->expires[t] =
+            exp_deadline(p->file_s ? p->file_s : now_s, cfg_exptime_s(&p->cfg, t), now_s);
     if (p->sample && !p->sample_keep)
         smp_reset(p->sample); /* the writer is idle: nothing of this load is written yet */
     pthread_mutex_unlock(&p->mu);
@@ -809,6 +840,13 @@ void pipe_set_only(struct pipe *p, uint32_t mask, uint32_t ring_types)
     pthread_mutex_lock(&p->mu);
     p->only_mask = mask;
     p->ring_types = ring_types;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pipe_set_file_time(struct pipe *p, int64_t file_s)
+{
+    pthread_mutex_lock(&p->mu);
+    p->file_s = file_s;
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -43,6 +43,10 @@ int pipe_load(struct pipe *p, int fd, struct pipe_stats *st, pipe_tick_fn tick, 
  * types in ring_types (bitmap) only those whose server is another than
  * under cfg.ring_prev (a ring re-warm). */
 void pipe_set_only(struct pipe *p, uint32_t mask, uint32_t ring_types);
+/* The following loads' file time (Unix time; 0: each load's start): the
+ * records' exptime counts from it (expiry.h), those expired are not sent
+ * (counted: expired) and the others carry the seconds they have left. */
+void pipe_set_file_time(struct pipe *p, int64_t file_s);
 
 /*
  * The write order (the master's order.h): before the writer sends records

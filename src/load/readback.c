@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expiry.h"
+#include "io.h"
 #include "proto.h"
 #include "xchg.h"
 
@@ -28,8 +30,8 @@ static void vfy_example(struct vfy_server *s, const struct smp_rec *rec, int mis
     s->ex[s->nex++].missing = missing;
 }
 
-/* Server g's answer for its i-th sampled record: equal, different or
- * missing. */
+/* Server g's answer for its i-th sampled record: equal, different,
+ * missing, or expired (absent when its life is over). */
 struct vfy_rb_at {
     struct vfy_rb *rb;
     int g;
@@ -41,7 +43,9 @@ static int vfy_rb_got(void *ctx, uint32_t i, const struct mc_mg_answer *a, char 
     const struct vfy_rb_at *at = ctx;
     const struct smp_rec *rec = at->rb->recs[at->rb->first[at->g] + i];
     struct vfy_server *s = &at->rb->r->srv[at->g];
-    if (!a->val) {
+    if (!a->val && exp_gone(rec->expires, io_wall_us() / 1000000, EXP_SLACK_S)) {
+        s->expired++; /* its life is over: expected so */
+    } else if (!a->val) {
         s->missing++;
         vfy_example(s, rec, 1);
     } else if (a->size == rec->vlen && memcmp(a->val, rec->val, a->size) == 0) {
@@ -102,6 +106,7 @@ static void vfy_sum(struct vfy_result *r)
         r->equal += s->equal;
         r->missing += s->missing;
         r->different += s->different;
+        r->expired += s->expired;
     }
 }
 
@@ -126,7 +131,7 @@ int vfy_readback(const struct smp *s, const struct memc_map *map, int timeout_ms
             continue;
         struct vfy_server *v = &r->srv[g];
         v->unreachable = 1;
-        v->equal = v->missing = v->different = 0;
+        v->equal = v->missing = v->different = v->expired = 0;
         v->nex = 0;
         snprintf(v->why, sizeof(v->why), "%s", ios[g].why);
     }

@@ -22,7 +22,8 @@
 /* One server's share of a read-back. */
 struct vfy_server {
     uint32_t sampled, equal, missing, different;
-    int unreachable; /* why says why; its records are not counted as anything */
+    uint32_t expired; /* absent, and their life is over (expiry.h): expected so */
+    int unreachable;  /* why says why; its records are not counted as anything */
     char why[128];
     int nex;
     struct {
@@ -34,12 +35,13 @@ struct vfy_server {
 struct vfy_result {
     int nservers;
     struct vfy_server srv[CFG_MAX_SERVERS];
-    uint32_t sampled, equal, missing, different; /* over the reachable servers */
-    int unreachable;                             /* servers */
+    uint32_t sampled, equal, missing, different, expired; /* over the reachable servers */
+    int unreachable;                                      /* servers */
 };
 
 /* Read every record of the sample back from the server it routes to and
- * compare.  0 (servers that fail are marked unreachable in r), or -ENOMEM. */
+ * compare; one absent whose life is over (or ends within EXP_SLACK_S) is
+ * expired, not missing.  0 (servers that fail are marked unreachable in r), or -ENOMEM. */
 int vfy_readback(const struct smp *s, const struct memc_map *map, int timeout_ms,
                  struct vfy_result *r);
 

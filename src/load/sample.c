@@ -139,7 +139,7 @@ static int smp_insert(struct smp *s, int pos, uint64_t h, const char *key, size_
 }
 
 int smp_offer(struct smp *s, uint64_t h, const char *key, size_t klen, int server,
-              const uint8_t *val, size_t vlen)
+              const uint8_t *val, size_t vlen, int64_t expires)
 {
     if (klen > PARSE_MAX_KEY)
         return -EINVAL;
@@ -151,6 +151,7 @@ int smp_offer(struct smp *s, uint64_t h, const char *key, size_t klen, int serve
         struct smp_rec *r = s->by_h[i];
         if (r->klen == klen && memcmp(r->key, key, klen) == 0) {
             r->server = server;
+            r->expires = expires;
             int e = smp_set_value(r, val, vlen); /* a later line of a held key */
             if (e < 0)
                 smp_remove(s, i); /* its old value is no longer the one to expect */
@@ -159,5 +160,8 @@ int smp_offer(struct smp *s, uint64_t h, const char *key, size_t klen, int serve
     }
     if (s->n == s->cap && h >= s->bar)
         return 0;
-    return smp_insert(s, pos, h, key, klen, server, val, vlen);
+    int e = smp_insert(s, pos, h, key, klen, server, val, vlen);
+    if (e == 0)
+        s->by_h[pos]->expires = expires;
+    return e;
 }

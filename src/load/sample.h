@@ -34,6 +34,7 @@ struct smp_rec {
     char key[PARSE_MAX_KEY + 1];
     uint8_t *val; /* the packed UserApps value, as memc-load writes it */
     size_t vlen, vcap;
+    int64_t expires; /* when memcached lets it go (Unix time; 0: never) */
 };
 
 struct smp {
@@ -61,9 +62,10 @@ static inline int smp_candidate(const struct smp *s, uint64_t h)
     return h <= __atomic_load_n(&s->bar, __ATOMIC_RELAXED);
 }
 
-/* Offer one record, in file order.  0, or -ENOMEM (the record is left
- * out, the sample stays consistent). */
+/* Offer one record, in file order, that expires at `expires` (Unix time;
+ * 0: never).  0, or -ENOMEM (the record is left out, the sample stays
+ * consistent). */
 int smp_offer(struct smp *s, uint64_t h, const char *key, size_t klen, int server,
-              const uint8_t *val, size_t vlen);
+              const uint8_t *val, size_t vlen, int64_t expires);
 
 #endif

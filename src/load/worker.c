@@ -194,7 +194,7 @@ static void worker_verify(const struct cfg *c, const struct memc_map *map, struc
         free(r);
         return;
     }
-    st->verify_sampled = r->sampled;
+    st->verify_sampled = r->sampled - r->expired; /* expired: not expected there */
     st->verify_missing = r->missing;
     st->verify_different = r->different;
     if (r->missing || r->different) {
@@ -295,6 +295,7 @@ int worker_main(const struct cfg *c, int sock)
         w.down_hint = m.down_mask;
         w.last_sent_ms = io_now_ms();
         pipe_set_only(pipe, m.only_mask, m.ring_types);
+        pipe_set_file_time(pipe, m.file_time_s);
         struct ipc_msg res;
         memset(&res, 0, sizeof(res));
         m.name[sizeof(m.name) - 1] = 0;

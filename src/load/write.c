@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "expiry.h"
 #include "io.h"
 #include "log.h"
 
@@ -46,6 +47,9 @@ void memc_seg_reset(struct memc_seg *s)
     s->paced = 0;
     s->reply = 0;
     s->synced = 0;
+    s->expires = s->ttl = 0;
+    s->tok_len = 0;
+    s->expired = 0;
     if (s->off)
         s->off[0] = 0;
 }
@@ -96,14 +100,9 @@ static char *memc_utoa(char *p, size_t v)
 int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
                  const uint8_t *val, size_t vlen)
 {
-    return memc_seg_add_ttl(s, type, tlen, id, idlen, val, vlen, 0);
-}
-
-int memc_seg_add_ttl(struct memc_seg *s, const char *type, size_t tlen, const char *id,
-                     size_t idlen, const uint8_t *val, size_t vlen, unsigned ttl)
-{
-    /* "ms " key " " len [" T" ttl] " q\r\n" value "\r\n", and room for "mn\r\n" */
-    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + 22 + 4 + vlen + 2 + 4) < 0)
+    /* "ms " key " " len [" T" n] " q\r\n" value "\r\n", and room for "mn\r\n" */
+    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + (size_t)s->tok_len + 4 + vlen + 2 + 4) <
+        0)
         return -ENOMEM;
     char *p = s->buf + s->len;
     memcpy(p, "ms ", 3), p += 3;
@@ -112,8 +111,7 @@ int memc_seg_add_ttl(struct memc_seg *s, const char *type, size_t tlen, const ch
     memcpy(p, id, idlen), p += idlen;
     *p++ = ' ';
     p = memc_utoa(p, vlen);
-    if (ttl)
-        *p++ = ' ', *p++ = 'T', p = memc_utoa(p, ttl);
+    memcpy(p, s->tok, (size_t)s->tok_len), p += s->tok_len;
     *p++ = ' ', *p++ = 'q';
     *p++ = '\r', *p++ = '\n';
     memcpy(p, val, vlen), p += vlen;
@@ -133,6 +131,42 @@ int memc_seg_finish(struct memc_seg *s)
         return -ENOMEM;
     memcpy(s->buf + s->len, "mn\r\n", 4);
     s->len += 4;
+    return 0;
+}
+
+int memc_seg_expire(struct memc_seg *s, int64_t expires, int64_t now_s)
+{
+    int64_t v;
+    enum exp_token k = exp_token(expires, now_s, &v);
+    s->expires = expires;
+    s->ttl = k == EXP_RELATIVE ? v : 0;
+    s->tok_len = 0;
+    if (k == EXP_GONE)
+        return -ETIME;
+    if (k != EXP_NEVER)
+        s->tok_len = snprintf(s->tok, sizeof(s->tok), " T%lld", (long long)v);
+    s->ttl_width = s->tok_len - 2;
+    return 0;
+}
+
+/* The T flag's digits end 2 bytes before the header's \r (" q", or "  " in
+ * reply mode); the new value has no more digits than the old (it only
+ * falls), so it fits, zero-padded. */
+int memc_seg_expire_now(struct memc_seg *s, int64_t now_s)
+{
+    int64_t left = s->expires - now_s;
+    if (!s->ttl || left >= s->ttl) /* none, a Unix time, or the same second */
+        return 0;
+    if (left <= 0)
+        return -ETIME;
+    char d[24];
+    snprintf(d, sizeof(d), "%0*lld", s->ttl_width, (long long)left);
+    for (uint32_t i = 0; i < s->n; i++) {
+        char *cr = memchr(s->buf + s->off[i], '\r', s->off[i + 1] - s->off[i]);
+        if (cr)
+            memcpy(cr - 2 - s->ttl_width, d, (size_t)s->ttl_width);
+    }
+    s->ttl = left;
     return 0;
 }
 

@@ -51,17 +51,29 @@ struct memc_seg {
     size_t sent;
     uint32_t example_rec[MEMC_SEG_EXAMPLES]; /* first refused records */
     char example_why[MEMC_SEG_EXAMPLES][64];
+    /* expiry (expiry.h): one life for every record of a segment */
+    int64_t expires; /* Unix time the records expire (0: never, no T flag) */
+    int64_t ttl;     /* the seconds left their T flag says (0: none, or a Unix time) */
+    int ttl_width;   /* its digits, zero-padded when it is rewritten */
+    int tok_len;     /* tok: " T<n>" in every record's header, before " q" */
+    char tok[24];
+    uint32_t expired; /* not sent: expired before their turn came */
 };
 
 void memc_seg_reset(struct memc_seg *s);
 void memc_seg_free(struct memc_seg *s);
-/* Append "ms <type>:<id> <vlen> q\r\n<value>\r\n".  -ENOMEM on failure. */
+/* Append "ms <type>:<id> <vlen>[ T<n>] q\r\n<value>\r\n".  -ENOMEM on failure. */
 int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
                  const uint8_t *val, size_t vlen);
-/* The same with " T<ttl>" before the q: the item expires after ttl seconds
- * (0: never, as memc_seg_add).  --check-config's probe key. */
-int memc_seg_add_ttl(struct memc_seg *s, const char *type, size_t tlen, const char *id,
-                     size_t idlen, const uint8_t *val, size_t vlen, unsigned ttl);
+/* The records added to the (empty) segment from now on expire at expires
+ * (Unix time, expiry.h exp_deadline; 0: never), as said at now_s: their
+ * header gets " T<n>" before the " q".  0, or -ETIME: gone already, add
+ * none. */
+int memc_seg_expire(struct memc_seg *s, int64_t expires, int64_t now_s);
+/* Just before the segment is sent: the seconds left, rewritten in every
+ * record when they changed since it was packed (a batch held back for its
+ * turn).  0, or -ETIME: expired meanwhile, do not send it. */
+int memc_seg_expire_now(struct memc_seg *s, int64_t now_s);
 /* Close a batch: append the "mn" sync point after the last record. */
 int memc_seg_finish(struct memc_seg *s);
 /* The key of record i, for messages. */

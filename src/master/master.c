@@ -362,6 +362,22 @@ static size_t master_done_names(struct master *m, char ***out)
     return v ? n : 0;
 }
 
+/* The longest exptime of the types re-warmed; 0 when some of their
+ * records never expire (rewarm.h life_s). */
+static int64_t master_rewarm_life(const struct master *m)
+{
+    int64_t life = 0;
+    for (int g = 0; g < m->map.nservers; g++) {
+        long e = cfg_exptime_s(&m->cfg, m->map.servers[g].type);
+        if (!(m->rewarm.mask >> g & 1))
+            continue;
+        if (!e)
+            return 0;
+        life = e > life ? e : life;
+    }
+    return life;
+}
+
 /* A re-warm is wanted: it starts once no load is in flight (their records
  * are newer than the retained files'), then owns the workers until done. */
 static void master_rewarm_step(struct master *m, int64_t now)
@@ -369,6 +385,7 @@ static void master_rewarm_step(struct master *m, int64_t now)
     if (m->rewarm.phase == REWARM_WAITING) {
         if (pool_count_busy(&m->pool) || m->watch.dirfd < 0)
             return;
+        m->rewarm.life_s = master_rewarm_life(m);
         char **done;
         size_t n = master_done_names(m, &done);
         int r = rewarm_plan(&m->rewarm, m->watch.dirfd, m->watch.glob, m->cfg.rewarm_max_age_s,
@@ -420,7 +437,7 @@ static void master_dispatch(struct master *m)
             ;
         if (!f || fd < 0)
             return;
-        int r = pool_load(&m->pool, w, f, f->name, fd, f->owed, 0, now);
+        int r = pool_load(&m->pool, w, f, f->name, fd, f->owed, 0, f->st.mtime.tv_sec, now);
         close(fd);
         if (r < 0)
             continue; /* the file stays queued; that worker is no longer idle */

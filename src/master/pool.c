@@ -148,7 +148,7 @@ struct pool_worker *pool_idle(struct pool *p)
 }
 
 int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const char *name, int fd,
-              uint32_t only_mask, uint32_t ring_types, int64_t now)
+              uint32_t only_mask, uint32_t ring_types, int64_t file_time_s, int64_t now)
 {
     struct ipc_msg msg;
     memset(&msg, 0, sizeof(msg));
@@ -158,6 +158,7 @@ int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const
     msg.down_mask = p->down_hint;
     msg.ring_types = ring_types;
     msg.rewarm = f == NULL; /* the re-warm path: a restart, a ring change, a late file's replay */
+    msg.file_time_s = file_time_s;
     snprintf(msg.name, sizeof(msg.name), "%s", name);
     int r = ipc_send(w->sock, &msg, fd);
     if (r < 0) {

@@ -98,9 +98,11 @@ struct pool_worker *pool_idle(struct pool *p);
 /* Give w a file open as fd (not closed here): spool file f (only_mask:
  * the servers a retry is for, 0 = all), or with f NULL a re-warm of the
  * servers in only_mask (ring_types: of those types, only the records whose
- * server changed with the ring, ipc.h).  0 or -errno. */
+ * server changed with the ring, ipc.h).  file_time_s: the file's mtime as
+ * the master saw it, the start of its records' life (expiry.h).  0 or
+ * -errno. */
 int pool_load(struct pool *p, struct pool_worker *w, struct spool_file *f, const char *name, int fd,
-              uint32_t only_mask, uint32_t ring_types, int64_t now);
+              uint32_t only_mask, uint32_t ring_types, int64_t file_time_s, int64_t now);
 /* Tell w what its ord gained since the last IPC_GRANT (nothing: no message). */
 void pool_grant(struct pool *p, struct pool_worker *w);
 

@@ -177,6 +177,14 @@ void report_loaded(struct report *r, const struct spool_file *f, const struct pi
              (unsigned long long)st->errors, 100.0 * rate, ok ? "below" : "at or above",
              100.0 * threshold, secs, secs > 0 ? (double)st->stored / secs : 0.0);
     int prio = ok ? LOG_INFO : LOG_ERR;
+    if (st->expired) { /* counted from the file's time: a late file loads less */
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l,
+                 "; %llu records expired (file time + exptime), not sent",
+                 (unsigned long long)st->expired);
+        if (ok && !st->stored)
+            prio = LOG_WARNING;
+    }
     if (ok && !st->records) { /* an empty dump is a producer's fault worth a look */
         size_t l = strlen(text);
         snprintf(text + l, sizeof(text) - l, "; it has no record at all (%llu non-blank lines)",

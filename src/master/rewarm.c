@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "expiry.h"
+#include "io.h"
 #include "log.h"
 #include "pool.h"
 #include "route.h"
@@ -133,26 +135,32 @@ static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
     log_field(&lf, "MEMC_RECORDS=%llu", (unsigned long long)r->records);
     log_field(&lf, "MEMC_DURATION_MS=%lld", (long long)(now - r->started_ms));
     log_field(&lf, "MEMC_REASON=%s", rewarm_reason_name(rewarm_reason(r)));
+    log_field(&lf, "MEMC_EXPIRED_FILES=%zu", r->expired_files);
+    char gone[96] = "";
+    if (r->expired_files)
+        snprintf(gone, sizeof(gone), "; %zu retained files skipped, every record expired",
+                 r->expired_files);
     if (done)
-        log_struct(prio, msgid, &lf, "%s%sre-warm of %s finished: %zu files, %llu records, %.1f s",
-                   r->ring_what, r->ring_what[0] ? ": " : "", r->servers, r->n,
-                   (unsigned long long)r->records, (double)(now - r->started_ms) / 1000.0);
+        log_struct(prio, msgid, &lf,
+                   "%s%sre-warm of %s finished: %zu files, %llu records, %.1f s%s", r->ring_what,
+                   r->ring_what[0] ? ": " : "", r->servers, r->n, (unsigned long long)r->records,
+                   (double)(now - r->started_ms) / 1000.0, gone);
     else if (r->ring && !r->restarted)
         log_struct(prio, msgid, &lf,
                    "ring change: %s, re-warming %s from %zu retained files (the records "
-                   "whose server changed); newer files wait until it is finished",
-                   r->ring_what, r->servers, r->n);
+                   "whose server changed); newer files wait until it is finished%s",
+                   r->ring_what, r->servers, r->n, gone);
     else if (r->restarted)
         log_struct(prio, msgid, &lf,
                    "memcached %s restarted (its data is gone): re-warm started from %zu "
-                   "retained files; newer files wait until it is finished",
-                   r->servers, r->n);
+                   "retained files; newer files wait until it is finished%s",
+                   r->servers, r->n, gone);
     else
         log_struct(prio, msgid, &lf,
                    "%s came after newer files and overwrote their values on %s: re-warm "
                    "started from the %zu newer files, so the newest value wins again; newer "
-                   "files wait until it is finished",
-                   esc, r->servers, r->n);
+                   "files wait until it is finished%s",
+                   esc, r->servers, r->n, gone);
 }
 
 static void rewarm_finish(struct rewarm *r, int64_t now)
@@ -188,14 +196,22 @@ static int rewarm_push(struct rewarm *r, size_t *cap, const char *name)
     return 0;
 }
 
-/* ".NAME" with NAME matching the glob and recent enough. */
-static int rewarm_wanted(int dirfd, const char *glob, const char *name, int64_t min_mtime)
+/* ".NAME" with NAME matching the glob, a regular file: 1 and its mtime. */
+static int rewarm_retained(int dirfd, const char *glob, const char *name, int64_t *mtime)
 {
     struct stat st;
     if (name[0] != '.' || name[1] == '.' || name[1] == 0 || fnmatch(glob, name + 1, FNM_PERIOD))
         return 0;
-    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-           (int64_t)st.st_mtim.tv_sec >= min_mtime;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    *mtime = (int64_t)st.st_mtim.tv_sec;
+    return 1;
+}
+
+/* Every record of a file of that mtime has expired by wall_s. */
+static int rewarm_gone(const struct rewarm *r, int64_t mtime, int64_t wall_s)
+{
+    return exp_gone(exp_deadline(mtime, r->life_s, wall_s), wall_s, 0);
 }
 
 void rewarm_newest(int dirfd, const char *glob, char *out, size_t len)
@@ -205,8 +221,9 @@ void rewarm_newest(int dirfd, const char *glob, char *out, size_t len)
     if (!d)
         return;
     struct dirent *de;
+    int64_t mtime;
     while ((de = readdir(d)))
-        if (rewarm_wanted(dirfd, glob, de->d_name, INT64_MIN) && strcmp(de->d_name + 1, out) > 0)
+        if (rewarm_retained(dirfd, glob, de->d_name, &mtime) && strcmp(de->d_name + 1, out) > 0)
             snprintf(out, len, "%s", de->d_name + 1);
     closedir(d);
 }
@@ -221,11 +238,17 @@ int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s
         return -errno;
     struct dirent *de;
     int rc = 0;
-    int64_t min_mtime = r->restarted || r->ring_types ? wall_s - max_age_s : INT64_MIN;
-    while (!rc && (de = readdir(d)))
-        if (rewarm_wanted(dirfd, glob, de->d_name, min_mtime) &&
-            strcmp(de->d_name + 1, r->after) > 0)
+    int64_t min_mtime = r->restarted || r->ring_types ? wall_s - max_age_s : INT64_MIN, mtime;
+    r->expired_files = 0;
+    while (!rc && (de = readdir(d))) {
+        if (!rewarm_retained(dirfd, glob, de->d_name, &mtime) || mtime < min_mtime ||
+            strcmp(de->d_name + 1, r->after) <= 0)
+            continue;
+        if (rewarm_gone(r, mtime, wall_s))
+            r->expired_files++;
+        else
             rc = rewarm_push(r, &cap, de->d_name);
+    }
     closedir(d);
     for (size_t i = 0; !rc && i < nextra; i++)
         if (strcmp(extra[i], r->after) > 0)
@@ -268,7 +291,13 @@ void rewarm_dispatch(struct rewarm *r, struct pool *p, int dirfd, int64_t now)
             rewarm_advance(r, now);
             continue;
         }
-        int rc = pool_load(p, w, NULL, name, fd, r->mask, r->ring_types, now);
+        if (rewarm_gone(r, st.st_mtim.tv_sec, io_wall_us() / 1000000)) {
+            close(fd); /* finished since the plan, or it expired meanwhile */
+            r->expired_files++;
+            rewarm_advance(r, now);
+            continue;
+        }
+        int rc = pool_load(p, w, NULL, name, fd, r->mask, r->ring_types, st.st_mtim.tv_sec, now);
         close(fd);
         if (rc == 0)
             r->busy = 1;

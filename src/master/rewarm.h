@@ -63,9 +63,13 @@ struct rewarm {
                                             * commits their identities (health_commit) and clears it */
     char after[256];                       /* replay: only files named above this ("" = all) */
     char late[256];                        /* replay: the late file, for messages */
-    uint32_t ring_types; /* ring change only: its types (0: every record of mask) */
-    int ring;            /* a ring change is (part of) it */
-    char ring_what[256]; /* "idfa 2 -> 3 servers", for messages */
+    uint32_t ring_types;  /* ring change only: its types (0: every record of mask) */
+    int ring;             /* a ring change is (part of) it */
+    char ring_what[256];  /* "idfa 2 -> 3 servers", for messages */
+    int64_t life_s;       /* the longest exptime of mask's types (0: some records never
+                           * expire), set before rewarm_plan: a file older than that
+                           * has nothing left to send and is skipped (expiry.h) */
+    size_t expired_files; /* skipped so, in this plan */
 };
 
 void rewarm_init(struct rewarm *r);
@@ -86,7 +90,8 @@ void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, c
 
 /* Plan the files: every ".NAME" in dirfd whose NAME matches glob and whose
  * mtime is within max_age_s of wall_s (for a restart; a pure replay takes
- * any age), plus the names in extra (finished, not renamed yet), sorted by
+ * any age) and within life_s (any plan), plus the names in extra
+ * (finished, not renamed yet), sorted by
  * NAME; a replay only the names above its late file.  Then RUNNING, and the journal says so
  * (a plan with no file finishes at once).  0 or -errno. */
 int rewarm_plan(struct rewarm *r, int dirfd, const char *glob, int64_t max_age_s, int64_t wall_s,
