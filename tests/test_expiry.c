@@ -32,8 +32,8 @@
 static const char *const types[4] = {"idfa", "gaid", "adid", "dvid"};
 
 /* File NAME in dir with KEYS records whose values depend on n, its mtime
- * age_s seconds ago. */
-static void write_aged(const char *dir, const char *name, int n, long age_s)
+ * age_s seconds ago; returns that mtime. */
+static long write_aged(const char *dir, const char *name, int n, long age_s)
 {
     char text[KEYS * 64], path[PATH_MAX * 2];
     size_t len = 0;
@@ -44,6 +44,7 @@ static void write_aged(const char *dir, const char *name, int n, long age_s)
     assert_int_equal(h_gz_write(path, text, len), 0);
     struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = time(NULL) - age_s}};
     assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    return (long)ts[1].tv_sec;
 }
 
 /* What `mg <key> t` says of the key's TTL: the seconds left, -1 for no
@@ -74,10 +75,13 @@ static long ttl_of(int port, const char *type, int id)
     return strtol(t + 2, NULL, 10);
 }
 
-/* Every key of a type on its server: TTL within [want - below, want + above]. */
-static void ttls_within(int type, long want, long below, long above)
+/* Every key of a type on its server expires at `expires` (Unix time) as
+ * `mg t` shows it, the seconds left: at most `above` more (memcached's clock
+ * moves once a second), at most `below` fewer (the time the load took). */
+static void ttls_until(int type, long expires, long below, long above)
 {
     for (int i = type; i < KEYS; i += 4) {
+        long want = expires - (long)time(NULL);
         long ttl = ttl_of(mc[type].port, types[type], i);
         if (ttl > want + above || ttl < want - below)
             fail_msg("%s:dev%06d has TTL %ld, want %ld (-%ld +%ld)", types[type], i, ttl, want,
@@ -85,10 +89,17 @@ static void ttls_within(int type, long want, long below, long above)
     }
 }
 
-/* A relative T flag: never more than was left when it was sent. */
-static void ttls_near(int type, long want, long slack)
+/* A relative T flag: the seconds left when it was sent, never more. */
+static void ttls_near(int type, long expires)
 {
-    ttls_within(type, want, slack, 0);
+    ttls_until(type, expires, 3, 1);
+}
+
+/* No expiry: `mg t` says -1. */
+static void ttls_never(int type)
+{
+    for (int i = type; i < KEYS; i += 4)
+        assert_int_equal(ttl_of(mc[type].port, types[type], i), -1);
 }
 
 static int oneshot(struct t *t)
@@ -98,18 +109,30 @@ static int oneshot(struct t *t)
 }
 
 /* exptime = 1h for a file 30 minutes old: 30 minutes left (2 s for the
- * load and memcached's clock); idfa's own 2h, dvid's 0 = never. */
+ * load and memcached's clock); idfa's own 2h, dvid's 0 = never; and
+ * --check-config says so. */
 static void test_ttl_counts_from_file_time(void **state)
 {
     struct t *t = *state;
     write_conf(t, 0, "exptime = 1h\nidfa_exptime = 2h\ndvid_exptime = 0\n");
-    write_aged(t->spool, "e-1.tsv.gz", 1, 1800);
+    long mtime = write_aged(t->spool, "e-1.tsv.gz", 1, 1800);
     assert_int_equal(oneshot(t), 0);
     assert_true(log_contains(t, "MEMC_EXPIRED=0"));
-    ttls_near(0, 5400, 3);
-    ttls_near(1, 1800, 3);
-    ttls_near(2, 1800, 3);
-    ttls_near(3, -1, 0);
+    ttls_near(0, mtime + 7200); /* 5400 s left */
+    ttls_near(1, mtime + 3600); /* 1800 s left */
+    ttls_near(2, mtime + 3600);
+    ttls_never(3);
+    char cmd[PATH_MAX * 4], out[PATH_MAX + 8];
+    snprintf(out, sizeof(out), "%s/out", t->dir);
+    snprintf(cmd, sizeof(cmd), "'%s' --check-config --no-probe --config '%s' > '%s'", MEMC_BIN,
+             t->conf, out);
+    assert_int_equal(system(cmd), 0);
+    char *text = h_read_file(out, NULL);
+    assert_non_null(text);
+    if (!strstr(text,
+                "\nexpiry:   idfa 2h, gaid 1h, adid 1h, dvid never (from each file's mtime)\n"))
+        fail_msg("--check-config said:\n%s", text);
+    free(text);
 }
 
 /* 40 days: beyond memcached's 30, the flag is a Unix time, and memcached
@@ -119,10 +142,10 @@ static void test_ttl_beyond_30_days(void **state)
 {
     struct t *t = *state;
     write_conf(t, 0, "exptime = 40d\n");
-    write_aged(t->spool, "e-1.tsv.gz", 1, 86400);
+    long mtime = write_aged(t->spool, "e-1.tsv.gz", 1, 86400);
     assert_int_equal(oneshot(t), 0);
     for (int type = 0; type < 4; type++)
-        ttls_within(type, 39 * 86400L, 3, 2);
+        ttls_until(type, mtime + 40 * 86400L, 3, 2); /* 39 days left */
 }
 
 /* A file older than its exptime: nothing sent, the result says so; then
@@ -194,12 +217,12 @@ static void test_rewarm_remaining_ttl(void **state)
     write_aged(t->incoming, "r-1.tsv.gz", 1, 7200);
     move_in(t, "r-1.tsv.gz");
     wait_done(t, "r-1.tsv.gz", 10000);
-    write_aged(t->incoming, "r-2.tsv.gz", 2, 1800);
+    long mtime = write_aged(t->incoming, "r-2.tsv.gz", 2, 1800);
     move_in(t, "r-2.tsv.gz");
     wait_done(t, "r-2.tsv.gz", 10000);
     must_log(t, "MEMC_EXPIRED=200", 5000);
-    ttls_near(0, 1800, 3);
-    h_sleep_ms(1500); /* the health probe has seen every server once */
+    ttls_near(0, mtime + 3600); /* 30 minutes left */
+    h_sleep_ms(1500);           /* the health probe has seen every server once */
     restart_memcached(0);
     must_log(t,
              "re-warm started from 1 retained files; newer files wait until it is "
@@ -207,7 +230,7 @@ static void test_rewarm_remaining_ttl(void **state)
              10000);
     must_log(t, "finished: 1 files, 50 records", 20000);
     assert_true(log_contains(t, "MEMC_EXPIRED_FILES=1"));
-    ttls_near(0, 1800, 4);
+    ttls_near(0, mtime + 3600); /* the same 30 minutes (less the seconds since), not an hour */
     size_t len;
     char *v = h_mc_get(t->servers[0], "idfa:dev000000", &len);
     assert_non_null(v); /* r-2's value */

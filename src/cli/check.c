@@ -125,6 +125,20 @@ static void check_secure(const struct memc_map *map, int g, const struct memc_co
 
 /* One server's row: what `stats` says (memory limit, items, evictions) and
  * the probe write.  1 if it took the write (or --no-probe). */
+/* How long each configured type's records live in memcached (exptime). */
+static void check_expiry(const struct cfg *c)
+{
+    char line[256] = "", age[32];
+    size_t n = 0;
+    for (int t = 0; t < CFG_MAX_TYPES; t++) {
+        long e = cfg_exptime_s(c, t);
+        if (c->addr[t][0] && n < sizeof(line))
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %s", n ? ", " : "",
+                                  cfg_type_name(t), e ? cfg_fmt_age(e, age, sizeof(age)) : "never");
+    }
+    fprintf(check_out, "expiry:   %s (from each file's mtime)\n", line);
+}
+
 /* What spool retention keeps; a warning when it removes files a re-warm
  * would read (retain shorter than rewarm_max_age). */
 static void check_retain(const struct cfg *c)
@@ -223,6 +237,7 @@ static int check_run(const struct cfg *c)
     fprintf(check_out,
             "pattern:  %s\nworkers:  %d x %d packer threads\nketama:   distribution = %s\n", glob,
             c->workers, c->threads, cfg_distribution_name(c->distribution));
+    check_expiry(c);
     check_retain(c);
     int bad = 0;
     if (spool_why[0]) {

@@ -34,9 +34,10 @@ void report_free(struct report *r)
 
 double report_error_rate(const struct pipe_stats *st)
 {
-    if (!st->stored)
+    uint64_t good = st->stored + st->expired; /* a late file is not a worse one */
+    if (!good)
         return st->errors ? 1.0 : 0.0;
-    return (double)st->errors / (double)st->stored;
+    return (double)st->errors / (double)good;
 }
 
 /* "N error lines/records; bad dev_id: 3; ...; e.g. line 7 (...): '...'" */

@@ -45,7 +45,8 @@ struct report {
 void report_init(struct report *r, int tty);
 void report_free(struct report *r);
 
-/* errors / loaded; errors with nothing loaded is 100 %; nothing at all 0. */
+/* errors / good records (loaded, or expired: good lines whose life was
+ * over); errors with no good record is 100 %; nothing at all 0. */
 double report_error_rate(const struct pipe_stats *st);
 
 /* The result entries (MESSAGE_ID and MEMC_* fields, see the catalog). */
