@@ -680,6 +680,33 @@ static void test_every_key_documented(void **state)
     }
 }
 
+/* protocol: meta by default; a type's own protocol lies over the global
+ * one ("inherit" takes it). */
+static void test_protocol(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[512] = "";
+    cfg_defaults(&c);
+    for (int t = 0; t < CFG_MAX_TYPES; t++)
+        assert_int_equal(cfg_protocol(&c, t), CFG_PROTO_META);
+    assert_int_equal(T("protocol = classic\ngaid_protocol = meta\nadid_protocol = inherit\n", &c,
+                       err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg_protocol(&c, 0), CFG_PROTO_CLASSIC);
+    assert_int_equal(cfg_protocol(&c, 1), CFG_PROTO_META);
+    assert_int_equal(cfg_protocol(&c, 2), CFG_PROTO_CLASSIC);
+    assert_string_equal(cfg_protocol_name(cfg_protocol(&c, 0)), "classic");
+    assert_int_equal(T("idfa_protocol = Classic\n", &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_protocol(&c, 0), CFG_PROTO_CLASSIC);
+    assert_int_equal(cfg_protocol(&c, 3), CFG_PROTO_META);
+    assert_int_equal(T("protocol = inherit\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err, "test.conf:1: protocol: 'inherit' is not one of meta, classic");
+    assert_int_equal(T("dvid_protocol = ascii\n", &c, err, sizeof(err)), MEMC_EXIT_CONFIG);
+    assert_string_equal(err,
+                        "test.conf:1: dvid_protocol: 'ascii' is not one of inherit, meta, classic");
+}
+
 /* Every key of the table given twice is an error naming both lines. */
 static void test_every_key_given_twice(void **state)
 {
@@ -720,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_server_syntax),
         cmocka_unit_test(test_range_error),
         cmocka_unit_test(test_every_key_given_twice),
+        cmocka_unit_test(test_protocol),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

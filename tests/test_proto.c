@@ -1,7 +1,9 @@
 /*
  * test_proto.c — memcached's answer text as memc-load reads it (mc/proto.c):
  * mc_line (a complete line and its length), mc_line_is (a word alone or
- * followed by a blank), mc_stats_value (one value of a `stats` answer); and
+ * followed by a blank), mc_set_answer (a set's answer, meta and classic),
+ * the mg and classic get answer walkers, mc_stats_value (one value of a
+ * `stats` answer); and
  * the `stats` parse behind mc_stats_fetch, fed a canned answer by a thread
  * on a loopback listener (no memcached): whole, split at every offset and a
  * byte at a time, an unexpected line, a connection closed before END, no
@@ -174,6 +176,118 @@ static void test_mg_answers(void **state)
     assert_int_equal(mc_mg_answers("EN\r\n", 4, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
     assert_string_equal(why, "refused 0");
     assert_false(done);
+}
+
+/* ---- mc_set_answer -------------------------------------------------------- */
+
+static void test_set_answer(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        int meta, classic;
+    } cases[] = {
+        {"HD", MC_SET_STORED, MC_SET_UNEXPECTED},
+        {"HD ", MC_SET_STORED, MC_SET_UNEXPECTED},
+        {"STORED", MC_SET_UNEXPECTED, MC_SET_STORED},
+        {"NS", MC_SET_REFUSED, MC_SET_UNEXPECTED},
+        {"EX", MC_SET_REFUSED, MC_SET_UNEXPECTED},
+        {"NF", MC_SET_REFUSED, MC_SET_UNEXPECTED},
+        {"NOT_STORED", MC_SET_UNEXPECTED, MC_SET_REFUSED},
+        {"EXISTS", MC_SET_UNEXPECTED, MC_SET_REFUSED},
+        {"NOT_FOUND", MC_SET_UNEXPECTED, MC_SET_REFUSED},
+        /* memcached's own: about the record; a proxy's: its server is away */
+        {"SERVER_ERROR out of memory storing object", MC_SET_REFUSED, MC_SET_REFUSED},
+        {"SERVER_ERROR object too large for cache", MC_SET_REFUSED, MC_SET_REFUSED},
+        {"SERVER_ERROR Connection refused", MC_SET_REFUSED, MC_SET_UNAVAILABLE},
+        {"SERVER_ERROR Connection timed out", MC_SET_REFUSED, MC_SET_UNAVAILABLE},
+        {"SERVER_ERROR", MC_SET_REFUSED, MC_SET_UNAVAILABLE},
+        {"MN", MC_SET_SYNC, MC_SET_UNEXPECTED},
+        {"CLIENT_ERROR bad data chunk", MC_SET_CLIENT_ERROR, MC_SET_CLIENT_ERROR},
+        {"CLIENT_ERROR", MC_SET_CLIENT_ERROR, MC_SET_CLIENT_ERROR},
+        {"ERROR", MC_SET_UNEXPECTED, MC_SET_UNEXPECTED},
+        {"STOREDX", MC_SET_UNEXPECTED, MC_SET_UNEXPECTED},
+        {"HDX", MC_SET_UNEXPECTED, MC_SET_UNEXPECTED},
+        {"", MC_SET_UNEXPECTED, MC_SET_UNEXPECTED},
+        {"stored", MC_SET_UNEXPECTED, MC_SET_UNEXPECTED},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long n = (long)strlen(cases[i].line);
+        int m = mc_set_answer(cases[i].line, n, CFG_PROTO_META);
+        int c = mc_set_answer(cases[i].line, n, CFG_PROTO_CLASSIC);
+        if (m != cases[i].meta || c != cases[i].classic)
+            fail_msg("'%s': meta %d classic %d, want %d %d", cases[i].line, m, c, cases[i].meta,
+                     cases[i].classic);
+        /* INHERIT (a server of no type, tests) reads as meta */
+        assert_int_equal(mc_set_answer(cases[i].line, n, CFG_PROTO_INHERIT), m);
+    }
+    /* n bounds the line */
+    assert_int_equal(mc_set_answer("STORED\r\n", 6, CFG_PROTO_CLASSIC), MC_SET_STORED);
+    assert_int_equal(mc_set_answer("STORED", 5, CFG_PROTO_CLASSIC), MC_SET_UNEXPECTED);
+}
+
+/* ---- mc_get_answers -------------------------------------------------------- */
+
+static void test_get_answers(void **state)
+{
+    (void)state;
+    const char ans[] = "VALUE idfa:1 0 3\r\nabc\r\nEND\r\nEND\r\n"
+                       "VALUE idfa:3 7 0\r\n\r\nEND\r\nVALUE k 0 5\r\nEND\r\n\r\nEND\r\n";
+    /* whole, and cut at every byte: the same answers, each once; a value
+     * may hold what looks like END */
+    for (size_t cut = 0; cut <= sizeof(ans) - 1; cut++) {
+        struct mg_seen s = {.fail_at = -1};
+        uint32_t next = 0;
+        int done = 0;
+        char why[128];
+        long a = mc_get_answers(ans, cut, &next, 4, mg_got, &s, &done, why, sizeof(why));
+        assert_true(a >= 0 && (size_t)a <= cut);
+        assert_int_equal(done, next == 4);
+        long b = mc_get_answers(ans + a, sizeof(ans) - 1 - (size_t)a, &next, 4, mg_got, &s, &done,
+                                why, sizeof(why));
+        assert_int_equal((size_t)(a + b), sizeof(ans) - 1);
+        assert_true(done);
+        assert_int_equal(next, 4);
+        assert_string_equal(s.text, "0=abc[VALUE idfa:1 0 3];1=miss;2=[VALUE idfa:3 7 0];"
+                                    "3=END\r\n[VALUE k 0 5];");
+    }
+    struct mg_seen s = {.fail_at = -1};
+    uint32_t next = 0;
+    int done = 0;
+    char why[128];
+    /* a meta answer, a proxy's error, a bad size, no END after the value,
+     * a refusal; nothing is read past the last answer */
+    assert_int_equal(mc_get_answers("EN\r\n", 4, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
+    assert_string_equal(why, "unexpected answer 'EN'");
+    assert_int_equal(mc_get_answers("SERVER_ERROR Connection refused\r\n", 33, &next, 1, mg_got, &s,
+                                    &done, why, 128),
+                     -EPROTO);
+    assert_string_equal(why, "unexpected answer 'SERVER_ERROR Connection refused'");
+    assert_int_equal(mc_get_answers("VALUE k 0 x\r\n", 13, &next, 1, mg_got, &s, &done, why, 128),
+                     -EPROTO);
+    assert_string_equal(why, "bad answer 'VALUE k 0 x'");
+    assert_int_equal(mc_get_answers("VALUE 3\r\n", 9, &next, 1, mg_got, &s, &done, why, 128),
+                     -EPROTO);
+    assert_int_equal(
+        mc_get_answers("VALUE k 0 1\r\nab\r\nEND\r\n", 21, &next, 1, mg_got, &s, &done, why, 128),
+        -EPROTO);
+    assert_string_equal(why, "a value of 1 bytes not followed by END");
+    s.fail_at = 0;
+    assert_int_equal(mc_get_answers("END\r\n", 5, &next, 1, mg_got, &s, &done, why, 128), -EPROTO);
+    assert_string_equal(why, "refused 0");
+    assert_false(done);
+    s.fail_at = -1;
+    assert_int_equal(mc_get_answers("END\r\nEND\r\n", 10, &next, 1, mg_got, &s, &done, why, 128),
+                     5);
+    assert_true(done);
+    /* the request side: one get per key, no closing command */
+    char req[64];
+    assert_int_equal(mc_read_request(req, sizeof(req), CFG_PROTO_CLASSIC, "idfa:1x", 6, "v"), 12);
+    assert_string_equal(req, "get idfa:1\r\n");
+    assert_int_equal(mc_read_request(req, sizeof(req), CFG_PROTO_META, "idfa:1", 6, "v t f"), 17);
+    assert_string_equal(req, "mg idfa:1 v t f\r\n");
+    assert_string_equal(mc_read_end(CFG_PROTO_CLASSIC), "");
+    assert_string_equal(mc_read_end(CFG_PROTO_META), "mn\r\n");
 }
 
 static void test_stats_value(void **state)
@@ -384,6 +498,8 @@ int main(void)
         cmocka_unit_test(test_line),
         cmocka_unit_test(test_line_is),
         cmocka_unit_test(test_mg_answers),
+        cmocka_unit_test(test_set_answer),
+        cmocka_unit_test(test_get_answers),
         cmocka_unit_test(test_stats_value),
         cmocka_unit_test(test_stats_fetch_splits),
         cmocka_unit_test(test_stats_fetch_failures),

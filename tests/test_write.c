@@ -39,6 +39,7 @@
 
 #include "io.h"
 #include "log.h"
+#include "proto.h"
 #include "write.h"
 
 #define IO_TIMEOUT 1000  /* ms: only reached when something is wrong */
@@ -48,13 +49,15 @@
 /* ---- the peer: memcached played from a script ---------------------------- */
 
 enum op {
-    DONE,       /* end of the script */
-    EXPECT,     /* read exactly these request bytes */
-    ANSWER,     /* write these answer bytes */
-    ANSWER_CUT, /* the same, but the writer may close before the end (CLIENT_ERROR) */
-    EXPECT_EOF, /* the writer closes the connection, sending nothing more */
-    CLOSE,      /* close our end */
-    ACCEPT,     /* take the writer's reconnect from the listener */
+    DONE,        /* end of the script */
+    EXPECT,      /* read exactly these request bytes */
+    ANSWER,      /* write these answer bytes */
+    ANSWER_CUT,  /* the same, but the writer may close before the end (CLIENT_ERROR) */
+    EXPECT_EOF,  /* the writer closes the connection, sending nothing more */
+    CLOSE,       /* close our end */
+    ACCEPT,      /* take the writer's reconnect from the listener; a meta one is
+                  * probed first: read "mn", answer "MN" (conn.c) */
+    ACCEPT_BARE, /* take it, nothing more (the script plays the probe) */
 };
 
 struct step {
@@ -67,6 +70,7 @@ struct peer {
     int is_unix; /* fd is the socketpair (not an accepted TCP connection) */
     int lfd;     /* the listener the connection's server names */
     int split;   /* 0: whole answers; k > 0: split at byte k; SPLIT_BYTES */
+    int classic; /* the server's protocol is classic: a reconnect is not probed */
     const struct step *steps;
     int done;     /* steps completed */
     int accepted; /* reconnects taken */
@@ -196,7 +200,7 @@ static int peer_eof(struct peer *p)
     return peer_fail(p, "request bytes where the writer should have closed: '%s'", e);
 }
 
-static int peer_accept(struct peer *p)
+static int peer_accept(struct peer *p, int bare)
 {
     if (!peer_wait_in(p->lfd))
         return peer_fail(p, "no reconnect");
@@ -208,7 +212,11 @@ static int peer_accept(struct peer *p)
     p->fd = fd;
     p->is_unix = 0;
     p->accepted++;
-    return 1;
+    if (bare || p->classic)
+        return 1;
+    if (!peer_expect(p, "mn\r\n", 4))
+        return 0;
+    return write(fd, "MN\r\n", 4) == 4 ? 1 : peer_fail(p, "probe answer: %s", strerror(errno));
 }
 
 static void *peer_main(void *arg)
@@ -233,7 +241,8 @@ static void *peer_main(void *arg)
             ok = 1;
             break;
         case ACCEPT:
-            ok = peer_accept(p);
+        case ACCEPT_BARE:
+            ok = peer_accept(p, st->op == ACCEPT_BARE);
             break;
         case DONE:
             break;
@@ -346,8 +355,12 @@ static const char *req(char *buf, size_t cap, int from, int to, int reply)
 /* Run one memc_send against the script, then check the peer did all of it. */
 static void play(struct fx *x, const struct step *steps, int split, int io_timeout_ms)
 {
-    struct peer p = {
-        .fd = x->pfd, .is_unix = x->is_unix, .lfd = x->lfd, .split = split, .steps = steps};
+    struct peer p = {.fd = x->pfd,
+                     .is_unix = x->is_unix,
+                     .lfd = x->lfd,
+                     .split = split,
+                     .classic = x->srv.protocol == CFG_PROTO_CLASSIC,
+                     .steps = steps};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, peer_main, &p), 0);
     struct memc_conn *cp = &x->c;
@@ -694,6 +707,163 @@ static void test_stale_connection_reopened(void **state)
     each_split(sc_stale_within_a_load);
 }
 
+/* ---- the classic protocol (a proxy) ---------------------------------------- */
+
+static void cfill(struct fx *x, int from, int to)
+{
+    x->srv.protocol = CFG_PROTO_CLASSIC;
+    x->s.protocol = CFG_PROTO_CLASSIC;
+    fill(&x->s, from, to);
+}
+
+/* What the proxy must read for records [from, to): classic sets, no
+ * sync point. */
+static const char *creq(char *buf, size_t cap, int from, int to)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = from; i < to; i++) {
+        char v[32];
+        size_t vl = rec_val(i, v, sizeof(v));
+        o += (size_t)snprintf(buf + o, cap - o, "set idfa:%d 0 0 %zu\r\n%s\r\n", 1000 + i, vl, v);
+    }
+    return buf;
+}
+
+/* Every record answered, in order: STORED stored, NOT_STORED and memcached's
+ * own SERVER_ERROR refused, a proxy's SERVER_ERROR not stored but deferred;
+ * synced at the last answer (no MN); the next batch on the same connection. */
+static void sc_classic(int split)
+{
+    struct fx x;
+    char r1[1024], r2[1024];
+    fx_init(&x, 1);
+    cfill(&x, 0, 5);
+    EQ(x.s.reply, 1);
+    const struct step st1[] = {
+        {EXPECT, creq(r1, sizeof(r1), 0, 5)},
+        {ANSWER, "STORED\r\nNOT_STORED\r\nSERVER_ERROR Connection refused\r\n"},
+        {ANSWER, "STORED\r\nSERVER_ERROR out of memory storing object\r\n"},
+        {0}};
+    play(&x, st1, split, IO_TIMEOUT);
+    EQ(x.s.synced, 1);
+    EQ(x.s.acked, 5);
+    EQ(x.s.refused, 2);
+    EQ(x.s.unavail, 1);
+    EQ(x.s.deferred, 0);
+    EQ(x.s.example_rec[0], 1);
+    STREQ(x.s.example_why[0], "NOT_STORED");
+    EQ(x.s.example_rec[1], 4);
+    STREQ(x.s.example_why[1], "SERVER_ERROR out of memory storing object");
+    EQ(x.c.fd >= 0, 1);
+    EQ(x.c.down, 0);
+    EQ(x.c.job_acks, 5);
+    nothing_more(&x);
+
+    cfill(&x, 5, 7);
+    const struct step st2[] = {
+        {EXPECT, creq(r2, sizeof(r2), 5, 7)}, {ANSWER, "STORED\r\nSTORED\r\n"}, {0}};
+    play(&x, st2, split, IO_TIMEOUT);
+    EQ(x.s.synced, 1);
+    EQ(x.s.acked, 2);
+    EQ(x.s.refused, 0);
+    EQ(x.accepted, 0);
+    nothing_more(&x);
+    fx_free(&x);
+}
+
+/* CLIENT_ERROR: that record refused, the rest sent again on a new
+ * connection (not probed: classic). */
+static void sc_classic_client_error(int split)
+{
+    struct fx x;
+    char r1[1024], r2[1024];
+    fx_init(&x, 1);
+    cfill(&x, 0, 4);
+    const struct step st[] = {{EXPECT, creq(r1, sizeof(r1), 0, 4)},
+                              {ANSWER_CUT, "STORED\r\nCLIENT_ERROR bad data chunk\r\n"},
+                              {ACCEPT, NULL},
+                              {EXPECT, creq(r2, sizeof(r2), 2, 4)},
+                              {ANSWER, "STORED\r\nSTORED\r\n"},
+                              {0}};
+    play(&x, st, split, IO_TIMEOUT);
+    EQ(x.accepted, 1);
+    EQ(x.s.synced, 1);
+    EQ(x.s.acked, 4);
+    EQ(x.s.refused, 1);
+    STREQ(x.s.example_why[0], "CLIENT_ERROR bad data chunk");
+    EQ(x.c.down, 0);
+    nothing_more(&x);
+    fx_free(&x);
+}
+
+/* A meta answer, or MN, to a classic set is a protocol error: the server
+ * fails. */
+static void sc_classic_unexpected(int split)
+{
+    static const char *const answers[] = {"HD\r\n", "MN\r\n", "STORED\r\nERROR\r\n"};
+    for (size_t k = 0; k < sizeof(answers) / sizeof(answers[0]); k++) {
+        struct fx x;
+        char r[1024];
+        fx_init(&x, 0);
+        cfill(&x, 0, 2);
+        const struct step st[] = {
+            {EXPECT, creq(r, sizeof(r), 0, 2)}, {ANSWER_CUT, answers[k]}, {0}};
+        play(&x, st, split, IO_TIMEOUT);
+        EQ(x.c.down, 1);
+        EQ(x.s.synced, 0);
+        EQ(x.s.acked, k == 2);
+        EQ(x.s.deferred, 2 - (k == 2));
+        EQ(strncmp(x.c.why, "unexpected answer", 17), 0);
+        EQ(strstr(x.c.why, "meta") == NULL, 1); /* no meta hint for classic */
+        fx_free(&x);
+    }
+}
+
+static void test_classic_batch(void **state)
+{
+    (void)state;
+    each_split(sc_classic);
+}
+
+static void test_classic_client_error(void **state)
+{
+    (void)state;
+    each_split(sc_classic_client_error);
+}
+
+static void test_classic_unexpected(void **state)
+{
+    (void)state;
+    each_split(sc_classic_unexpected);
+}
+
+/* A proxy without meta commands closes the connection on them: on the
+ * new connection's "mn" probe (conn.c), or on the first batch of one that
+ * passed it; either way said as such, not "unreachable" for no reason. */
+static void test_meta_closed(void **state)
+{
+    (void)state;
+    for (int on_batch = 0; on_batch < 2; on_batch++) {
+        struct fx x;
+        char q[1024];
+        g_split = on_batch;
+        fx_init(&x, 1);
+        fill(&x.s, 0, 3);
+        close(x.pfd); /* a new connection is dialled */
+        x.pfd = -1;
+        const struct step probe[] = {{ACCEPT_BARE, NULL}, {EXPECT, "mn\r\n"}, {CLOSE, NULL}, {0}};
+        const struct step batch[] = {
+            {ACCEPT, NULL}, {EXPECT, req(q, sizeof(q), 0, 3, 0)}, {CLOSE, NULL}, {0}};
+        play(&x, on_batch ? batch : probe, 0, IO_TIMEOUT);
+        STREQ(x.c.why, mc_meta_closed);
+        EQ(x.c.down, 1);
+        EQ(x.s.deferred, 3);
+        EQ(x.s.acked, 0);
+        fx_free(&x);
+    }
+}
+
 /* More refusals than examples: all counted, the first three kept. */
 static void test_refusal_examples_capped(void **state)
 {
@@ -1007,6 +1177,30 @@ static void test_segment_bytes(void **state)
     memc_seg_reset(&s);
     EQ(s.n, 0);
     EQ(s.len, 0);
+    /* classic: "set <key> 0 <exptime> <len>", no sync point, always reply mode */
+    s.protocol = CFG_PROTO_CLASSIC;
+    memc_seg_reset(&s);
+    EQ(s.reply, 1);
+    assert_int_equal(memc_seg_add(&s, "gaid", 4, "ab-1", 4, (const uint8_t *)"v\r\n", 3), 0);
+    assert_int_equal(memc_seg_expire(&s, 1000 + 3600, 1000), 0); /* a TTL: its exptime */
+    assert_int_equal(memc_seg_add(&s, "gaid", 4, "c", 1, (const uint8_t *)"", 0), 0);
+    assert_int_equal(memc_seg_finish(&s), 0);
+    static const char cwant[] = "set gaid:ab-1 0 0 3\r\nv\r\n\r\nset gaid:c 0 3600 0\r\n\r\n";
+    EQ(s.len, sizeof(cwant) - 1);
+    EQ(memcmp(s.buf, cwant, s.len), 0);
+    const char *key;
+    EQ(memc_seg_key(&s, 0, &key), 9);
+    EQ(memcmp(key, "gaid:ab-1", 9), 0);
+    EQ(memc_seg_key(&s, 1, &key), 6);
+    EQ(memcmp(key, "gaid:c", 6), 0);
+    /* held back 1000 s: the exptime is rewritten in place, zero-padded */
+    s.n = 1;
+    s.off[0] = s.off[1];
+    s.off[1] = (uint32_t)s.len;
+    assert_int_equal(memc_seg_expire_now(&s, 2000), 0);
+    EQ(memcmp(s.buf + s.off[0], "set gaid:c 0 2600 0\r\n", 21), 0);
+    assert_int_equal(memc_seg_expire_now(&s, 3595), 0);
+    EQ(memcmp(s.buf + s.off[0], "set gaid:c 0 0005 0\r\n", 21), 0);
     memc_seg_free(&s);
 }
 
@@ -1015,6 +1209,10 @@ int main(void)
     log_init(LOG_CRIT); /* the "unreachable" messages are expected here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segment_bytes),
+        cmocka_unit_test(test_classic_batch),
+        cmocka_unit_test(test_classic_client_error),
+        cmocka_unit_test(test_classic_unexpected),
+        cmocka_unit_test(test_meta_closed),
         cmocka_unit_test(test_quiet_batch),
         cmocka_unit_test(test_quiet_failure_resent_in_reply_mode),
         cmocka_unit_test(test_refusal_examples_capped),

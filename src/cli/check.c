@@ -3,9 +3,12 @@
  * user must be able to create and rename files in it, and every target must
  * take a write.  That reuses the real write path: each target gets a
  * one-record batch setting a probe key, so "ok" means memcached accepted a
- * meta-protocol set, not merely that a TCP port was open.  Each server's
- * `stats` adds its memory limit, item count and evictions: a server that
- * evicts is too small for the data (the eviction warning, worker.c).
+ * meta-protocol set, not merely that a TCP port was open (a classic-protocol
+ * type's: a classic set, with the same short exptime).  Each server's `stats` adds
+ * its memory limit, item count and evictions: a server that evicts is too
+ * small for the data (the eviction warning, worker.c).  A classic-protocol
+ * type's servers may be proxies: no `stats` for them, and the row says
+ * what that leaves out.
  * --no-probe (the unit's ExecReload=) leaves memcached alone: a reload must
  * not depend on every server answering.  The TLS contexts and credentials
  * are built either way (a missing certificate or a password file others
@@ -180,7 +183,10 @@ static int check_server(const struct cfg *c, const struct memc_map *map, int g,
     }
     struct memc_conn conn;
     struct memc_seg seg;
+    int classic = map->servers[g].protocol == CFG_PROTO_CLASSIC;
     memset(&seg, 0, sizeof(seg));
+    seg.protocol = map->servers[g].protocol;
+    memc_seg_reset(&seg);
     memc_conn_init(&conn, &map->servers[g]);
     static const unsigned char val[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0};
     struct memc_conn *cp = &conn;
@@ -191,12 +197,16 @@ static int check_server(const struct cfg *c, const struct memc_map *map, int g,
              memc_seg_finish(&seg) == 0;
     if (ok) {
         memc_send(&cp, &sp, 1, c->io_timeout_ms);
-        ok = seg.acked == 1 && seg.refused == 0;
+        ok = seg.acked == 1 && seg.refused == 0 && seg.unavail == 0;
     }
     fprintf(check_out, "%-6s %-32s %9s %10s %10s  %s\n", type, name, mem, items, ev,
             ok            ? "ok"
             : conn.why[0] ? conn.why
+            : seg.unavail ? "the server behind it did not take the probe write"
                           : "refused the probe write");
+    if (classic)
+        fprintf(check_out,
+                "       classic protocol: no stats identity, no re-warm, no eviction counts\n");
     check_secure(map, g, &conn);
     memc_conn_close(&conn);
     memc_seg_free(&seg);
@@ -248,8 +258,9 @@ static int check_run(const struct cfg *c)
         bad = 1;
     }
     struct mc_stats stats[CFG_MAX_SERVERS];
-    uint32_t all = map.nservers >= 32 ? UINT32_MAX : (1u << map.nservers) - 1;
-    if (c->no_probe || mc_stats_fetch(&map, all, c->io_timeout_ms, stats) < 0)
+    memset(stats, 0, sizeof(stats));
+    if (!c->no_probe &&
+        mc_stats_fetch(&map, memc_map_stats_mask(&map), c->io_timeout_ms, stats) < 0)
         memset(stats, 0, sizeof(stats));
     fprintf(check_out, "%-6s %-32s %9s %10s %10s  %s\n", "TYPE", "SERVER", "MEMORY", "ITEMS",
             "EVICTIONS", "STATE");

@@ -1,7 +1,8 @@
 /*
  * get.c — `memc-load get` (see get.h): the arguments, each key checked and
  * routed (memc_map_route, as the writer routes), one pipelined request per
- * server (`mg <key> v t f` ... `mn`) over the exchange loop (xchg.h), the
+ * server (`mg <key> v t f` ... `mn`; `get <key>` ... for a classic-protocol
+ * type, whose answers carry no TTL) over the exchange loop (xchg.h), the
  * answers parsed in order, the values decoded with protobuf-c's UserApps,
  * and the report: a block of lines per key, one JSON object per key, or
  * the raw value bytes.
@@ -25,6 +26,7 @@
 #include "xchg.h"
 
 enum { GET_PENDING, GET_FOUND, GET_MISSING, GET_UNREACHABLE };
+#define GET_TTL_UNKNOWN (-2LL)
 
 struct get_key {
     const char *key;
@@ -33,7 +35,7 @@ struct get_key {
     int state;
     char *val; /* GET_FOUND: the value, vlen bytes */
     size_t vlen;
-    long long ttl; /* remaining seconds, -1: never expires */
+    long long ttl; /* remaining seconds, -1: never expires, GET_TTL_UNKNOWN (classic get) */
     char why[128]; /* GET_UNREACHABLE: the server's failure */
 };
 
@@ -45,6 +47,7 @@ struct get_cli {
 
 /* The keys grouped by server, and how far each server's answers are. */
 struct get_run {
+    const struct memc_map *map;
     struct get_key *keys;
     int *order;
     int first[CFG_MAX_SERVERS];
@@ -128,6 +131,7 @@ static int get_requests(struct get_run *run, int nkeys, struct mc_xchg *ios, int
         for (int i = 0; i < nkeys; i++)
             if (run->keys[i].server == g)
                 run->order[at++] = i, cap += run->keys[i].len + 16;
+        int proto = run->map->servers[g].protocol;
         run->count[g] = at - run->first[g];
         if (!run->count[g])
             continue;
@@ -137,11 +141,12 @@ static int get_requests(struct get_run *run, int nkeys, struct mc_xchg *ios, int
         size_t len = 0;
         for (int j = run->first[g]; j < at; j++) {
             const struct get_key *k = &run->keys[run->order[j]];
-            len += (size_t)snprintf(out + len, cap - len, "mg %.*s v t f\r\n", (int)k->len, k->key);
+            len += mc_read_request(out + len, cap - len, proto, k->key, k->len, "v t f");
         }
-        memcpy(out + len, "mn\r\n", 4);
+        const char *end = mc_read_end(proto);
+        memcpy(out + len, end, strlen(end));
         ios[g].out = out;
-        ios[g].olen = len + 4;
+        ios[g].olen = len + strlen(end);
         ios[g].state = MC_XCHG_RUN;
     }
     return 0;
@@ -161,8 +166,8 @@ static int get_got(void *ctx, uint32_t i, const struct mc_mg_answer *a, char *wh
         k->state = GET_MISSING;
         return 0;
     }
-    k->ttl = -1;
-    for (const char *p = a->line + 3; p < a->line + a->n; p++)
+    k->ttl = at->run->map->servers[at->g].protocol == CFG_PROTO_CLASSIC ? GET_TTL_UNKNOWN : -1;
+    for (const char *p = a->line + 3; k->ttl == -1 && p < a->line + a->n; p++)
         if (*p == ' ' && p[1] == 't')
             k->ttl = strtoll(p + 2, NULL, 10);
     k->val = malloc(a->size ? a->size : 1);
@@ -181,7 +186,8 @@ static long get_parse(void *ctx, int g, const char *buf, size_t len, int *done, 
 {
     struct get_run *run = ctx;
     struct get_at at = {run, g};
-    return mc_mg_answers(buf, len, &run->next[g], run->count[g], get_got, &at, done, why, whylen);
+    return mc_read_answers(run->map->servers[g].protocol, buf, len, &run->next[g], run->count[g],
+                           get_got, &at, done, why, whylen);
 }
 
 /* Fetch every key from its server; a server that fails leaves its keys
@@ -191,6 +197,7 @@ static int get_fetch(struct get_cli *a, const struct memc_map *map, int timeout_
     struct mc_xchg ios[CFG_MAX_SERVERS];
     struct get_run run;
     memset(&run, 0, sizeof(run));
+    run.map = map;
     run.keys = a->keys;
     run.order = calloc((size_t)a->nkeys, sizeof(*run.order));
     if (!run.order)
@@ -244,7 +251,9 @@ static const char *get_fmt_double(double d, char *buf, size_t len)
 
 static void get_print_ttl(long long ttl, int json)
 {
-    if (ttl < 0)
+    if (ttl == GET_TTL_UNKNOWN)
+        printf(json ? "\"unknown\"" : "unknown (protocol = classic: get says none)");
+    else if (ttl < 0)
         printf(json ? "null" : "never");
     else
         printf("%lld%s", ttl, json ? "" : " s");

@@ -85,6 +85,19 @@ static const struct cfg_name cfg_tls_type_modes[] = {
     {NULL, 0},
 };
 
+/* protocol; a device type's own (idfa_protocol, ...) may also say "inherit". */
+static const struct cfg_name cfg_protocols[] = {
+    {"meta", CFG_PROTO_META},
+    {"classic", CFG_PROTO_CLASSIC},
+    {NULL, 0},
+};
+static const struct cfg_name cfg_type_protocols[] = {
+    {"inherit", CFG_PROTO_INHERIT},
+    {"meta", CFG_PROTO_META},
+    {"classic", CFG_PROTO_CLASSIC},
+    {NULL, 0},
+};
+
 static const char *cfg_name_of(const struct cfg_name *names, int value)
 {
     for (const struct cfg_name *n = names; n->name; n++)
@@ -101,6 +114,17 @@ const char *cfg_distribution_name(int distribution)
 const char *cfg_distribution_hash_name(int hash)
 {
     return cfg_name_of(cfg_hashes, hash);
+}
+
+int cfg_protocol(const struct cfg *c, int type)
+{
+    int own = type >= 0 && type < CFG_MAX_TYPES ? c->type_protocol[type] : CFG_PROTO_INHERIT;
+    return own != CFG_PROTO_INHERIT ? own : c->protocol;
+}
+
+const char *cfg_protocol_name(int protocol)
+{
+    return cfg_name_of(cfg_protocols, protocol);
 }
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -539,6 +563,13 @@ static int cfg_show_version(const struct cfg_row *r, void *dst, const char *v, c
 /* A year: beyond 30 days memcached takes a Unix time, a signed 32-bit one. */
 #define CFG_EXPTIME_MAX (365L * 86400)
 
+/* The protocol key of a device type, named P "protocol". */
+#define PROTOCOL(P, T)                                                                             \
+    {                                                                                              \
+        KEY(P "protocol", choice, type_protocol[T], 0, 0, "inherit"), .names = cfg_type_protocols, \
+                                                                      .flags = CFG_NOCASE          \
+    }
+
 /* clang-format off */
 static const struct cfg_row cfg_rows[] = {
     {KEY(NULL, file, config_file, 0, CFG_PATH_LEN, CFG_DEFAULT_FILE),
@@ -612,6 +643,13 @@ static const struct cfg_row cfg_rows[] = {
     SECURE("gaid_", type_secure[1], cfg_tls_type_modes, "inherit"),
     SECURE("adid_", type_secure[2], cfg_tls_type_modes, "inherit"),
     SECURE("dvid_", type_secure[3], cfg_tls_type_modes, "inherit"),
+    /* meta commands, or the classic protocol (through a proxy): global, then per type */
+    {KEY("protocol", choice, protocol, 0, 0, "meta"), .names = cfg_protocols,
+     .flags = CFG_NOCASE},
+    PROTOCOL("idfa_", 0),
+    PROTOCOL("gaid_", 1),
+    PROTOCOL("adid_", 2),
+    PROTOCOL("dvid_", 3),
 };
 /* clang-format on */
 
@@ -620,6 +658,7 @@ static const struct cfg_row cfg_rows[] = {
 #undef SWITCH
 #undef ADDR
 #undef SECURE
+#undef PROTOCOL
 
 #define CFG_NROWS ((int)CFG_NELEM(cfg_rows))
 

@@ -71,6 +71,12 @@ struct cfg_secure {
     char auth_password_file[CFG_PATH_LEN]; /* its password (a secret file) */
 };
 
+/* How memc-load talks to a device type's servers (write.c, readback.c,
+ * ...): memcached's meta commands, or the classic text protocol that
+ * proxies (twemproxy, mcrouter) speak.  idfa_protocol, ... may say
+ * "inherit": the global protocol. */
+enum cfg_protocol { CFG_PROTO_INHERIT, CFG_PROTO_META, CFG_PROTO_CLASSIC };
+
 struct cfg {
     char config_file[CFG_PATH_LEN];
     char pattern[CFG_PATH_LEN];
@@ -107,6 +113,8 @@ struct cfg {
     char metrics_file[CFG_PATH_LEN];    /* Prometheus textfile ("" = none) */
     struct cfg_secure secure;           /* every connection's TLS and auth */
     struct cfg_secure type_secure[CFG_MAX_TYPES]; /* ... per device type, over secure */
+    int protocol;                                 /* enum cfg_protocol, not INHERIT */
+    int type_protocol[CFG_MAX_TYPES];             /* ... per device type (INHERIT: protocol) */
 
     int oneshot;
     int dry;
@@ -137,6 +145,12 @@ long cfg_exptime_s(const struct cfg *c, int type);
 const char *cfg_fmt_age(long s, char *buf, size_t len);
 /* A size the way the file would write it: "4k", "256M", "50G", "1000". */
 const char *cfg_fmt_size(long n, char *buf, size_t len);
+
+/* The protocol of a device type's servers: CFG_PROTO_META or
+ * CFG_PROTO_CLASSIC (its own setting, else the global one). */
+int cfg_protocol(const struct cfg *c, int type);
+/* "meta" or "classic" (the config value). */
+const char *cfg_protocol_name(int protocol);
 
 /* Device type names in table order: "idfa", "gaid", "adid", "dvid". */
 const char *cfg_type_name(int type);

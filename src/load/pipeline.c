@@ -268,6 +268,7 @@ static void pipe_pack_block(struct pipe_packer *k, struct pipe_block *b)
     int64_t now_s = io_wall_us() / 1000000;
     k->gone = 0;
     for (int i = 0; i < p->map->nservers; i++) {
+        b->seg[i].protocol = p->map->servers[i].protocol;
         memc_seg_reset(&b->seg[i]);
         if (memc_seg_expire(&b->seg[i], p->expires[p->map->servers[i].type], now_s) < 0)
             k->gone |= 1u << i;
@@ -365,8 +366,9 @@ static void pipe_offer(struct pipe *p, struct pipe_block *b)
             continue; /* the segment was dropped (no room for its sync point) */
         const char *key;
         size_t klen = memc_seg_key(sg, c->rec, &key);
-        /* "ms <key> <len> q\r\n<value>\r\n": the value ends 2 bytes before the
-         * next record and starts after the header's line end */
+        /* "ms <key> <len> q\r\n<value>\r\n" (or "set <key> 0 <exptime> <len>"):
+         * the value ends 2 bytes before the next record and starts after the
+         * header's line end */
         const char *end = sg->buf + sg->off[c->rec + 1] - 2;
         const char *v = memchr(key + klen, '\n', (size_t)(end - (key + klen)));
         if (v)
@@ -387,17 +389,18 @@ static void pipe_merge(struct pipe *p, struct pipe_block *b)
     }
     for (int g = 0; g < p->map->nservers; g++) {
         struct memc_seg *sg = &b->seg[g];
-        if (sg->acked > sg->refused)
+        uint32_t stored = sg->acked - sg->refused - sg->unavail;
+        if (stored)
             j->wrote_mask |= 1u << g;
         int type = p->map->servers[g].type;
-        j->stored += sg->acked - sg->refused;
-        j->stored_by[type] += sg->acked - sg->refused;
+        j->stored += stored;
+        j->stored_by[type] += stored;
         j->errors += sg->refused;
         j->errors_by[type] += sg->refused;
         j->err_by[PARSE_NOT_STORED] += sg->refused;
-        j->deferred += sg->deferred;
+        j->deferred += sg->deferred + sg->unavail;
         j->expired += sg->expired;
-        if (sg->deferred)
+        if (sg->deferred || sg->unavail)
             j->deferred_mask |= 1u << g;
         for (uint32_t i = 0; i < sg->refused && i < MEMC_SEG_EXAMPLES; i++) {
             if (j->nexamples >= PIPE_EXAMPLES)

@@ -1,7 +1,8 @@
 /*
  * readback.c — reading a sample of a load back from memcached (readback.h):
- * pipelined `mg <key> v` ... `mn` to every server at once over the
- * exchange loop (xchg.h), each value compared with the expected bytes.
+ * pipelined `mg <key> v` ... `mn` (`get <key>` ... for a classic-protocol
+ * type) to every server at once over the exchange loop (xchg.h), each value
+ * compared with the expected bytes.
  */
 #include "readback.h"
 
@@ -17,6 +18,7 @@
 #include "xchg.h"
 
 struct vfy_rb {
+    const struct memc_map *map;
     const struct smp_rec **recs; /* grouped by server */
     uint32_t first[CFG_MAX_SERVERS], count[CFG_MAX_SERVERS], next[CFG_MAX_SERVERS];
     struct vfy_result *r;
@@ -62,7 +64,8 @@ static long vfy_rb_parse(void *ctx, int g, const char *buf, size_t len, int *don
 {
     struct vfy_rb *rb = ctx;
     struct vfy_rb_at at = {rb, g};
-    return mc_mg_answers(buf, len, &rb->next[g], rb->count[g], vfy_rb_got, &at, done, why, whylen);
+    return mc_read_answers(rb->map->servers[g].protocol, buf, len, &rb->next[g], rb->count[g],
+                           vfy_rb_got, &at, done, why, whylen);
 }
 
 /* Group the sample by server and build each server's request. */
@@ -82,13 +85,15 @@ static int vfy_rb_requests(struct vfy_rb *rb, const struct smp *s, struct mc_xch
         char *out = malloc(cap);
         if (!out)
             return -ENOMEM;
+        int proto = rb->map->servers[g].protocol;
         for (uint32_t i = 0; i < rb->count[g]; i++) {
             const struct smp_rec *rec = rb->recs[rb->first[g] + i];
-            len += (size_t)snprintf(out + len, cap - len, "mg %s v\r\n", rec->key);
+            len += mc_read_request(out + len, cap - len, proto, rec->key, strlen(rec->key), "v");
         }
-        memcpy(out + len, "mn\r\n", 4);
+        const char *end = mc_read_end(proto);
+        memcpy(out + len, end, strlen(end));
         ios[g].out = out;
-        ios[g].olen = len + 4;
+        ios[g].olen = len + strlen(end);
         ios[g].state = MC_XCHG_RUN;
     }
     return 0;
@@ -119,6 +124,7 @@ int vfy_readback(const struct smp *s, const struct memc_map *map, int timeout_ms
     memset(&rb, 0, sizeof(rb));
     r->nservers = map->nservers;
     rb.r = r;
+    rb.map = map;
     rb.recs = calloc((size_t)s->n + 1, sizeof(*rb.recs));
     if (!rb.recs)
         return -ENOMEM;

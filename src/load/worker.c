@@ -104,11 +104,13 @@ static uint32_t worker_turn(void *arg, uint32_t need, uint32_t *refused)
 
 /* `stats` of every server that is up, before a load: not those this
  * worker found down, nor those the master's health probe finds down (a
- * hung server would cost every file io_timeout_ms here). */
+ * hung server would cost every file io_timeout_ms here); not of a
+ * classic-protocol type's (a proxy's `stats` counts no evictions of a
+ * memcached): those stay !ok, so worker_stats_after skips them too. */
 static void worker_stats_before(const struct cfg *c, const struct memc_map *map, struct pipe *pipe,
                                 uint32_t down, struct mc_stats *before)
 {
-    uint32_t all = map->nservers >= 32 ? UINT32_MAX : (1u << map->nservers) - 1;
+    uint32_t all = memc_map_stats_mask(map);
     memset(before, 0, sizeof(*before) * (size_t)map->nservers);
     uint32_t ask = all & ~(pipe_down_mask(pipe) | down);
     for (int g = 0; g < map->nservers; g++)

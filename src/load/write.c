@@ -33,6 +33,7 @@
 #include "expiry.h"
 #include "io.h"
 #include "log.h"
+#include "proto.h"
 
 #define MEMC_BACKOFF_MIN_MS 50
 #define MEMC_BACKOFF_MAX_MS 5000
@@ -42,10 +43,10 @@ void memc_seg_reset(struct memc_seg *s)
 {
     s->len = 0;
     s->n = 0;
-    s->acked = s->refused = s->deferred = s->qfail = 0;
+    s->acked = s->refused = s->unavail = s->deferred = s->qfail = 0;
     s->sent = 0;
     s->paced = 0;
-    s->reply = 0;
+    s->reply = s->protocol == CFG_PROTO_CLASSIC;
     s->synced = 0;
     s->expires = s->ttl = 0;
     s->tok_len = 0;
@@ -97,23 +98,48 @@ static char *memc_utoa(char *p, size_t v)
     return p;
 }
 
-int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
-                 const uint8_t *val, size_t vlen)
+/* "set <key> 0 <exptime> <vlen>\r\n" at p (room reserved): exptime is the
+ * T flag's number (s->tok, " T<n>"), 0 without one. */
+static char *memc_classic_header(const struct memc_seg *s, char *p, const char *type, size_t tlen,
+                                 const char *id, size_t idlen, size_t vlen)
 {
-    /* "ms " key " " len [" T" n] " q\r\n" value "\r\n", and room for "mn\r\n" */
-    if (memc_seg_reserve(s, 3 + tlen + 1 + idlen + 1 + 20 + (size_t)s->tok_len + 4 + vlen + 2 + 4) <
-        0)
-        return -ENOMEM;
-    char *p = s->buf + s->len;
-    memcpy(p, "ms ", 3), p += 3;
+    memcpy(p, "set ", 4), p += 4;
     memcpy(p, type, tlen), p += tlen;
     *p++ = ':';
     memcpy(p, id, idlen), p += idlen;
+    memcpy(p, " 0 ", 3), p += 3;
+    if (s->tok_len > 2)
+        memcpy(p, s->tok + 2, (size_t)s->tok_len - 2), p += s->tok_len - 2;
+    else
+        *p++ = '0';
     *p++ = ' ';
     p = memc_utoa(p, vlen);
-    memcpy(p, s->tok, (size_t)s->tok_len), p += s->tok_len;
-    *p++ = ' ', *p++ = 'q';
     *p++ = '\r', *p++ = '\n';
+    return p;
+}
+
+int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
+                 const uint8_t *val, size_t vlen)
+{
+    /* "ms " key " " len [" T" n] " q\r\n" value "\r\n", and room for "mn\r\n";
+     * "set " key " 0 " exptime " " len "\r\n" value "\r\n" */
+    if (memc_seg_reserve(s, 4 + tlen + 1 + idlen + 3 + 1 + 20 + (size_t)s->tok_len + 4 + vlen + 2 +
+                                4) < 0)
+        return -ENOMEM;
+    char *p = s->buf + s->len;
+    if (s->protocol == CFG_PROTO_CLASSIC) {
+        p = memc_classic_header(s, p, type, tlen, id, idlen, vlen);
+    } else {
+        memcpy(p, "ms ", 3), p += 3;
+        memcpy(p, type, tlen), p += tlen;
+        *p++ = ':';
+        memcpy(p, id, idlen), p += idlen;
+        *p++ = ' ';
+        p = memc_utoa(p, vlen);
+        memcpy(p, s->tok, (size_t)s->tok_len), p += s->tok_len;
+        *p++ = ' ', *p++ = 'q';
+        *p++ = '\r', *p++ = '\n';
+    }
     memcpy(p, val, vlen), p += vlen;
     *p++ = '\r', *p++ = '\n';
     s->off[s->n] = (uint32_t)s->len;
@@ -125,7 +151,7 @@ int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *
 
 int memc_seg_finish(struct memc_seg *s)
 {
-    if (!s->n)
+    if (!s->n || s->protocol == CFG_PROTO_CLASSIC)
         return 0;
     if (memc_seg_reserve(s, 4) < 0)
         return -ENOMEM;
@@ -149,6 +175,21 @@ int memc_seg_expire(struct memc_seg *s, int64_t expires, int64_t now_s)
     return 0;
 }
 
+/* Where record i's exptime digits start: the T flag's end 2 bytes before
+ * the header's \r (" q", or "  " in reply mode); a classic header's follow
+ * "set <key> 0 ".  NULL if not found. */
+static char *memc_seg_ttl_at(struct memc_seg *s, uint32_t i)
+{
+    char *h = s->buf + s->off[i];
+    size_t n = s->off[i + 1] - s->off[i];
+    if (s->protocol == CFG_PROTO_CLASSIC) {
+        char *sp = n > 4 ? memchr(h + 4, ' ', n - 4) : NULL;
+        return sp ? sp + 3 : NULL;
+    }
+    char *cr = memchr(h, '\r', n);
+    return cr ? cr - 2 - s->ttl_width : NULL;
+}
+
 /* The T flag's digits end 2 bytes before the header's \r (" q", or "  " in
  * reply mode); the new value has no more digits than the old (it only
  * falls), so it fits, zero-padded. */
@@ -162,9 +203,9 @@ int memc_seg_expire_now(struct memc_seg *s, int64_t now_s)
     char d[24];
     snprintf(d, sizeof(d), "%0*lld", s->ttl_width, (long long)left);
     for (uint32_t i = 0; i < s->n; i++) {
-        char *cr = memchr(s->buf + s->off[i], '\r', s->off[i + 1] - s->off[i]);
-        if (cr)
-            memcpy(cr - 2 - s->ttl_width, d, (size_t)s->ttl_width);
+        char *at = memc_seg_ttl_at(s, i);
+        if (at)
+            memcpy(at, d, (size_t)s->ttl_width);
     }
     s->ttl = left;
     return 0;
@@ -181,14 +222,16 @@ static void memc_seg_to_reply(struct memc_seg *s)
             cr[-1] = ' ';
     }
     s->reply = 1;
-    s->acked = s->refused = s->qfail = 0;
+    s->acked = s->refused = s->unavail = s->qfail = 0;
     s->sent = 0;
 }
 
 size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key)
 {
-    const char *p = s->buf + s->off[i] + 3;
-    const char *sp = memchr(p, ' ', s->off[i + 1] - s->off[i] - 3);
+    /* after the command word, "ms " or "set " */
+    size_t skip = s->protocol == CFG_PROTO_CLASSIC ? 4 : 3;
+    const char *p = s->buf + s->off[i] + skip;
+    const char *sp = memchr(p, ' ', s->off[i + 1] - s->off[i] - skip);
     *key = p;
     return sp ? (size_t)(sp - p) : 0;
 }
@@ -202,6 +245,7 @@ void memc_conn_init(struct memc_conn *c, const struct memc_server *srv)
     mc_link_init(&c->link);
     c->fd = -1;
     c->backoff_ms = MEMC_BACKOFF_MIN_MS;
+    c->link.meta_probe = 1; /* see conn.c: a proxy without meta closes on the probe */
 }
 
 void memc_conn_close(struct memc_conn *c)
@@ -385,7 +429,7 @@ static int memc_client_error_fatal(struct memc_conn *c, struct memc_seg *s, cons
                                                  "auth_password_file)");
         return 1;
     }
-    if (s->reply && s->acked == s->n) {
+    if (s->reply && s->acked == s->n && s->protocol != CFG_PROTO_CLASSIC) {
         snprintf(c->why, sizeof(c->why), "'%s' to the batch's mn", q);
         return 1;
     }
@@ -396,14 +440,48 @@ static int memc_client_error_fatal(struct memc_conn *c, struct memc_seg *s, cons
     return 0;
 }
 
-/* One answer line (with its '\n') against the next record. */
+/* A proxy's SERVER_ERROR (MC_SET_UNAVAILABLE) for the next record: not
+ * stored, deferred with the file; said once per load. */
+static void memc_unavailable(struct memc_conn *c, struct memc_seg *s, const char *line, size_t len)
+{
+    char esc[64 * 4 + 8];
+    if (!c->unavail_said)
+        log_printf(LOG_WARNING,
+                   "memcached %s (%s) answered '%s' to a set: the server behind a proxy did not "
+                   "take it; the file's records for it are not stored and are sent again",
+                   c->srv->name, cfg_type_name(c->srv->type),
+                   memc_quote(line, len, esc, sizeof(esc)));
+    c->unavail_said = 1;
+    s->unavail++;
+}
+
+/* An answer that is none of a set's (c->why says it). */
+static enum memc_answer memc_unexpected(struct memc_conn *c, const struct memc_seg *s,
+                                        const char *line, size_t len)
+{
+    char esc[64 * 4 + 8];
+    size_t n = len - 1;
+    if (n && line[n - 1] == '\r')
+        n--;
+    int meta = s->protocol != CFG_PROTO_CLASSIC;
+    snprintf(c->why, sizeof(c->why), "unexpected answer '%s'%s",
+             log_escape(line, n > 40 ? 40 : n, esc, sizeof(esc)),
+             meta && memc_is(line, len, "ERROR") ? " (memcached >= 1.6 with meta commands needed)"
+                                                 : "");
+    return MEMC_ANSWER_BROKEN;
+}
+
+/* One answer line (with its '\n') against the next record; what it says
+ * is mc_set_answer's. */
 static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s, const char *line,
                                          size_t len)
 {
-    int failed = memc_is(line, len, "NS") || memc_is(line, len, "EX") || memc_is(line, len, "NF") ||
-                 memc_is(line, len, "SERVER_ERROR");
+    long n = (long)len - 1;
+    if (n && line[n - 1] == '\r')
+        n--;
+    enum mc_set_answer a = mc_set_answer(line, n, s->protocol);
     c->lines++;
-    if (memc_is(line, len, "CLIENT_ERROR")) {
+    if (a == MC_SET_CLIENT_ERROR) {
         if (memc_client_error_fatal(c, s, line, len))
             return MEMC_ANSWER_BROKEN;
         if (s->reply && s->acked < s->n) {
@@ -416,26 +494,20 @@ static enum memc_answer memc_answer_line(struct memc_conn *c, struct memc_seg *s
     }
     if (c->lines == 1)
         c->cerr_streak = 0;
-    if (memc_is(line, len, "MN"))
+    if (a == MC_SET_SYNC)
         return memc_answer_mn(c, s);
-    if (!s->reply && failed) {
+    if (!s->reply && (a == MC_SET_REFUSED || a == MC_SET_UNAVAILABLE))
         s->qfail++;
-    } else if (s->reply && s->acked < s->n && memc_is(line, len, "HD")) {
-        s->acked++;
-    } else if (s->reply && s->acked < s->n && failed) {
+    else if (!s->reply || s->acked >= s->n || a == MC_SET_UNEXPECTED)
+        return memc_unexpected(c, s, line, len);
+    else if (a == MC_SET_REFUSED)
         memc_refuse(s, line, len);
+    else if (a == MC_SET_UNAVAILABLE)
+        memc_unavailable(c, s, line, len);
+    if (s->reply)
         s->acked++;
-    } else {
-        char esc[64 * 4 + 8];
-        size_t n = len - 1;
-        if (n && line[n - 1] == '\r')
-            n--;
-        snprintf(c->why, sizeof(c->why), "unexpected answer '%s'%s",
-                 log_escape(line, n > 40 ? 40 : n, esc, sizeof(esc)),
-                 memc_is(line, len, "ERROR") ? " (memcached >= 1.6 with meta commands needed)"
-                                             : "");
-        return MEMC_ANSWER_BROKEN;
-    }
+    if (s->protocol == CFG_PROTO_CLASSIC && s->acked == s->n)
+        s->synced = 1; /* classic: no MN, every record answered */
     return MEMC_ANSWER_OK;
 }
 
@@ -577,7 +649,9 @@ static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
             return;
         if (got <= 0) {
             c->kind = got == 0 ? MC_LINK_FAIL_NET : c->link.kind;
-            if (got == 0)
+            if (got == 0 && !c->lines && !c->reused && s->protocol != CFG_PROTO_CLASSIC)
+                snprintf(c->why, sizeof(c->why), "%s", mc_meta_closed);
+            else if (got == 0)
                 snprintf(c->why, sizeof(c->why), "connection closed by server");
             else if (got == -ECONNRESET && !c->link.ssl && !c->lines && !c->reused)
                 snprintf(c->why, sizeof(c->why),

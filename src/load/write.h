@@ -17,7 +17,16 @@
  *
  * A quiet batch that reports any failure is sent again in reply mode to learn
  * exactly which records failed (sets are idempotent and the batch is resent
- * before the next one, so order per key holds).  See docs/design.md.
+ * before the next one, so order per key holds).
+ *
+ * A device type with protocol = classic (a proxy: twemproxy, mcrouter) gets
+ * pipelined classic sets instead, always answered one by one:
+ *
+ *   classic:        set <key> 0 <exptime> <len>\r\n<value>\r\n ...
+ *                   STORED / NOT_STORED / SERVER_ERROR ... in order; no sync
+ *                   point: the batch is synced when every record is answered.
+ *
+ * What an answer means is mc_set_answer's (proto.h).  See docs/design.md.
  */
 #ifndef MEMC_WRITE_H
 #define MEMC_WRITE_H
@@ -40,13 +49,17 @@ struct memc_seg {
     size_t len, cap;
     uint32_t *off; /* off[i] = start of record i; off[n] = end of records */
     uint32_t n, ncap;
-    int reply; /* reply mode (see above); quiet when 0 */
+    int protocol; /* enum cfg_protocol of its server, set by the owner before the first
+                   * record (memc_seg_reset keeps it): classic is always reply mode */
+    int reply;    /* reply mode (see above); quiet when 0 */
     /* written by memc_send */
     uint32_t paced;    /* records the connection's bucket has let go (all when unlimited) */
     uint32_t qfail;    /* failures reported in quiet mode (then resent in reply mode) */
     int synced;        /* the batch's MN arrived: every record is accounted for */
     uint32_t acked;    /* records answered (stored or refused) */
-    uint32_t refused;  /* answered with anything but HD */
+    uint32_t refused;  /* answered with anything but HD (STORED), counted as errors */
+    uint32_t unavail;  /* answered MC_SET_UNAVAILABLE (a proxy's SERVER_ERROR): not stored,
+                        * counted as deferred */
     uint32_t deferred; /* not stored: server unreachable */
     size_t sent;
     uint32_t example_rec[MEMC_SEG_EXAMPLES]; /* first refused records */
@@ -62,19 +75,22 @@ struct memc_seg {
 
 void memc_seg_reset(struct memc_seg *s);
 void memc_seg_free(struct memc_seg *s);
-/* Append "ms <type>:<id> <vlen>[ T<n>] q\r\n<value>\r\n".  -ENOMEM on failure. */
+/* Append "ms <type>:<id> <vlen>[ T<n>] q\r\n<value>\r\n", or for a classic
+ * segment "set <type>:<id> 0 <exptime> <vlen>\r\n<value>\r\n" (exptime: the
+ * T flag's number, 0 without one).  -ENOMEM on failure. */
 int memc_seg_add(struct memc_seg *s, const char *type, size_t tlen, const char *id, size_t idlen,
                  const uint8_t *val, size_t vlen);
 /* The records added to the (empty) segment from now on expire at expires
  * (Unix time, expiry.h exp_deadline; 0: never), as said at now_s: their
- * header gets " T<n>" before the " q".  0, or -ETIME: gone already, add
- * none. */
+ * header gets " T<n>" before the " q" (classic: <n> as its exptime).  0, or -ETIME: gone already,
+ * add none. */
 int memc_seg_expire(struct memc_seg *s, int64_t expires, int64_t now_s);
 /* Just before the segment is sent: the seconds left, rewritten in every
  * record when they changed since it was packed (a batch held back for its
  * turn).  0, or -ETIME: expired meanwhile, do not send it. */
 int memc_seg_expire_now(struct memc_seg *s, int64_t now_s);
-/* Close a batch: append the "mn" sync point after the last record. */
+/* Close a batch: append the "mn" sync point after the last record (a
+ * classic batch has none). */
 int memc_seg_finish(struct memc_seg *s);
 /* The key of record i, for messages. */
 size_t memc_seg_key(const struct memc_seg *s, uint32_t i, const char **key);
@@ -99,6 +115,7 @@ struct memc_conn {
     uint64_t setups;         /* connections made ready (TLS: handshakes) */
     uint32_t lines;          /* answer lines on this connection */
     int cerr_streak;         /* connections in a row whose first answer was CLIENT_ERROR */
+    int unavail_said;        /* a proxy's SERVER_ERROR was logged for the current load */
     struct rate_bucket rate; /* records/s to this server (max_rate; zeroed: unlimited) */
     char why[256];           /* last failure */
     size_t rlen;
@@ -119,6 +136,7 @@ void memc_conn_adopt(struct memc_conn *c, int fd);
 static inline void memc_conn_job_begin(struct memc_conn *c)
 {
     c->job_acks = 0;
+    c->unavail_said = 0;
 }
 
 /* Pace this connection's records at rate a second (0 = unlimited) from

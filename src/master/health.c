@@ -7,7 +7,10 @@
  * is down until it answers again; when it does, its identity is compared
  * with the last one known (a restart while it was unreachable shows here).
  * A first identity ever seen is only recorded: memc-load cannot know what
- * the server held before it existed.
+ * the server held before it existed.  A classic-protocol type's servers
+ * are not probed (memc_map_stats_mask): they may be proxies, whose `stats`
+ * is not a memcached's identity, so no restart is seen and no re-warm runs
+ * for them.
  */
 #include "health.h"
 
@@ -240,8 +243,11 @@ void health_tick(struct health *h, int64_t now)
 {
     if (h->save_failed && now >= h->save_at_ms)
         health_save(h, now);
+    uint32_t probed = memc_map_stats_mask(h->map);
     for (int i = 0; i < h->map->nservers; i++) {
         struct health_server *s = &h->s[i];
+        if (!(probed >> i & 1))
+            continue;
         if (s->fd >= 0 && now - s->started_ms > h->timeout_ms)
             health_timeout(h, i);
         if (s->fd >= 0 || now < s->next_ms)

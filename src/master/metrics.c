@@ -240,8 +240,13 @@ static int64_t metrics_oldest_waiting(const struct spool *s, int64_t wall_s)
 
 static void metrics_servers(FILE *f, const struct health *h, const struct memc_map *map)
 {
-    metrics_head(f, "server_up", "gauge", "1 when the last stats probe of the memcached answered.");
+    metrics_head(f, "server_up", "gauge",
+                 "1 when the last stats probe of the memcached answered (none for a "
+                 "classic-protocol type: not probed).");
+    uint32_t probed = memc_map_stats_mask(map);
     for (int g = 0; g < map->nservers; g++) {
+        if (!(probed >> g & 1))
+            continue;
         fputs("memc_load_server_up{server=\"", f);
         metrics_label(f, map->servers[g].name);
         fprintf(f, "\",type=\"%s\"} %d\n", cfg_type_name(map->servers[g].type), h->s[g].up);

@@ -8,6 +8,12 @@
  * memcached without -Y would store the auth "set" as an ordinary value,
  * readable by anyone.  Answered "CLIENT_ERROR unauthenticated", the auth
  * "set" follows, and only STORED makes the link ready.
+ *
+ * A meta link that does not authenticate asks the same "mn" when its owner
+ * wants it (meta_probe: the writer), so that a server which closes the
+ * connection on a meta command (twemproxy) does so on 4 bytes: a clean
+ * close, said as such (mc_meta_closed), where a close with a batch still
+ * unread would have been a reset.
  */
 #include "conn.h"
 
@@ -104,10 +110,12 @@ void mc_link_close(struct mc_link *l)
         close(l->fd);
     mc_sec_put(l->sec);
     int kind = l->kind;
+    unsigned char probe = l->meta_probe;
     const struct memc_server *srv = l->srv;
     mc_link_init(l);
     l->kind = kind;
     l->srv = srv;
+    l->meta_probe = probe;
 }
 
 static int link_fail(struct mc_link *l, int kind, int err, char *why, size_t whylen,
@@ -295,11 +303,12 @@ static int link_auth_io(struct mc_link *l, char *why, size_t whylen);
 /* TLS (and the handshake, if any) done: authenticate or be ready. */
 static int link_secured(struct mc_link *l, char *why, size_t whylen)
 {
-    if (!l->sec || !l->sec->auth) {
+    int auth = l->sec && l->sec->auth;
+    if (!auth && !(l->meta_probe && l->srv->protocol != CFG_PROTO_CLASSIC)) {
         l->state = MC_LINK_READY;
         return 1;
     }
-    l->state = MC_LINK_AUTH_PROBE;
+    l->state = auth ? MC_LINK_AUTH_PROBE : MC_LINK_META_PROBE;
     l->out = "mn\r\n";
     l->olen = 4;
     l->ooff = l->ilen = 0;
@@ -405,6 +414,15 @@ static int link_auth_answer(struct mc_link *l, char *why, size_t whylen)
     long n = mc_line(l->in, l->ilen);
     char esc[64 * 4 + 8];
     log_escape(l->in, n > 64 ? 64 : (size_t)n, esc, sizeof(esc));
+    if (l->state == MC_LINK_META_PROBE && mc_line_is(l->in, n, "MN")) {
+        l->state = MC_LINK_READY;
+        return 1;
+    }
+    if (l->state == MC_LINK_META_PROBE)
+        return link_fail(l, MC_LINK_FAIL_NET, -EPROTO, why, whylen,
+                         "answered '%s' to mn (memcached >= 1.6 with meta commands needed; "
+                         "a proxy: protocol = classic for this type)",
+                         esc);
     if (l->state == MC_LINK_AUTH_PROBE && mc_line_is(l->in, n, "MN"))
         return link_auth_open(l);
     if (l->state == MC_LINK_AUTH_PROBE && mc_line_is(l->in, n, "CLIENT_ERROR")) {
@@ -422,13 +440,17 @@ static int link_auth_answer(struct mc_link *l, char *why, size_t whylen)
     return link_fail(l, MC_LINK_FAIL_AUTH, -EACCES, why, whylen, "authentication refused: %s", esc);
 }
 
-/* The connection failed while authenticating (why says how). */
+/* The connection failed while authenticating or probing (why says how);
+ * closed without a word on the probe's "mn": mc_meta_closed. */
 static int link_setup_lost(struct mc_link *l, int err, char *why, size_t whylen)
 {
     char sub[256];
     snprintf(sub, sizeof(sub), "%s", why);
-    return link_fail(l, l->kind == MC_LINK_FAIL_TLS ? MC_LINK_FAIL_TLS : MC_LINK_FAIL_NET, err, why,
-                     whylen, "authentication: %s", sub);
+    int kind = l->kind == MC_LINK_FAIL_TLS ? MC_LINK_FAIL_TLS : MC_LINK_FAIL_NET;
+    if (err == -EPIPE && l->state != MC_LINK_AUTH && !l->ilen)
+        return link_fail(l, kind, err, why, whylen, "%s", mc_meta_closed);
+    return link_fail(l, kind, err, why, whylen, "%s: %s",
+                     l->state == MC_LINK_META_PROBE ? "mn" : "authentication", sub);
 }
 
 /* Send the setup request, then read its one-line answer. */
@@ -476,6 +498,12 @@ static int link_timeout(struct mc_link *l, char *why, size_t whylen)
                          "TLS handshake: no answer within %d ms (is it a memcached without TLS? "
                          "then tls = off for it)",
                          ms);
+    case MC_LINK_META_PROBE:
+        return link_fail(l, MC_LINK_FAIL_NET, -ETIMEDOUT, why, whylen,
+                         "no answer to mn within %d ms%s", ms,
+                         l->ssl ? ""
+                                : " (a memcached with TLS only waits for a handshake: tls = "
+                                  "on for it?)");
     default:
         return link_fail(l, MC_LINK_FAIL_AUTH, -ETIMEDOUT, why, whylen,
                          "authentication: no answer within %d ms", ms);
@@ -496,6 +524,7 @@ int mc_link_step(struct mc_link *l, short revents, char *why, size_t whylen)
         break;
     case MC_LINK_AUTH_PROBE:
     case MC_LINK_AUTH:
+    case MC_LINK_META_PROBE:
         r = revents ? link_auth_io(l, why, whylen) : 0;
         break;
     default:

@@ -56,6 +56,7 @@ enum mc_link_state {
     MC_LINK_HANDSHAKE,  /* TLS handshake */
     MC_LINK_AUTH_PROBE, /* "mn": does the server ask for authentication? */
     MC_LINK_AUTH,       /* the auth "set", waiting for STORED */
+    MC_LINK_META_PROBE, /* "mn" on a meta link that does not authenticate (meta_probe) */
     MC_LINK_READY,
     MC_LINK_FAILED, /* setup failed: close it */
 };
@@ -70,6 +71,10 @@ struct mc_link {
     short want;                    /* in setup: the poll events the next step waits for */
     unsigned char rd_out, wr_in;   /* TLS: a read waits to write, a write waits to read */
     unsigned char authed;          /* authenticated (0: no user, or the server asked for none) */
+    unsigned char meta_probe;      /* the owner wants a meta link's setup to end with "mn"
+                                    * answered MN (the writer: a proxy without meta commands
+                                    * closes on it before a batch is sent; kept across
+                                    * mc_link_close) */
     struct ssl_st *ssl;            /* NULL: plain */
     struct mc_sec *sec;            /* the type's settings (a reference); NULL: plain, no auth */
     const struct memc_server *srv; /* for messages */

@@ -145,6 +145,7 @@ static int memc_map_type(struct memc_map *m, const struct cfg *c, int t, char *e
             snprintf(err, errlen, "%s: bad address list '%s'", cfg_type_name(t), c->addr[t]);
             return -EINVAL;
         }
+        m->servers[m->nservers].protocol = cfg_protocol(c, t);
         m->nservers++;
         m->count[t]++;
         p = end ? end + 1 : p + n;
@@ -170,6 +171,15 @@ int memc_map_init(struct memc_map *m, const struct cfg *c, char *err, size_t err
         }
     }
     return 0;
+}
+
+uint32_t memc_map_stats_mask(const struct memc_map *m)
+{
+    uint32_t mask = 0;
+    for (int g = 0; g < m->nservers; g++)
+        if (m->servers[g].protocol != CFG_PROTO_CLASSIC)
+            mask |= 1u << g;
+    return mask;
 }
 
 int memc_map_same_ring(const struct memc_map *a, const struct memc_map *b, int type)

@@ -28,6 +28,7 @@ struct memc_server {
     char node[300];  /* "host:port", numeric port, no [] (rendezvous hashes it) */
     int type;        /* device type index */
     int unix_socket; /* host is a UNIX socket path (port "") */
+    int protocol;    /* enum cfg_protocol of its type: CFG_PROTO_META or _CLASSIC */
 };
 
 /* Device types -> servers.  Built once from the config; routing only reads
@@ -61,6 +62,11 @@ uint32_t memc_map_carry(const struct memc_map *from, const struct memc_map *to, 
  * server of another name under prev?  1 or 0. */
 int memc_map_moved(const struct memc_map *prev, const struct memc_map *cur, int type,
                    const char *key, size_t len, int g);
+
+/* The servers (a mask of global indexes) that are memcached for certain,
+ * the ones `stats` is asked of (identity, re-warm, evictions): those of
+ * meta-protocol types.  A classic type's may be proxies. */
+uint32_t memc_map_stats_mask(const struct memc_map *m);
 
 /* Global server index for a key of a configured type. */
 int memc_map_route(const struct memc_map *m, int type, const char *key, size_t len);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "proto.h"
 #include "io.h"
 
 static void xchg_fail(struct mc_xchg *io, const char *fmt, ...)
@@ -70,13 +71,17 @@ static void xchg_read(struct mc_xchg *io, int i, mc_xchg_parse_fn parse, void *c
             mc_link_recv(&io->link, io->in + io->ilen, io->icap - io->ilen, why, sizeof(why));
         if (n == -EAGAIN)
             return;
-        if (n == 0)
+        if (n == 0 && !io->answered && io->srv->protocol != CFG_PROTO_CLASSIC && io->olen >= 3 &&
+            io->out[0] == 'm' && io->out[2] == ' ')
+            xchg_fail(io, "%s", mc_meta_closed); /* "mg ..." closed on without a word */
+        else if (n == 0)
             xchg_fail(io, "%s", "connection closed by the server");
         if (n < 0)
             xchg_fail(io, "read: %s", why);
         if (n <= 0)
             return;
         io->ilen += (size_t)n;
+        io->answered = 1;
         io->last_ms = io_now_ms();
         int done = 0;
         long used = parse(ctx, i, io->in, io->ilen, &done, io->why, sizeof(io->why));

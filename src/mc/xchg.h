@@ -26,6 +26,7 @@ struct mc_xchg {
     size_t olen, ooff;
     char *in;
     size_t ilen, icap;
+    int answered; /* a byte of answer came */
     int64_t last_ms;
     char why[256];
 };
