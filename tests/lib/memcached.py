@@ -11,10 +11,11 @@ import sys
 MEMCACHED_START = os.path.join(os.path.dirname(os.path.abspath(__file__)), "memcached-start")
 
 
-def start(*args):
-    """memcached with extra args (e.g. "-m", "64") on a free port: (Popen, port)."""
+def start(*args, port=0):
+    """memcached with extra args (e.g. "-m", "64") on a free port, or on port
+    (a restart where one was): (Popen, port)."""
     for _ in range(5):
-        proc = subprocess.Popen([MEMCACHED_START, "-U", "0", *args],
+        proc = subprocess.Popen([MEMCACHED_START, "--port", str(port), "-U", "0", *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         port = int(proc.stdout.readline() or 0)  # then it execs memcached: proc.pid is memcached
         proc.stdout.close()
