@@ -214,9 +214,10 @@ static int peer_accept(struct peer *p, int bare)
     p->accepted++;
     if (bare || p->classic)
         return 1;
-    if (!peer_expect(p, "mn\r\n", 4))
+    if (!peer_expect(p, "mn\r\nmn\r\n", 8))
         return 0;
-    return write(fd, "MN\r\n", 4) == 4 ? 1 : peer_fail(p, "probe answer: %s", strerror(errno));
+    return write(fd, "MN\r\nMN\r\n", 8) == 8 ? 1
+                                             : peer_fail(p, "probe answer: %s", strerror(errno));
 }
 
 static void *peer_main(void *arg)
@@ -852,7 +853,8 @@ static void test_meta_closed(void **state)
         fill(&x.s, 0, 3);
         close(x.pfd); /* a new connection is dialled */
         x.pfd = -1;
-        const struct step probe[] = {{ACCEPT_BARE, NULL}, {EXPECT, "mn\r\n"}, {CLOSE, NULL}, {0}};
+        const struct step probe[] = {
+            {ACCEPT_BARE, NULL}, {EXPECT, "mn\r\nmn\r\n"}, {CLOSE, NULL}, {0}};
         const struct step batch[] = {
             {ACCEPT, NULL}, {EXPECT, req(q, sizeof(q), 0, 3, 0)}, {CLOSE, NULL}, {0}};
         play(&x, on_batch ? batch : probe, 0, IO_TIMEOUT);

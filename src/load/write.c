@@ -654,10 +654,7 @@ static void memc_step_read(struct memc_conn *c, struct memc_seg *s, int64_t now)
             else if (got == 0)
                 snprintf(c->why, sizeof(c->why), "connection closed by server");
             else if (got == -ECONNRESET && !c->link.ssl && !c->lines && !c->reused)
-                snprintf(c->why, sizeof(c->why),
-                         "%s (a memcached with TLS only resets plain "
-                         "connections: tls = on for it?)",
-                         strerror(ECONNRESET));
+                snprintf(c->why, sizeof(c->why), "%s%s", strerror(ECONNRESET), mc_tls_only_reset);
             memc_conn_fail(c, s, now);
             return;
         }

@@ -42,6 +42,9 @@
 #include "proto.h"
 #include "tls.h"
 
+const char mc_tls_only_reset[] =
+    " (a memcached with TLS only resets plain connections: tls = on for it?)";
+
 /* Start a non-blocking connect.  Name resolution happens here, on every
  * (re)connect, so a changed DNS entry is picked up after a failure. */
 static int memc_dial_unix(const struct memc_server *srv, int *connecting, char *why, size_t whylen)
@@ -309,8 +312,10 @@ static int link_secured(struct mc_link *l, char *why, size_t whylen)
         return 1;
     }
     l->state = auth ? MC_LINK_AUTH_PROBE : MC_LINK_META_PROBE;
-    l->out = "mn\r\n";
-    l->olen = 4;
+    /* the meta probe: two, so that a TLS-only memcached (which reads a
+     * 5-byte record header) resets at once instead of waiting for more */
+    l->out = auth ? "mn\r\n" : "mn\r\nmn\r\n";
+    l->olen = auth ? 4 : 8;
     l->ooff = l->ilen = 0;
     return link_auth_io(l, why, whylen);
 }
@@ -415,9 +420,20 @@ static int link_auth_answer(struct mc_link *l, char *why, size_t whylen)
     char esc[64 * 4 + 8];
     log_escape(l->in, n > 64 ? 64 : (size_t)n, esc, sizeof(esc));
     if (l->state == MC_LINK_META_PROBE && mc_line_is(l->in, n, "MN")) {
-        l->state = MC_LINK_READY;
-        return 1;
+        const char *second = memchr(l->in, '\n', l->ilen) + 1;
+        long n2 = mc_line(second, l->ilen - (size_t)(second - l->in));
+        if (n2 < 0)
+            return 0; /* the second MN is on its way */
+        if (mc_line_is(second, n2, "MN")) {
+            l->state = MC_LINK_READY;
+            return 1;
+        }
     }
+    if (l->state == MC_LINK_META_PROBE && mc_line_is(l->in, n, "CLIENT_ERROR"))
+        return link_fail(l, MC_LINK_FAIL_AUTH, -EACCES, why, whylen,
+                         "authentication wanted: %s (memcached -Y: set auth_user and "
+                         "auth_password_file)",
+                         esc);
     if (l->state == MC_LINK_META_PROBE)
         return link_fail(l, MC_LINK_FAIL_NET, -EPROTO, why, whylen,
                          "answered '%s' to mn (memcached >= 1.6 with meta commands needed; "
@@ -445,12 +461,14 @@ static int link_auth_answer(struct mc_link *l, char *why, size_t whylen)
 static int link_setup_lost(struct mc_link *l, int err, char *why, size_t whylen)
 {
     char sub[256];
+    mc_link_salvage(l, why, whylen); /* a TLS alert says more */
     snprintf(sub, sizeof(sub), "%s", why);
     int kind = l->kind == MC_LINK_FAIL_TLS ? MC_LINK_FAIL_TLS : MC_LINK_FAIL_NET;
-    if (err == -EPIPE && l->state != MC_LINK_AUTH && !l->ilen)
+    int probe = l->state == MC_LINK_META_PROBE;
+    if (kind == MC_LINK_FAIL_NET && err == -EPIPE && l->state != MC_LINK_AUTH && !l->ilen)
         return link_fail(l, kind, err, why, whylen, "%s", mc_meta_closed);
-    return link_fail(l, kind, err, why, whylen, "%s: %s",
-                     l->state == MC_LINK_META_PROBE ? "mn" : "authentication", sub);
+    return link_fail(l, kind, err, why, whylen, "%s: %s%s", probe ? "mn" : "authentication", sub,
+                     err == -ECONNRESET && !l->ssl && !l->ilen ? mc_tls_only_reset : "");
 }
 
 /* Send the setup request, then read its one-line answer. */
@@ -478,8 +496,11 @@ static int link_auth_io(struct mc_link *l, char *why, size_t whylen)
             return link_setup_lost(l, n ? (int)n : -EPIPE, why, whylen);
         l->ilen += (size_t)n;
         l->in[l->ilen] = 0;
-        if (memchr(l->in, '\n', l->ilen))
-            return link_auth_answer(l, why, whylen);
+        if (memchr(l->in, '\n', l->ilen)) {
+            int r = link_auth_answer(l, why, whylen);
+            if (r != 0)
+                return r; /* else the meta probe waits for its second MN */
+        }
         if (l->ilen == sizeof(l->in) - 1)
             return link_fail(l, MC_LINK_FAIL_AUTH, -EPROTO, why, whylen,
                              "authentication: answer line too long");

@@ -43,6 +43,9 @@ void mc_link_unconfigure(void);
 int mc_link_tls(int type);
 const char *mc_link_user(int type);
 
+/* Said after a plain connection's reset before any answer. */
+extern const char mc_tls_only_reset[];
+
 /* Why a link failed; the journal entry says it differently (log.h). */
 enum mc_link_fail {
     MC_LINK_FAIL_NET = 1, /* connect, reset, closed, timed out */
