@@ -122,13 +122,21 @@ def one_shot(memc_load, memc_gen, tmp, ctx):
     spool = os.path.join(tmp, "spool1")
     want = gen(memc_gen, spool, 20000, 7)
     conf = os.path.join(tmp, "classic.conf")
-    write_conf(conf, spool, ctx["proxy"][POOL], "classic")
+    write_conf(conf, spool, ctx["proxy"][POOL], "classic", "exptime = 1d\n")
     r = subprocess.run([memc_load, "--oneshot", "-c", conf], capture_output=True, text=True)
     name = files(spool)
     check(r.returncode == 0 and len(name) == 1 and name[0].startswith("."),
           "classic load through nutcracker: exit %d, spool %s %s" % (r.returncode, name,
                                                                      r.stderr[-300:]))
     read_both(ctx, want, "classic load")
+    # the exptime went into the classic set: the memcached holding a key
+    # says its TTL (exptime = 1d from the file's time, a fresh file)
+    key = sorted(want)[0]
+    port = ctx["ports"][readers.libketama_router(ctx["names"])(key)]
+    ttl = readers.command(port, b"mg " + key + b" t")
+    check(re.match(rb"HD t(\d+)\r\n", ttl) is not None and
+          86000 < int(re.match(rb"HD t(\d+)", ttl).group(1)) <= 86400,
+          "the classic set carried exptime = 1d: %r" % ttl)
 
     # get, verify, --check-config through the proxy
     key = sorted(want)[0].decode()

@@ -1202,7 +1202,7 @@ static void test_segment_bytes(void **state)
     assert_int_equal(memc_seg_expire_now(&s, 2000), 0);
     EQ(memcmp(s.buf + s.off[0], "set gaid:c 0 2600 0\r\n", 21), 0);
     assert_int_equal(memc_seg_expire_now(&s, 3595), 0);
-    EQ(memcmp(s.buf + s.off[0], "set gaid:c 0 0005 0\r\n", 21), 0);
+    EQ(memcmp(s.buf + s.off[0], "set gaid:c 0 1005 0\r\n", 21), 0);
     memc_seg_free(&s);
 }
 
