@@ -358,8 +358,10 @@ static long load_ms(struct t *t)
 static long load_at(struct t *t, const char *idfa, const char *text)
 {
     char conf[PATH_MAX + 8], cmd[PATH_MAX * 3];
+    char conf_text[512];
     snprintf(conf, sizeof(conf), "%s/rate.conf", t->dir);
-    h_write_file(conf, text);
+    snprintf(conf_text, sizeof(conf_text), "settle_time = 0\n%s", text); /* a new file: at once */
+    h_write_file(conf, conf_text);
     snprintf(cmd, sizeof(cmd), "rm -f %s/.appsinstalled-*", t->spool);
     assert_int_equal(system(cmd), 0);
     const char *gen[] = {"-n", "20000", "-t", "idfa", "--expect", t->expect, t->spool, NULL};
@@ -440,6 +442,19 @@ static void test_settle_said(void **state)
     assert_non_null(strstr(out, " s for 2 files written less than settle_time ago\033[K"));
     free(out);
     assert_true(spool_has(t, ".b-0001.tsv.gz"));
+}
+
+/* A paced load makes progress while a block is still going out: a block
+ * of 4 MiB (~13 000 records) at 4000/s takes 3 s, longer than
+ * stall_timeout, and the worker is not taken for a hung one. */
+static void test_max_rate_is_no_stall(void **state)
+{
+    struct t *t = *state;
+    long ms = load_at(t, servers[0], "max_rate = 4000\nblock_bytes = 4M\nstall_timeout = 1\n");
+    char *log = h_read_file(t->log, NULL);
+    assert_null(strstr(log, "made no progress"));
+    free(log);
+    assert_true(ms >= 4000);
 }
 
 /* On a terminal: live progress lines, then a summary table; plain log lines
@@ -664,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_settle_said, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_sockets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_rate_is_no_stall, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
     };

@@ -102,6 +102,8 @@ struct pipe_stats {
     uint32_t wrote_mask;    /* servers (global index) that stored records of this file */
     uint32_t deferred_mask; /* servers with deferred records (down, or refused by the order) */
     uint32_t lost_mask;     /* servers that failed after acking records of this file */
+    uint64_t let_go; /* progress only: records a rate limit let go so far, all loads of a worker
+                      * (a paced block takes long before its records count as stored) */
 };
 
 /* A row's journal field or metric family is there (not NULL). */

@@ -553,6 +553,8 @@ static void pipe_progress(struct pipe_reader *r)
     p->job.bytes_in = r->z ? infl_bytes_in(r->z) : 0;
     p->job.bytes_out = r->bytes_out;
     struct pipe_stats now = p->job;
+    for (int g = 0; g < p->map->nservers; g++)
+        now.let_go += __atomic_load_n(&p->conns[g].let_go, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->mu);
     int stop = r->tick(r->ctx, &now);
     pthread_mutex_lock(&p->mu);

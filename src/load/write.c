@@ -567,7 +567,9 @@ static void memc_pace(struct memc_conn *c, struct memc_seg *s, int64_t now_us, i
 {
     if (!memc_seg_waits(s))
         return;
-    s->paced += (uint32_t)rate_take(&c->rate, now_us, s->n - s->paced);
+    uint32_t n = (uint32_t)rate_take(&c->rate, now_us, s->n - s->paced);
+    s->paced += n;
+    __atomic_fetch_add(&c->let_go, n, __ATOMIC_RELAXED);
     if (!memc_seg_waits(s))
         return;
     int64_t wait_ms = (rate_wait_us(&c->rate, now_us, 1) + 999) / 1000;

@@ -117,6 +117,7 @@ struct memc_conn {
     int cerr_streak;         /* connections in a row whose first answer was CLIENT_ERROR */
     int unavail_said;        /* a proxy's SERVER_ERROR was logged for the current load */
     struct rate_bucket rate; /* records/s to this server (max_rate; zeroed: unlimited) */
+    uint64_t let_go;         /* records the bucket let go, ever (atomic: progress for others) */
     char why[256];           /* last failure */
     size_t rlen;
     char rbuf[16384];

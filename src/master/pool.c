@@ -223,7 +223,7 @@ static void pool_unwatch(struct pool *p, struct pool_worker *w)
 static int pool_progressed(const struct pipe_stats *a, const struct pipe_stats *b)
 {
     return a->bytes_in != b->bytes_in || a->stored != b->stored || a->errors != b->errors ||
-           a->deferred != b->deferred || a->lines != b->lines;
+           a->deferred != b->deferred || a->lines != b->lines || a->let_go != b->let_go;
 }
 
 static void pool_on_message(struct pool *p, struct pool_worker *w, const struct ipc_msg *msg)
