@@ -515,8 +515,7 @@ static void test_daemon_rewarm_tls(void **state)
         dump_fail(t, "the file was not loaded");
     h_sleep_ms(1500); /* a probe over TLS has seen this memcached's start */
     h_mc_kill(&s->mc);
-    assert_int_equal(h_mcs_restart(s), 0);
-    assert_int_equal(h_mc_items(s->plain_port), 0);
+    assert_int_equal(h_mcs_restart(s), 0); /* empty: the re-warm may fill it at once */
     must_log(t, "re-warm started from 1 retained files", 15000);
     must_log(t, "finished: 1 files", 30000);
     daemon_stop(pid);
