@@ -156,15 +156,32 @@ static void master_paid(struct master *m, struct spool_file *f, int64_t now)
 
 /* A late file wrote over newer values (order.h): replay the newer files
  * for those servers. */
-static void master_replay(struct master *m, const struct spool_file *f, uint32_t mask)
+/* Every server of the types in types (bitmap), in map's numbering. */
+static uint32_t master_type_servers(const struct memc_map *map, uint32_t types)
 {
-    char names[512] = "";
+    uint32_t mask = 0;
+    for (int g = 0; g < map->nservers; g++)
+        if ((types >> map->servers[g].type) & 1)
+            mask |= 1u << g;
+    return mask;
+}
+
+/* "host:port,host:port" of the servers in mask, for a re-warm's messages. */
+static const char *master_names(const struct master *m, uint32_t mask, char *buf, size_t len)
+{
     size_t l = 0;
+    buf[0] = 0;
     for (int g = 0; g < m->map.nservers; g++)
         if (mask >> g & 1)
-            l += (size_t)snprintf(names + l, l < sizeof(names) ? sizeof(names) - l : 0, "%s%s",
-                                  l ? "," : "", m->map.servers[g].name);
-    rewarm_request_replay(&m->rewarm, mask, names, f->name);
+            l += (size_t)snprintf(buf + l, l < len ? len - l : 0, "%s%s", l ? "," : "",
+                                  m->map.servers[g].name);
+    return buf;
+}
+
+static void master_replay(struct master *m, const struct spool_file *f, uint32_t mask)
+{
+    char names[512];
+    rewarm_request_replay(&m->rewarm, mask, master_names(m, mask, names, sizeof(names)), f->name);
 }
 
 /* A file the master cannot open (EIO, ...): set aside like one a worker
@@ -273,16 +290,6 @@ static void master_rewarm_settled(struct master *m)
     m->rewarm.settled = 0;
 }
 
-/* Every server of the types in types (bitmap), in map's numbering. */
-static uint32_t master_type_servers(const struct memc_map *map, uint32_t types)
-{
-    uint32_t mask = 0;
-    for (int g = 0; g < map->nservers; g++)
-        if ((types >> map->servers[g].type) & 1)
-            mask |= 1u << g;
-    return mask;
-}
-
 /* The masks of a result from a worker started before the last reload, in
  * today's numbering (two reloads ago: every server).  Incomplete, it owes
  * too the servers of the types whose ring changed (master_carry_masks). */
@@ -290,7 +297,7 @@ static void master_carry_result(struct master *m, struct ipc_msg *msg, uint32_t 
                                 unsigned reloads)
 {
     const struct memc_map *from = reloads == 1 ? &m->prev_map : NULL;
-    uint32_t all = m->map.nservers >= 32 ? ~0u : (1u << m->map.nservers) - 1;
+    uint32_t all = master_type_servers(&m->map, ~0u);
     uint32_t *masks[] = {&msg->down_mask, &msg->st.wrote_mask, &msg->st.deferred_mask,
                          &msg->st.lost_mask, late};
     for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++)
@@ -799,15 +806,8 @@ static uint32_t master_ring_changes(struct master *m, const struct memc_map *map
 /* The ring re-warm of the types changed (after the maps were swapped). */
 static void master_ring_rewarm(struct master *m, uint32_t types, const char *what)
 {
-    uint32_t mask = 0;
-    char names[512] = "";
-    for (int t = 0; t < CFG_MAX_TYPES; t++)
-        for (int i = 0; ((types >> t) & 1) && i < m->map.count[t]; i++) {
-            int g = m->map.first[t] + i;
-            size_t l = strlen(names);
-            mask |= 1u << g;
-            snprintf(names + l, sizeof(names) - l, "%s%s", l ? "," : "", m->map.servers[g].name);
-        }
+    uint32_t mask = master_type_servers(&m->map, types);
+    char names[512];
     if (!mask || !what[0])
         return;
     if (!m->cfg.rewarm_max_age_s) {
@@ -817,7 +817,7 @@ static void master_ring_rewarm(struct master *m, uint32_t types, const char *wha
                    what);
         return;
     }
-    rewarm_request_ring(&m->rewarm, mask, names, types, what);
+    rewarm_request_ring(&m->rewarm, mask, master_names(m, mask, names, sizeof(names)), types, what);
 }
 
 /* A reload renumbers the servers: the masks held move to the new numbers.

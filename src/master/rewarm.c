@@ -34,7 +34,7 @@ const char *rewarm_reason_name(int reason)
 
 static int rewarm_reason(const struct rewarm *r)
 {
-    return r->restarted ? REWARM_RESTART : r->ring ? REWARM_RING : REWARM_LATE;
+    return r->restarted ? REWARM_RESTART : r->ring_what[0] ? REWARM_RING : REWARM_LATE;
 }
 
 void rewarm_init(struct rewarm *r)
@@ -77,7 +77,6 @@ static void rewarm_want(struct rewarm *r, uint32_t mask, const char *names)
 {
     if (r->phase == REWARM_IDLE) {
         r->mask = r->restarted = r->ring_types = 0;
-        r->ring = 0;
         r->servers[0] = r->after[0] = r->late[0] = r->ring_what[0] = 0;
     }
     r->mask |= mask;
@@ -103,7 +102,6 @@ void rewarm_request_ring(struct rewarm *r, uint32_t mask, const char *names, uin
     int pure = r->phase == REWARM_IDLE || (r->ring_types && !r->restarted);
     rewarm_want(r, mask, names);
     r->ring_types = pure ? r->ring_types | types : 0;
-    r->ring = 1;
     size_t l = strlen(r->ring_what);
     snprintf(r->ring_what + l, sizeof(r->ring_what) - l, "%s%s", l ? ", " : "", what);
     r->after[0] = 0;
@@ -115,7 +113,7 @@ void rewarm_request_replay(struct rewarm *r, uint32_t mask, const char *names, c
     int fresh = r->phase == REWARM_IDLE;
     rewarm_want(r, mask, names);
     r->ring_types = 0; /* every record of mask */
-    if (fresh || (!r->restarted && !r->ring && strcmp(late, r->after) < 0)) {
+    if (fresh || (!r->restarted && !r->ring_what[0] && strcmp(late, r->after) < 0)) {
         snprintf(r->after, sizeof(r->after), "%s", late);
         snprintf(r->late, sizeof(r->late), "%s", late);
     }
@@ -145,7 +143,7 @@ static void rewarm_event(struct rewarm *r, const char *msgid, int64_t now)
                    "%s%sre-warm of %s finished: %zu files, %llu records, %.1f s%s", r->ring_what,
                    r->ring_what[0] ? ": " : "", r->servers, r->n, (unsigned long long)r->records,
                    (double)(now - r->started_ms) / 1000.0, gone);
-    else if (r->ring && !r->restarted)
+    else if (r->ring_what[0] && !r->restarted)
         log_struct(prio, msgid, &lf,
                    "ring change: %s, re-warming %s from %zu retained files (the records "
                    "whose server changed); newer files wait until it is finished%s",
@@ -373,14 +371,14 @@ int rewarm_plans(const struct rewarm *r, const char *name)
 
 void rewarm_status(const struct rewarm *r, char *buf, size_t len)
 {
-    const char *ring = r->ring ? "ring change: " : "", *sep = r->ring ? ", " : "";
-    const char *what = r->ring ? r->ring_what : "";
+    int ring_change = r->ring_what[0] != 0;
+    const char *ring = ring_change ? "ring change: " : "", *sep = ring_change ? ", " : "";
     if (r->phase == REWARM_RUNNING)
-        snprintf(buf, len, "%s%s%sre-warming %s: %zu/%zu files", ring, what, sep, r->servers,
-                 r->next, r->n);
+        snprintf(buf, len, "%s%s%sre-warming %s: %zu/%zu files", ring, r->ring_what, sep,
+                 r->servers, r->next, r->n);
     else if (r->phase == REWARM_WAITING)
-        snprintf(buf, len, "%s%s%sre-warming %s: waiting for loads in flight", ring, what, sep,
-                 r->servers);
+        snprintf(buf, len, "%s%s%sre-warming %s: waiting for loads in flight", ring, r->ring_what,
+                 sep, r->servers);
     else if (len)
         buf[0] = 0;
 }

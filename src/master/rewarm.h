@@ -64,8 +64,7 @@ struct rewarm {
     char after[256];                       /* replay: only files named above this ("" = all) */
     char late[256];                        /* replay: the late file, for messages */
     uint32_t ring_types;  /* ring change only: its types (0: every record of mask) */
-    int ring;             /* a ring change is (part of) it */
-    char ring_what[256];  /* "idfa 2 -> 3 servers", for messages */
+    char ring_what[256];  /* "idfa 2 -> 3 servers" ("": no ring change in it) */
     int64_t life_s;       /* the longest exptime of mask's types (0: some records never
                            * expire), set before rewarm_plan: a file older than that
                            * has nothing left to send and is skipped (expiry.h) */
