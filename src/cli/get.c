@@ -408,7 +408,8 @@ static int get_run_cli(struct get_cli *a, const struct memc_map *map, int timeou
 int get_main(int argc, char **argv)
 {
     struct get_cli a = {0};
-    struct cli_sub sub = {.name = "get", .usage = get_usage, .own = get_own_opt, .ctx = &a};
+    struct cli_sub sub = {
+        .name = "get", .operand = "KEY", .usage = get_usage, .own = get_own_opt, .ctx = &a};
     struct cfg c;
     struct memc_map map;
     int st = cli_sub_args(&sub, argc, argv);

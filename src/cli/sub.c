@@ -50,8 +50,7 @@ int cli_sub_args(struct cli_sub *s, int argc, char **argv)
     }
     if (s->noperands)
         return 0;
-    snprintf(err, sizeof(err), "%s: no %s given", s->name,
-             strcmp(s->name, "get") == 0 ? "KEY" : "FILE");
+    snprintf(err, sizeof(err), "%s: no %s given", s->name, s->operand);
     return cli_sub_usage_error(s, err);
 }
 

@@ -15,6 +15,7 @@
 
 struct cli_sub {
     const char *name;    /* "verify", for messages */
+    const char *operand; /* "FILE", for "no FILE given" */
     void (*usage)(void); /* --help */
     /* One of its own options at argv[*i] (*i moves past a value): 1 taken,
      * 0 not its own, -1 bad (err says why). */

@@ -320,7 +320,8 @@ out:
 int verify_main(int argc, char **argv)
 {
     struct vfy_cli a = {.sample = 1000};
-    struct cli_sub sub = {.name = "verify", .usage = vfy_usage, .own = vfy_own_opt, .ctx = &a};
+    struct cli_sub sub = {
+        .name = "verify", .operand = "FILE", .usage = vfy_usage, .own = vfy_own_opt, .ctx = &a};
     struct cfg c;
     struct memc_map map;
     int st = cli_sub_args(&sub, argc, argv);
