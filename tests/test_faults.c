@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -110,6 +111,53 @@ static void test_hung_server_costs_others_nothing(void **state)
     assert_true(log_contains(t, skip));
     h_mc_pause(&mc[1], 0);
     check_keys(t, 2000);
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A server that hangs while the worker holds a connection to it: the
+ * first batch finds it out (up to twice io_timeout_ms: the kept
+ * connection, then a new one), then its reconnects are probes off the
+ * write path and the other types load at full speed.  Before, each
+ * reconnect held a batch for io_timeout_ms (backoff 50 ms .. 5 s), and
+ * the hung file took seconds more.  The same file, nothing hung, is the
+ * yardstick. */
+static void test_hung_server_probed_off_the_write_path(void **state)
+{
+    struct t *t = *state;
+    const int io_timeout = 1000;
+    char extra[160];
+    snprintf(extra, sizeof(extra),
+             "workers = 1\nhealth_interval = 1\nretry_interval = 1\nlog_level = debug\n"
+             "io_timeout_ms = %d\n",
+             io_timeout);
+    write_conf(t, 0, extra);
+    start_daemon(t, NULL);
+    gen(t, "300000", "2", "71", "q-", t->incoming);
+    long t0 = now_ms();
+    move_in(t, "q-0000.tsv.gz");
+    wait_done(t, "q-0000.tsv.gz", 30000);
+    long plain = now_ms() - t0;
+    h_mc_pause(&mc[1], 1); /* gaid hangs, the worker's connection to it open */
+    char probe[128];
+    snprintf(probe, sizeof(probe), "health probe: %s", t->servers[1]);
+    must_log(t, probe, 10000); /* the master knows: no `stats` wait before the load */
+    t0 = now_ms();
+    move_in(t, "q-0001.tsv.gz");
+    must_log(t, "q-0001.tsv.gz left in place", 30000);
+    long hung = now_ms() - t0;
+    fprintf(stderr, "300000 lines: %ld ms, %ld ms with gaid hung (io_timeout_ms = %d)\n", plain,
+            hung, io_timeout);
+    if (hung > plain + 2 * io_timeout + 1500)
+        fail_msg("with gaid hung the file took %ld ms, %ld ms without", hung, plain);
+    h_mc_pause(&mc[1], 0);
+    wait_done(t, "q-0001.tsv.gz", 30000); /* retried for gaid */
+    check_keys(t, 600000);
 }
 
 static void test_slow_memcached_watchdog(void **state)
@@ -391,7 +439,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_burst_with_inotify_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_spool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_server_costs_others_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hung_server_probed_off_the_write_path, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_changed_or_deleted_while_loading, setup, teardown),
     };
+    if (getenv("TEST_FILTER")) /* TEST_FILTER=test_hung_* ./test_faults */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

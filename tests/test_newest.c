@@ -308,5 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_file_written_after_a_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_storm_keeps_workers, setup, teardown),
     };
+    if (getenv("TEST_FILTER")) /* TEST_FILTER=test_hung_* ./test_faults */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -924,7 +924,8 @@ static void test_answer_line_too_long(void **state)
 
 /* Stale, and the reconnect is refused: now the server is down, the batch
  * deferred.  While down, the next batch is deferred at once (no connect
- * attempt); once the backoff has passed it is probed and comes back. */
+ * attempt); once the backoff has passed it is probed (that batch does not
+ * wait for the probe) and comes back for the next. */
 static void test_down_backoff_and_back(void **state)
 {
     (void)state;
@@ -958,11 +959,20 @@ static void test_down_backoff_and_back(void **state)
     EQ(x.c.failures, 1); /* not even tried */
     EQ(x.c.down, 1);
 
+    /* the backoff has passed: a probe (the link's "mn"), off the write
+     * path: the batch does not wait for its answer */
     assert_int_equal(listen(x.lfd, 8), 0);
-    x.c.next_try_ms = 0; /* the backoff has passed */
+    x.c.next_try_ms = 0;
     fill(&x.s, 3, 5);
-    const struct step st[] = {
-        {ACCEPT, NULL}, {EXPECT, req(q, sizeof(q), 3, 5, 0)}, {ANSWER, "MN\r\n"}, {0}};
+    const struct step probe[] = {{ACCEPT, NULL}, {0}};
+    play(&x, probe, 0, IO_TIMEOUT);
+    EQ(x.s.deferred, 2);
+    EQ(x.s.sent, 0);
+    EQ(x.c.down, 1);
+    assert_true(x.c.fd >= 0);
+    /* answered: the next batch goes to it */
+    fill(&x.s, 5, 7);
+    const struct step st[] = {{EXPECT, req(q, sizeof(q), 5, 7, 0)}, {ANSWER, "MN\r\n"}, {0}};
     play(&x, st, 0, IO_TIMEOUT);
     EQ(x.s.synced, 1);
     EQ(x.s.acked, 2);

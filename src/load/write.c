@@ -311,7 +311,9 @@ static void memc_conn_report(const struct memc_conn *c)
  * A connection failed.  Three cases:
  *  - a connection kept from an earlier batch that failed before answering
  *    anything in this call (memcached restarted or closed it while we were
- *    idle): reconnect at once, nothing was lost, nothing is deferred;
+ *    idle, or its answer is slow): reconnect at once and send again,
+ *    nothing is deferred (a probe of a server that is down is never
+ *    stale: that would reconnect without a backoff);
  *  - otherwise the server is marked down, probed again after a backoff, and
  *    the segment's unanswered records are deferred;
  *  - if the connection had acknowledged records of the current load, those
@@ -320,7 +322,7 @@ static void memc_conn_report(const struct memc_conn *c)
  */
 static void memc_conn_fail(struct memc_conn *c, struct memc_seg *s, int64_t now)
 {
-    int stale = c->reused && !c->answered && c->kind == MC_LINK_FAIL_NET;
+    int stale = c->reused && !c->answered && c->kind == MC_LINK_FAIL_NET && !c->down;
     memc_conn_close(c);
     if (c->job_acks)
         c->lost_acks++;
@@ -578,28 +580,74 @@ static void memc_pace(struct memc_conn *c, struct memc_seg *s, int64_t now_us, i
     c->last_io_ms = now_us / 1000;
 }
 
+enum { MEMC_ARM_NONE, MEMC_ARM_LIVE, MEMC_ARM_PROBE };
+
+/*
+ * A server that is down is probed off the write path: after its backoff a
+ * new link is set up (connect, TLS, authentication, and the "mn" a meta
+ * link answers before it is ready), while every batch's records for it
+ * are deferred at once.  The probe lives across memc_send calls and takes
+ * part in a poll() only beside live segments (MEMC_ARM_PROBE): a hung
+ * server never holds a batch for io_timeout_ms.  Once the link is ready
+ * the server is up and the next batch uses it.
+ */
+static int memc_step_setup(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now);
+
+/* A probe in flight: if its answer is here, the server is up (and the
+ * batch can go to it now). */
+static void memc_probe_look(struct memc_conn *c, struct memc_seg *s, int64_t now)
+{
+    struct pollfd p = {.fd = c->fd, .events = mc_link_events(&c->link, 0)};
+    if (poll(&p, 1, 0) < 0)
+        p.revents = 0;
+    if (memc_step_setup(c, s, p.revents, now))
+        memc_conn_up(c);
+}
+
+static int memc_arm_probe(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now,
+                          int io_timeout_ms, int *timeout)
+{
+    if (!memc_seg_done(s))
+        s->deferred = s->n - s->acked; /* don't wait: others keep loading */
+    if (c->fd < 0) {
+        if (now < c->next_try_ms)
+            return MEMC_ARM_NONE;
+        if (memc_connect(c, now, io_timeout_ms) < 0) {
+            memc_conn_fail(c, NULL, now);
+            return MEMC_ARM_NONE;
+        }
+    }
+    pfd->fd = c->fd;
+    pfd->events = mc_link_events(&c->link, 0);
+    pfd->revents = 0;
+    int64_t left = c->link.deadline_ms - now;
+    if (left < *timeout)
+        *timeout = left < 0 ? 0 : (int)left;
+    return MEMC_ARM_PROBE;
+}
+
 /*
  * Get one connection ready for this round's poll(): (re)connect if it has
  * none, let the bucket release records, then fill *pfd and lower *timeout
  * to its deadline (the link's setup, no progress for io_timeout_ms, or the
- * bucket's next token).  Returns 1 if it takes part in the
- * poll, 0 if not (its segment is done, or deferred because the server is
- * down).
+ * bucket's next token).  Returns MEMC_ARM_LIVE if it takes part in the
+ * poll, MEMC_ARM_NONE if not (its segment is done, or deferred because
+ * the server is down), MEMC_ARM_PROBE for a down server's probe.
  */
 static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now_us,
                     int io_timeout_ms, int *timeout)
 {
     int64_t now = now_us / 1000;
+    if (c->down && c->fd >= 0)
+        memc_probe_look(c, s, now);
+    if (c->down)
+        return memc_arm_probe(c, s, pfd, now, io_timeout_ms, timeout);
     if (memc_seg_done(s))
         return 0;
     if (c->fd < 0) {
-        if (c->down && now < c->next_try_ms) {
-            s->deferred = s->n - s->acked; /* don't wait: others keep loading */
-            return 0;
-        }
         if (memc_connect(c, now, io_timeout_ms) < 0) {
             memc_conn_fail(c, s, now);
-            return 0;
+            return MEMC_ARM_NONE;
         }
         /* a new connection: everything not answered goes again */
         s->sent = s->reply ? s->off[s->acked] : 0;
@@ -615,7 +663,7 @@ static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd,
         left = 0;
     if (left < *timeout)
         *timeout = left < 0 ? 0 : (int)left;
-    return 1;
+    return MEMC_ARM_LIVE;
 }
 
 /* A link in setup (connect, TLS handshake, authentication): 1 once it is
@@ -701,6 +749,10 @@ static void memc_step(struct memc_conn *c, struct memc_seg *s, short ev, int64_t
     if (!mc_link_ready(&c->link)) {
         if (!memc_step_setup(c, s, ev, now))
             return;
+        if (c->down) { /* a probe answered: up, for the next batch */
+            memc_conn_up(c);
+            return;
+        }
         ev |= POLLOUT; /* ready: the batch can go at once */
     }
     if (mc_link_readable(&c->link, ev) || mc_link_pending(&c->link)) {
@@ -730,17 +782,22 @@ void memc_send(struct memc_conn **conns, struct memc_seg **segs, int n, int io_t
         conns[i]->answered = 0;
     }
 
-    for (;;) {
+    for (int live = 1; live;) {
         int64_t now_us = io_now_us();
         int np = 0, timeout = io_timeout_ms;
-        for (int i = 0; i < n; i++)
-            if (memc_arm(conns[i], segs[i], &pfd[np], now_us, io_timeout_ms, &timeout))
+        live = 0;
+        for (int i = 0; i < n; i++) {
+            int a = memc_arm(conns[i], segs[i], &pfd[np], now_us, io_timeout_ms, &timeout);
+            live += a == MEMC_ARM_LIVE;
+            if (a != MEMC_ARM_NONE)
                 which[np++] = i;
+        }
         if (!np)
             return;
         /* An error other than EINTR is treated like a timeout (revents stay
-         * 0): the per-connection checks decide. */
-        (void)poll(pfd, (nfds_t)np, timeout);
+         * 0): the per-connection checks decide.  Probes alone: one look,
+         * no wait (they go on at the next call). */
+        (void)poll(pfd, (nfds_t)np, live ? timeout : 0);
         int64_t now = io_now_ms();
         for (int k = 0; k < np; k++)
             memc_step(conns[which[k]], segs[which[k]], pfd[k].revents, now, io_timeout_ms);
