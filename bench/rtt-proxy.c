@@ -3,7 +3,11 @@
  * delay, in both directions: memcached on this host made to look remote
  * (bench/run's "remote" rows; 500 us one way = 1 ms round trip).
  *
- *   memc-rtt-proxy LISTEN_PORT TARGET_PORT DELAY_US
+ *   memc-rtt-proxy LISTEN_PORT TARGET_PORT DELAY_US [HOLD_MS]
+ *
+ * SIGUSR1 holds the answers (target to client) of the connections open at
+ * that moment for HOLD_MS (default 1500), new connections flow: a slow
+ * answer on a reused connection, for tests/test_faults.c.
  *
  * One thread, one epoll_wait, and a timerfd for microsecond wake-ups
  * (epoll_wait's millisecond timeout would round 500 us up to 1 ms).  Every
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +46,18 @@ struct pipe_dir {
     int from, to;
     struct chunk *head, *tail;
     struct pipe_dir *peer;
-    int closed; /* from reached EOF: shut down to once drained */
+    int closed;         /* from reached EOF: shut down to once drained */
+    int answers;        /* the target's direction (SIGUSR1 holds it) */
+    int64_t held_until; /* nothing goes out before then */
 };
+
+static volatile sig_atomic_t hold_asked;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    hold_asked = 1;
+}
 
 static int64_t now_us(void)
 {
@@ -115,7 +130,7 @@ static void on_accept(int ep, int lfd, int target)
     }
     struct pipe_dir *d = calloc(2, sizeof(*d));
     d[0] = (struct pipe_dir){.from = a, .to = b, .peer = &d[1]};
-    d[1] = (struct pipe_dir){.from = b, .to = a, .peer = &d[0]};
+    d[1] = (struct pipe_dir){.from = b, .to = a, .peer = &d[0], .answers = 1};
     for (int i = 0; i < 2; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &d[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, d[i].from, &ev);
@@ -185,6 +200,8 @@ static int on_read(struct pipe_dir *d, int64_t delay_us)
  * INT64_MAX), -1 when the connection is to be closed. */
 static int64_t flush_due(struct pipe_dir *d, int64_t now)
 {
+    if (now < d->held_until)
+        return d->held_until;
     while (d->head && d->head->due_us <= now) {
         struct chunk *c = d->head;
         ssize_t w = write(d->to, c->data + c->off, c->len - c->off);
@@ -207,10 +224,12 @@ static int64_t flush_due(struct pipe_dir *d, int64_t now)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: memc-rtt-proxy LISTEN_PORT TARGET_PORT DELAY_US\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: memc-rtt-proxy LISTEN_PORT TARGET_PORT DELAY_US [HOLD_MS]\n");
         return 64;
     }
+    int64_t hold_us = (argc == 5 ? atoll(argv[4]) : 1500) * 1000;
+    signal(SIGUSR1, on_usr1);
     int target = atoi(argv[2]);
     int64_t delay = atoll(argv[3]);
     int lfd = listen_on(atoi(argv[1])), ep = epoll_create1(EPOLL_CLOEXEC);
@@ -224,6 +243,12 @@ int main(int argc, char **argv)
     int nlive = 0;
     for (;;) {
         int64_t now = now_us(), next = INT64_MAX;
+        if (hold_asked) {
+            hold_asked = 0;
+            for (int i = 0; i < nlive; i++)
+                if (live[i]->answers)
+                    live[i]->held_until = now + hold_us;
+        }
         for (int i = 0; i < nlive;) {
             int64_t due = flush_due(live[i], now);
             if (due < 0) {

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,6 +161,54 @@ static void test_hung_server_probed_off_the_write_path(void **state)
     h_mc_pause(&mc[1], 0);
     wait_done(t, "q-0001.tsv.gz", 30000); /* retried for gaid */
     check_keys(t, 600000);
+}
+
+/* A free loopback port (bound and let go: the proxy binds it next). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* An answer slower than io_timeout_ms on a kept connection (idfa behind
+ * a proxy that holds the answers of the connections open at that moment
+ * for 1.5 s): the batch goes again on a new connection and memcached did
+ * not restart, so the records it acknowledged before are kept and the
+ * file is loaded once.  It was "left in place: 0 records not stored, and
+ * a server failed after storing some" and loaded again (under packet
+ * loss, again and again). */
+static void test_slow_answer_is_not_a_loss(void **state)
+{
+    struct t *t = *state;
+    int port = free_port();
+    char lport[16], tport[16], addr[64];
+    snprintf(lport, sizeof(lport), "%d", port);
+    snprintf(tport, sizeof(tport), "%d", mc[0].port);
+    const char *argv[] = {MEMC_RTT_PROXY, lport, tport, "0", "1500", NULL};
+    pid_t proxy = h_spawn(argv, "/dev/null");
+    assert_true(proxy > 0);
+    h_sleep_ms(200); /* listening */
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    write_conf_addr(t, addr, "workers = 1\nio_timeout_ms = 1000\n");
+    start_daemon(t, NULL);
+    gen(t, "300000", "2", "73", "z-", t->incoming);
+    move_in(t, "z-0000.tsv.gz"); /* the connection to keep */
+    wait_done(t, "z-0000.tsv.gz", 30000);
+    move_in(t, "z-0001.tsv.gz");
+    must_log(t, "loading z-0001.tsv.gz", 10000);
+    h_sleep_ms(300); /* idfa has acknowledged records of it */
+    kill(proxy, SIGUSR1);
+    wait_done(t, "z-0001.tsv.gz", 30000);
+    assert_false(log_contains(t, "z-0001.tsv.gz left in place"));
+    assert_true(log_contains(t, "did not restart"));
+    check_keys(t, 600000); /* idfa through the proxy */
+    kill(proxy, SIGTERM);
+    h_wait(proxy, 10);
 }
 
 static void test_slow_memcached_watchdog(void **state)
@@ -441,6 +492,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hung_server_costs_others_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_server_probed_off_the_write_path, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_slow_answer_is_not_a_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_or_deleted_while_loading, setup, teardown),
     };
     if (getenv("TEST_FILTER")) /* TEST_FILTER=test_hung_* ./test_faults */

@@ -432,6 +432,19 @@ static void fetch(struct map_fx *m, uint32_t mask, struct fake *f, int timeout_m
     }
 }
 
+/* The same memcached: the same pid, start times within 2 s; a restart
+ * (another pid, or the same pid started later) or no pid is not. */
+static void test_same_instance(void **state)
+{
+    (void)state;
+    assert_true(mc_same_instance(42, 1700000000, 42, 1700000000));
+    assert_true(mc_same_instance(42, 1700000000, 42, 1700000002));
+    assert_false(mc_same_instance(42, 1700000000, 42, 1700000003));
+    assert_false(mc_same_instance(42, 1700000000, 43, 1700000000));
+    assert_false(mc_same_instance(0, 1700000000, 0, 1700000000));
+    assert_false(mc_same_instance(-1, -1, -1, -1));
+}
+
 static void test_stats_fetch_splits(void **state)
 {
     (void)state;
@@ -448,6 +461,8 @@ static void test_stats_fetch_splits(void **state)
         assert_int_equal(out[0].evictions, 7);
         assert_int_equal(out[0].limit_maxbytes, 67108864);
         assert_int_equal(out[0].curr_items, 12345);
+        assert_int_equal(out[0].pid, 4242); /* its identity */
+        assert_int_equal(out[0].time - out[0].uptime, 1700000000);
         /* a server not in the mask: nothing asked, nothing known */
         assert_int_equal(out[1].ok, 0);
         assert_int_equal(out[1].evictions, 0);
@@ -501,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_set_answer),
         cmocka_unit_test(test_get_answers),
         cmocka_unit_test(test_stats_value),
+        cmocka_unit_test(test_same_instance),
         cmocka_unit_test(test_stats_fetch_splits),
         cmocka_unit_test(test_stats_fetch_failures),
     };

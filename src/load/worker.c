@@ -30,6 +30,7 @@
 #include "log.h"
 #include "write.h"
 #include "pipeline.h"
+#include "proto.h"
 #include "sample.h"
 #include "rate.h"
 #include "readback.h"
@@ -161,6 +162,42 @@ static void worker_stats_after(const struct cfg *c, const struct memc_map *map, 
     }
 }
 
+/*
+ * A server that failed after acknowledging records of this load (its
+ * connection closed, or an answer came later than io_timeout_ms and the
+ * batch went again on a new connection) lost them only if it restarted:
+ * memcached keeps its items across connections.  Its `stats` now and
+ * before the load say whether it is the same process; if so, nothing
+ * it acknowledged is lost and the file does not owe it a reload (under
+ * packet loss such files were loaded again and again).  A server with no
+ * `stats` before, or none now, still owes it.
+ */
+static void worker_lost_check(const struct cfg *c, const struct memc_map *map,
+                              const struct mc_stats *before, struct pipe_stats *st)
+{
+    struct mc_stats now[CFG_MAX_SERVERS];
+    uint32_t ask = 0;
+    for (int g = 0; g < map->nservers; g++)
+        if ((st->lost_mask >> g & 1) && before[g].ok)
+            ask |= 1u << g;
+    if (!ask || mc_stats_fetch(map, ask, c->io_timeout_ms, now) < 0)
+        return;
+    for (int g = 0; g < map->nservers; g++) {
+        const struct mc_stats *b = &before[g], *a = &now[g];
+        if (!(ask >> g & 1) || !a->ok ||
+            !mc_same_instance(b->pid, b->time - b->uptime, a->pid, a->time - a->uptime))
+            continue;
+        st->lost_mask &= ~(1u << g);
+        log_printf(LOG_INFO,
+                   "memcached %s (%s) failed during the load but did not restart (pid %lld, "
+                   "the same): the records it acknowledged are kept",
+                   map->servers[g].name, cfg_type_name(map->servers[g].type), a->pid);
+    }
+    st->possibly_lost = st->lost_mask != 0;
+    if (st->status == PIPE_INCOMPLETE && !st->deferred && !st->possibly_lost)
+        st->status = PIPE_DONE;
+}
+
 /* "idfa 127.0.0.1:33013: 3 missing, 1 different (e.g. idfa:x missing, ...)" */
 static int worker_miss_text(char *buf, size_t len, const struct memc_map *map,
                             const struct vfy_result *r)
@@ -226,6 +263,8 @@ static void worker_load(const struct cfg *c, const struct memc_map *map, struct 
     if (check)
         worker_stats_before(c, map, w->pipe, w->down_hint, before);
     pipe_load(w->pipe, fd, st, worker_tick, w);
+    if (check && st->lost_mask)
+        worker_lost_check(c, map, before, st);
     if (!check || st->status != PIPE_DONE)
         return;
     log_name(name, esc, sizeof(esc));

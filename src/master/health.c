@@ -270,8 +270,7 @@ static int health_answer(struct health *h, int i)
     s->said = 0;
     if (pid <= 0)
         return 0;
-    /* time and uptime are read at one instant; 2 s of slack all the same */
-    int same = s->pid == pid && llabs(s->start - start) <= 2;
+    int same = mc_same_instance(s->pid, s->start, pid, start);
     int restarted = s->pid && !same;
     if (!same) {
         s->pid = pid;

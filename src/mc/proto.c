@@ -34,6 +34,11 @@ long long mc_stats_value(const char *buf, const char *key)
     return p ? atoll(p + strlen(pat)) : -1;
 }
 
+int mc_same_instance(long long pid_a, long long start_a, long long pid_b, long long start_b)
+{
+    return pid_a > 0 && pid_a == pid_b && llabs(start_a - start_b) <= 2;
+}
+
 /* One answer at buf (its line n bytes long): the bytes it takes, 0 if its
  * value is not all here, -EPROTO. */
 static long mc_mg_one(const char *buf, size_t len, long n, uint32_t i, mc_mg_fn got, void *ctx,

@@ -78,5 +78,10 @@ long mc_read_answers(int protocol, const char *buf, size_t len, uint32_t *next, 
 /* The value of "STAT key value" in a NUL-terminated `stats` answer, -1 if
  * absent. */
 long long mc_stats_value(const char *buf, const char *key);
+/* Two `stats` answers (pid, and start time = time - uptime) are from the
+ * same memcached process, not a restarted one: the same pid and start
+ * times within 2 s (time and uptime are read at one instant; slack all
+ * the same).  A pid <= 0 (not a memcached's answer) is never the same. */
+int mc_same_instance(long long pid_a, long long start_a, long long pid_b, long long start_b);
 
 #endif

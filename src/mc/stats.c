@@ -31,10 +31,15 @@ static long stats_parse(void *ctx, int g, const char *buf, size_t len, int *done
         }
         static const char *const names[] = {"STAT evictions ", "STAT limit_maxbytes ",
                                             "STAT curr_items "};
+        static const char *const ids[] = {"STAT pid ", "STAT time ", "STAT uptime "};
         uint64_t *dst[] = {&st->evictions, &st->limit_maxbytes, &st->curr_items};
-        for (int i = 0; i < 3; i++)
+        long long *id[] = {&st->pid, &st->time, &st->uptime};
+        for (int i = 0; i < 3; i++) {
             if ((size_t)n > strlen(names[i]) && memcmp(l, names[i], strlen(names[i])) == 0)
                 *dst[i] = strtoull(l + strlen(names[i]), NULL, 10);
+            if ((size_t)n > strlen(ids[i]) && memcmp(l, ids[i], strlen(ids[i])) == 0)
+                *id[i] = strtoll(l + strlen(ids[i]), NULL, 10);
+        }
     }
     return (long)off;
 }

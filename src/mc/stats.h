@@ -13,6 +13,7 @@
 struct mc_stats {
     int ok;
     uint64_t evictions, limit_maxbytes, curr_items;
+    long long pid, time, uptime; /* its identity: mc_same_instance() */
     char why[128];
 };
 
