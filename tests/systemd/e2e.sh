@@ -186,6 +186,30 @@ done
 X test -e /var/spool/memc-load/.after-reload.tsv.gz || fail "not loading after a failed reload"
 X cp /var/tmp/good.conf "$CONF"
 
+# a file the service may not read (mode 000, dropped by root): one journal
+# entry, retried with a back-off, never set aside; loaded once it is readable
+X /usr/local/bin/memc-gen -n 1000 -s 10 -p denied- /var/spool/incoming >/dev/null
+X chmod 000 /var/spool/incoming/denied-0000.tsv.gz
+X mv /var/spool/incoming/denied-0000.tsv.gz /var/spool/memc-load/
+for _ in $(seq 100); do
+    journal_has "denied-0000.tsv.gz cannot be read: Permission denied" && break
+    sleep 0.1
+done
+journal_has "denied-0000.tsv.gz cannot be read: Permission denied; trying again" ||
+    fail "a mode-000 file is not reported"
+X test -e /var/spool/memc-load/.denied-0000.tsv.gz.failed && fail "a mode-000 file was set aside"
+sleep 2.5 # tried again meanwhile (1 s, 2 s): still said once
+[ "$(X journalctl -u memc-load --no-pager | grep -c 'denied-0000.tsv.gz cannot be read')" = 1 ] ||
+    fail "a mode-000 file is reported at every try"
+X chmod 0644 /var/spool/memc-load/denied-0000.tsv.gz
+for _ in $(seq 100); do # the next try: within 4 s
+    X test -e /var/spool/memc-load/.denied-0000.tsv.gz && break
+    sleep 0.1
+done
+X test -e /var/spool/memc-load/.denied-0000.tsv.gz || fail "a mode-000 file made readable was not loaded"
+echo "--- a mode-000 file in the spool"
+X journalctl -u memc-load --no-pager | grep "denied-0000" | tail -3 | sed 's/^/    /'
+
 X systemctl stop memc-load
 X systemctl is-active --quiet memc-load && fail "still active after stop"
 journal_has "exiting with status 0" || fail "no clean exit"
