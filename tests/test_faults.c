@@ -16,12 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/inotify.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -116,13 +112,6 @@ static void test_hung_server_costs_others_nothing(void **state)
     check_keys(t, 2000);
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A server that hangs while the worker holds a connection to it: the
  * first batch finds it out (up to twice io_timeout_ms: the kept
  * connection, then a new one), then its reconnects are probes off the
@@ -142,18 +131,18 @@ static void test_hung_server_probed_off_the_write_path(void **state)
     write_conf(t, 0, extra);
     start_daemon(t, NULL);
     gen(t, "300000", "2", "71", "q-", t->incoming);
-    long t0 = now_ms();
+    long t0 = h_now_ms();
     move_in(t, "q-0000.tsv.gz");
     wait_done(t, "q-0000.tsv.gz", 30000);
-    long plain = now_ms() - t0;
+    long plain = h_now_ms() - t0;
     h_mc_pause(&mc[1], 1); /* gaid hangs, the worker's connection to it open */
     char probe[128];
     snprintf(probe, sizeof(probe), "health probe: %s", t->servers[1]);
     must_log(t, probe, 10000); /* the master knows: no `stats` wait before the load */
-    t0 = now_ms();
+    t0 = h_now_ms();
     move_in(t, "q-0001.tsv.gz");
     must_log(t, "q-0001.tsv.gz left in place", 30000);
-    long hung = now_ms() - t0;
+    long hung = h_now_ms() - t0;
     fprintf(stderr, "300000 lines: %ld ms, %ld ms with gaid hung (io_timeout_ms = %d)\n", plain,
             hung, io_timeout);
     if (hung > plain + 2 * io_timeout + 1500)
@@ -161,18 +150,6 @@ static void test_hung_server_probed_off_the_write_path(void **state)
     h_mc_pause(&mc[1], 0);
     wait_done(t, "q-0001.tsv.gz", 30000); /* retried for gaid */
     check_keys(t, 600000);
-}
-
-/* A free loopback port (bound and let go: the proxy binds it next). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 /* An answer slower than io_timeout_ms on a kept connection (idfa behind
@@ -185,7 +162,7 @@ static int free_port(void)
 static void test_slow_answer_is_not_a_loss(void **state)
 {
     struct t *t = *state;
-    int port = free_port();
+    int port = h_free_port();
     char lport[16], tport[16], addr[64];
     snprintf(lport, sizeof(lport), "%d", port);
     snprintf(tport, sizeof(tport), "%d", mc[0].port);

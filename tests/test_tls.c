@@ -163,22 +163,15 @@ static int spool_has(struct t *t, const char *name)
     return h_exists(p);
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 #define FILE0 "appsinstalled-0000.tsv.gz"
 
 /* A one-shot load that must leave the file (exit 75) within max_ms, with
  * why in the log. */
 static void must_leave(struct t *t, const char *why, long max_ms)
 {
-    long start = now_ms();
+    long start = h_now_ms();
     expect_run(t, "--oneshot", 75);
-    long took = now_ms() - start;
+    long took = h_now_ms() - start;
     if (took > max_ms)
         fail_msg("left after %ld ms, want at most %ld", took, max_ms);
     assert_true(spool_has(t, FILE0));
@@ -378,9 +371,9 @@ static void test_auth_missing(void **state)
     long after = h_mc_stat_auth(s->mc.port, "loader", "right", "total_connections");
     assert_true(after - before - 1 <= 8);
     assert_true(log_has(t, "auth_user"));
-    long start = now_ms();
+    long start = h_now_ms();
     expect_run(t, "--check-config", 1);
-    assert_true(now_ms() - start < 5000);
+    assert_true(h_now_ms() - start < 5000);
 }
 
 /* ---- the daemon ------------------------------------------------------------ */

@@ -140,6 +140,18 @@ static void worker_evicted(const struct memc_server *srv, const char *esc, uint6
                cfg_type_name(srv->type), esc, esc);
 }
 
+/* The servers in bits whose `stats` were read before the load: only
+ * those can be compared after it. */
+static uint32_t worker_known(const struct memc_map *map, const struct mc_stats *before,
+                             uint32_t bits)
+{
+    uint32_t mask = 0;
+    for (int g = 0; g < map->nservers; g++)
+        if ((bits >> g & 1) && before[g].ok)
+            mask |= 1u << g;
+    return mask;
+}
+
 /* `stats` again on the servers the file wrote to: a grown eviction count
  * is a warning and goes into st->evictions.  A counter that went down is a
  * restarted server (the load says so on its own). */
@@ -147,10 +159,7 @@ static void worker_stats_after(const struct cfg *c, const struct memc_map *map, 
                                const struct mc_stats *before, struct pipe_stats *st)
 {
     struct mc_stats after[CFG_MAX_SERVERS];
-    uint32_t mask = 0;
-    for (int g = 0; g < map->nservers; g++)
-        if ((st->wrote_mask >> g & 1) && before[g].ok)
-            mask |= 1u << g;
+    uint32_t mask = worker_known(map, before, st->wrote_mask);
     if (!mask || mc_stats_fetch(map, mask, c->io_timeout_ms, after) < 0)
         return;
     for (int g = 0; g < map->nservers; g++) {
@@ -176,10 +185,7 @@ static void worker_lost_check(const struct cfg *c, const struct memc_map *map,
                               const struct mc_stats *before, struct pipe_stats *st)
 {
     struct mc_stats now[CFG_MAX_SERVERS];
-    uint32_t ask = 0;
-    for (int g = 0; g < map->nservers; g++)
-        if ((st->lost_mask >> g & 1) && before[g].ok)
-            ask |= 1u << g;
+    uint32_t ask = worker_known(map, before, st->lost_mask);
     if (!ask || mc_stats_fetch(map, ask, c->io_timeout_ms, now) < 0)
         return;
     for (int g = 0; g < map->nservers; g++) {

@@ -580,18 +580,28 @@ static void memc_pace(struct memc_conn *c, struct memc_seg *s, int64_t now_us, i
     c->last_io_ms = now_us / 1000;
 }
 
-enum { MEMC_ARM_NONE, MEMC_ARM_LIVE, MEMC_ARM_PROBE };
+/* A link in setup (connect, TLS handshake, authentication): 1 once it is
+ * ready to carry the batch, 0 while it is not (or it failed). */
+static int memc_step_setup(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now)
+{
+    int r = mc_link_step(&c->link, ev, c->why, sizeof(c->why));
+    if (r < 0) {
+        c->kind = c->link.kind;
+        memc_conn_fail(c, s, now);
+        return 0;
+    }
+    if (r == 0)
+        return 0;
+    c->setups++;
+    c->last_io_ms = now;
+    struct mc_link_peer p;
+    if (log_enabled(LOG_DEBUG) && mc_link_peer(&c->link, &p) == 0)
+        log_printf(LOG_DEBUG, "writer: TLS session with %s (%s): %s %s", c->srv->name,
+                   cfg_type_name(c->srv->type), p.protocol, p.cipher);
+    return 1;
+}
 
-/*
- * A server that is down is probed off the write path: after its backoff a
- * new link is set up (connect, TLS, authentication, and the "mn" a meta
- * link answers before it is ready), while every batch's records for it
- * are deferred at once.  The probe lives across memc_send calls and takes
- * part in a poll() only beside live segments (MEMC_ARM_PROBE): a hung
- * server never holds a batch for io_timeout_ms.  Once the link is ready
- * the server is up and the next batch uses it.
- */
-static int memc_step_setup(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now);
+enum { MEMC_ARM_NONE, MEMC_ARM_LIVE, MEMC_ARM_PROBE };
 
 /* A probe in flight: if its answer is here, the server is up (and the
  * batch can go to it now). */
@@ -604,6 +614,15 @@ static void memc_probe_look(struct memc_conn *c, struct memc_seg *s, int64_t now
         memc_conn_up(c);
 }
 
+/*
+ * A server that is down is probed off the write path: after its backoff a
+ * new link is set up (connect, TLS, authentication, and the "mn" a meta
+ * link answers before it is ready), while every batch's records for it
+ * are deferred at once.  The probe lives across memc_send calls and takes
+ * part in a poll() only beside live segments (MEMC_ARM_PROBE): a hung
+ * server never holds a batch for io_timeout_ms.  Once the link is ready
+ * the server is up and the next batch uses it.
+ */
 static int memc_arm_probe(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd, int64_t now,
                           int io_timeout_ms, int *timeout)
 {
@@ -664,27 +683,6 @@ static int memc_arm(struct memc_conn *c, struct memc_seg *s, struct pollfd *pfd,
     if (left < *timeout)
         *timeout = left < 0 ? 0 : (int)left;
     return MEMC_ARM_LIVE;
-}
-
-/* A link in setup (connect, TLS handshake, authentication): 1 once it is
- * ready to carry the batch, 0 while it is not (or it failed). */
-static int memc_step_setup(struct memc_conn *c, struct memc_seg *s, short ev, int64_t now)
-{
-    int r = mc_link_step(&c->link, ev, c->why, sizeof(c->why));
-    if (r < 0) {
-        c->kind = c->link.kind;
-        memc_conn_fail(c, s, now);
-        return 0;
-    }
-    if (r == 0)
-        return 0;
-    c->setups++;
-    c->last_io_ms = now;
-    struct mc_link_peer p;
-    if (log_enabled(LOG_DEBUG) && mc_link_peer(&c->link, &p) == 0)
-        log_printf(LOG_DEBUG, "writer: TLS session with %s (%s): %s %s", c->srv->name,
-                   cfg_type_name(c->srv->type), p.protocol, p.cipher);
-    return 1;
 }
 
 /* Read what the link gives (and what TLS holds decrypted) and match it to

@@ -11,11 +11,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <libmemcached/memcached.h>
 
+#include "files.h"
 #include "procs.h"
 
 /* Run tests/lib/memcached-start, which prints the port and then execs
@@ -417,6 +419,21 @@ long h_check_expect(const char *expect_path, const char *const servers_by_type[4
 long h_check_stored(const char *expect_path, const char *const servers_by_type[4], long *present)
 {
     return h_check(expect_path, servers_by_type, present, 1);
+}
+
+int h_free_port(void)
+{
+    int lo = 32768, hi = 60999;
+    char *r = h_read_file("/proc/sys/net/ipv4/ip_local_port_range", NULL);
+    if (r)
+        sscanf(r, "%d %d", &lo, &hi);
+    free(r);
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 8;
+    if (lo > 12000)
+        return 10000 + (int)(rand_r(&seed) % (unsigned)(lo - 10000));
+    return hi + 1 + (int)(rand_r(&seed) % (unsigned)(65536 - hi - 1));
 }
 
 const char *h_endpoint(int port)

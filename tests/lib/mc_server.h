@@ -40,6 +40,10 @@ long h_mc_items(int port);
 /* One number from "stats" (cmd_set, pid, ...); -1 if unreachable. */
 long h_mc_stat(int port, const char *name);
 
+/* A loopback port outside the kernel's ephemeral range (as memcached-start
+ * picks them: no client connection holds it), not checked for a listener. */
+int h_free_port(void);
+
 /* flush_all on one server. */
 void h_mc_flush(int port);
 

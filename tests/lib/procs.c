@@ -19,6 +19,13 @@ void h_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+long h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
 pid_t h_spawn(const char *const *argv, const char *errfile)
 {
     pid_t pid = fork();

@@ -9,6 +9,8 @@
 #include <sys/types.h>
 
 void h_sleep_ms(int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+long h_now_ms(void);
 
 /* Run a program, wait up to timeout_s; returns the exit code, 128+signal
  * when killed, -1 on timeout (the child is killed).  stderr goes to

@@ -34,23 +34,6 @@ const char *h_pki(const char *dir, const char *name)
     return b;
 }
 
-/* A loopback port outside the kernel's ephemeral range (as memcached-start
- * picks them), for the plain listener. */
-static int h_free_port(void)
-{
-    int lo = 32768, hi = 60999;
-    char *r = h_read_file("/proc/sys/net/ipv4/ip_local_port_range", NULL);
-    if (r)
-        sscanf(r, "%d %d", &lo, &hi);
-    free(r);
-    static unsigned seed;
-    if (!seed)
-        seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 8;
-    if (lo > 12000)
-        return 10000 + (int)(rand_r(&seed) % (unsigned)(lo - 10000));
-    return hi + 1 + (int)(rand_r(&seed) % (unsigned)(65536 - hi - 1));
-}
-
 /* Does pid listen on port (memcached-start --wait)?  memcached binds every
  * listener before it serves, and exits if one bind fails: once its first
  * port listens, the second one does or the process is gone soon.  A slow
